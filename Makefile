@@ -1,0 +1,47 @@
+# Fleetwatch: `make up` runs the fleet on this machine, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STATIC_VENDOR := build/static/vendor
+
+.PHONY: up install install-dev assets migrate admin run test lint schema-check bench clean help
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/activate  ## Install the server into .venv
+	$(BIN)/pip install --quiet -e .
+
+install-dev: $(BIN)/activate  ## Install the server and the test/lint tools into .venv
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+assets:  ## Install the browser packages from the npm registry and copy them into static
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(STATIC_VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(STATIC_VENDOR)/htmx.min.js
+	cp node_modules/htmx-ext-ws/dist/ws.min.js $(STATIC_VENDOR)/htmx-ext-ws.min.js
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+admin: migrate  ## Create the first administrator (its password is printed once)
+	$(PY) manage.py create_first_admin
+
+up: install assets migrate admin  ## From a bare clone to a running fleet on http://127.0.0.1:8000/
+	$(PY) manage.py run_fleet
+
+test: install-dev assets  ## Run the whole test suite (embedded, or on PostgreSQL + Redis when their URLs are set)
+	$(BIN)/pytest
+
+lint: install-dev  ## ruff and the migrations check
+	$(BIN)/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:  ## Remove the virtualenv, built assets and the local data directory
+	rm -rf $(VENV) build node_modules var

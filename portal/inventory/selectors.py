@@ -1,0 +1,12 @@
+"""Reads of devices, always scoped to the actor."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from portal.access import Actor, visible_to
+from portal.inventory.models import Device
+
+
+def devices_for(*, actor: Actor) -> QuerySet[Device]:
+    return visible_to(Device.objects.select_related("company", "site", "group"), actor)

@@ -1,0 +1,112 @@
+"""Client companies and where their things are: sites, groups within sites, and contacts."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from portal.access import TenantOwned
+
+
+class Timestamped(models.Model):
+    """Creation and last-change times, shared by the fleet's records."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+def external_ids_default() -> dict[str, str]:
+    return {}
+
+
+class Company(TenantOwned, Timestamped):
+    """A client company of the MSP; everything else in the fleet belongs to one."""
+
+    company_path = "id"
+
+    name = models.CharField(max_length=200)
+    account_number = models.CharField(
+        max_length=64, unique=True, null=True, blank=True,
+        help_text="The MSP's account number for this client; unique when set.",
+    )
+    notes = models.TextField(blank=True)
+    # Ids of the same company in other systems, keyed by source ("pulseway", "freshservice", …).
+    external_ids = models.JSONField(default=external_ids_default, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name_plural = "companies"
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.name = self.name.strip()
+        # Blank account numbers are stored as NULL so that many companies may lack one.
+        self.account_number = (self.account_number or "").strip() or None
+
+
+class Site(TenantOwned, Timestamped):
+    """A location of a company (an office, a data centre)."""
+
+    company_path = "company_id"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="sites")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    address = models.TextField(blank=True)
+    contact_phone = models.CharField(max_length=50, blank=True)
+    contact_email = models.EmailField(blank=True)
+    external_ids = models.JSONField(default=external_ids_default, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="site_name_unique_in_company")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Group(TenantOwned, Timestamped):
+    """A set of devices within a site (a floor, a department, the servers)."""
+
+    company_path = "site__company_id"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    external_ids = models.JSONField(default=external_ids_default, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="group_name_unique_in_site")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(TenantOwned, Timestamped):
+    """A person at a client company the technicians talk to."""
+
+    company_path = "company_id"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    external_ids = models.JSONField(default=external_ids_default, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not self.email and not self.phone:
+            raise ValidationError("Give an email address or a phone number, so the contact can be reached.")

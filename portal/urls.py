@@ -1,0 +1,15 @@
+"""URL map: dashboard pages, the health endpoint, the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from portal.health import health
+from portal.web.api import whoami
+
+urlpatterns = [
+    path("api/health/", health, name="health"),
+    path("api/whoami/", whoami, name="whoami"),
+    path("admin/", admin.site.urls),
+    path("", include("portal.web.urls")),
+]
+handler403 = 'portal.web.views.permission_denied'

@@ -1,0 +1,102 @@
+"""Forms of the dashboard. Choices of related rows are limited to what the actor may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from portal.access import Actor
+from portal.inventory.models import Device
+from portal.tenancy.models import Company, Contact, Group, Site
+from portal.tenancy.selectors import companies_for, groups_for, sites_for
+
+
+class ScopedModelForm(forms.ModelForm):
+    """A ModelForm that knows its actor; ``is_update`` hides the fields that may not change after creation."""
+
+    create_only_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, actor: Actor, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        if self.instance.pk:
+            for name in self.create_only_fields:
+                self.fields.pop(name, None)
+        self.limit_choices()
+
+    def limit_choices(self) -> None:
+        """Narrow related-row choices to the actor's scope."""
+
+    def service_arguments(self) -> dict[str, Any]:
+        """The cleaned values, named as the services take them."""
+        return dict(self.cleaned_data)
+
+
+class CompanyForm(ScopedModelForm):
+    class Meta:
+        model = Company
+        fields = ["name", "account_number", "notes"]
+
+
+class SiteForm(ScopedModelForm):
+    create_only_fields = ("company",)
+
+    class Meta:
+        model = Site
+        fields = ["company", "name", "description", "address", "contact_phone", "contact_email"]
+
+    def limit_choices(self) -> None:
+        if "company" in self.fields:
+            self.fields["company"].queryset = companies_for(actor=self.actor)
+
+
+class GroupForm(ScopedModelForm):
+    create_only_fields = ("site",)
+
+    class Meta:
+        model = Group
+        fields = ["site", "name", "notes"]
+
+    def limit_choices(self) -> None:
+        if "site" in self.fields:
+            self.fields["site"].queryset = sites_for(actor=self.actor)
+
+
+class ContactForm(ScopedModelForm):
+    create_only_fields = ("company",)
+
+    class Meta:
+        model = Contact
+        fields = ["company", "name", "email", "phone", "job_title"]
+
+    def limit_choices(self) -> None:
+        if "company" in self.fields:
+            self.fields["company"].queryset = companies_for(actor=self.actor)
+
+
+class DeviceForm(ScopedModelForm):
+    class Meta:
+        model = Device
+        fields = ["site", "group", "hostname", "display_name", "os_type", "os_version"]
+
+    def limit_choices(self) -> None:
+        self.fields["site"].queryset = sites_for(actor=self.actor)
+        self.fields["group"].queryset = groups_for(actor=self.actor)
+        if not self.instance.pk:
+            self.instance.company_id = None
+
+    def _post_clean(self) -> None:
+        # The company follows the site; set it before the model's own checks run.
+        site = self.cleaned_data.get("site")
+        if site is not None:
+            self.instance.company_id = site.company_id
+        super()._post_clean()
+
+
+class APITokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses this token, e.g. 'billing export'.")
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=3650, required=False, initial=90,
+        help_text="Leave empty for a token that does not expire.",
+    )

@@ -1,0 +1,203 @@
+"""The dashboard's record types: how each is listed, searched, sorted, edited and deleted.
+
+One generic set of views serves every resource here, so pages, permission checks and the isolation
+tests stay the same for all of them. A resource pairs a selector (reads) with services (writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Model, QuerySet
+
+from portal.access import Actor, Role
+from portal.audit.selectors import audit_events_for
+from portal.inventory import services as device_services
+from portal.inventory.selectors import devices_for
+from portal.tenancy import services as tenancy_services
+from portal.tenancy.selectors import companies_with_counts_for, contacts_for, groups_for, sites_for
+from portal.web import forms
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: a dotted attribute path, and the ordering key when it can be sorted."""
+
+    label: str
+    attribute: str
+    sort: str | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    slug: str
+    noun: str
+    title: str
+    rows_for: Callable[..., QuerySet]
+    columns: tuple[Column, ...]
+    search_fields: tuple[str, ...]
+    default_sort: str
+    form_class: type[forms.ScopedModelForm] | None = None
+    create: Callable[..., Model] | None = None
+    update: Callable[..., Model] | None = None
+    delete: Callable[..., None] | None = None
+    create_role: Role = Role.OPERATOR
+    edit_role: Role = Role.OPERATOR
+    # Query parameters that may preselect a create form's parent (e.g. ?company=3 for a new site).
+    parent_fields: tuple[str, ...] = ()
+    empty_hint: str = ""
+    detail_context: Callable[[Actor, Any], dict[str, Any]] = field(default=lambda actor, obj: {})
+
+    @property
+    def sort_keys(self) -> set[str]:
+        return {column.sort for column in self.columns if column.sort}
+
+    def rows(self, actor: Actor) -> QuerySet:
+        return self.rows_for(actor=actor)
+
+
+def _company_detail(actor: Actor, company: Any) -> dict[str, Any]:
+    sites = sites_for(actor=actor).filter(company=company).prefetch_related("groups")
+    devices = devices_for(actor=actor).filter(company=company)
+    return {
+        "sites": sites,
+        "contacts": contacts_for(actor=actor).filter(company=company),
+        "device_total": devices.count(),
+        "device_online": devices.filter(status="online").count(),
+        "ungrouped_devices": devices.filter(group__isnull=True)[:50],
+    }
+
+
+def _site_detail(actor: Actor, site: Any) -> dict[str, Any]:
+    return {
+        "groups": groups_for(actor=actor).filter(site=site),
+        "devices": devices_for(actor=actor).filter(site=site)[:100],
+    }
+
+
+def _group_detail(actor: Actor, group: Any) -> dict[str, Any]:
+    return {"devices": devices_for(actor=actor).filter(group=group)[:100]}
+
+
+COMPANIES = Resource(
+    slug="companies", noun="company", title="Companies",
+    rows_for=companies_with_counts_for,
+    columns=(
+        Column("Name", "name", "name"),
+        Column("Account", "account_number", "account_number"),
+        Column("Sites", "site_count", "site_count"),
+        Column("Devices", "device_count", "device_count"),
+        Column("Online", "online_count", "online_count"),
+        Column("Contacts", "contact_count", "contact_count"),
+    ),
+    search_fields=("name", "account_number", "notes"),
+    default_sort="name",
+    form_class=forms.CompanyForm,
+    create=tenancy_services.create_company,
+    update=tenancy_services.update_company,
+    delete=tenancy_services.delete_company,
+    create_role=Role.ADMIN, edit_role=Role.ADMIN,
+    empty_hint="Add your first client company; its sites, groups and devices go under it.",
+    detail_context=_company_detail,
+)
+
+SITES = Resource(
+    slug="sites", noun="site", title="Sites",
+    rows_for=sites_for,
+    columns=(
+        Column("Name", "name", "name"),
+        Column("Company", "company.name", "company__name"),
+        Column("Phone", "contact_phone"),
+        Column("Email", "contact_email"),
+        Column("Created", "created_at", "created_at"),
+    ),
+    search_fields=("name", "description", "address", "company__name"),
+    default_sort="name",
+    form_class=forms.SiteForm,
+    create=tenancy_services.create_site,
+    update=tenancy_services.update_site,
+    delete=tenancy_services.delete_site,
+    parent_fields=("company",),
+    empty_hint="Sites are a company's locations. Open a company and add one.",
+    detail_context=_site_detail,
+)
+
+GROUPS = Resource(
+    slug="groups", noun="group", title="Groups",
+    rows_for=groups_for,
+    columns=(
+        Column("Name", "name", "name"),
+        Column("Site", "site.name", "site__name"),
+        Column("Company", "site.company.name", "site__company__name"),
+        Column("Created", "created_at", "created_at"),
+    ),
+    search_fields=("name", "notes", "site__name", "site__company__name"),
+    default_sort="name",
+    form_class=forms.GroupForm,
+    create=tenancy_services.create_group,
+    update=tenancy_services.update_group,
+    delete=tenancy_services.delete_group,
+    parent_fields=("site",),
+    empty_hint="Groups sort a site's devices (servers, a floor, a department). Open a site and add one.",
+    detail_context=_group_detail,
+)
+
+CONTACTS = Resource(
+    slug="contacts", noun="contact", title="Contacts",
+    rows_for=contacts_for,
+    columns=(
+        Column("Name", "name", "name"),
+        Column("Company", "company.name", "company__name"),
+        Column("Job title", "job_title", "job_title"),
+        Column("Email", "email", "email"),
+        Column("Phone", "phone"),
+    ),
+    search_fields=("name", "email", "phone", "job_title", "company__name"),
+    default_sort="name",
+    form_class=forms.ContactForm,
+    create=tenancy_services.create_contact,
+    update=tenancy_services.update_contact,
+    delete=tenancy_services.delete_contact,
+    parent_fields=("company",),
+    empty_hint="Contacts are the people at a client you talk to. Add one to a company.",
+)
+
+DEVICES = Resource(
+    slug="devices", noun="device", title="Devices",
+    rows_for=devices_for,
+    columns=(
+        Column("Hostname", "hostname", "hostname"),
+        Column("Status", "get_status_display", "status"),
+        Column("OS", "get_os_type_display", "os_type"),
+        Column("Company", "company.name", "company__name"),
+        Column("Site", "site.name", "site__name"),
+        Column("Last seen", "last_seen", "last_seen"),
+    ),
+    search_fields=("hostname", "display_name", "os_version", "company__name", "site__name"),
+    default_sort="hostname",
+    form_class=forms.DeviceForm,
+    create=device_services.create_device,
+    update=device_services.update_device,
+    delete=device_services.delete_device,
+    parent_fields=("site", "group"),
+    empty_hint="Devices appear here when agents enroll; you can also add a record by hand.",
+)
+
+AUDIT = Resource(
+    slug="audit", noun="auditevent", title="Audit log",
+    rows_for=audit_events_for,
+    columns=(
+        Column("When", "created_at", "created_at"),
+        Column("Who", "actor_label", "actor_label"),
+        Column("Action", "action", "action"),
+        Column("Object", "object_repr"),
+        Column("From", "ip_address"),
+    ),
+    search_fields=("actor_label", "action", "object_repr"),
+    default_sort="-created_at",
+    empty_hint="Every change made in Fleetwatch is written here.",
+)
+
+RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT)}

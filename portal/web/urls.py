@@ -1,0 +1,18 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from portal.web import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tokens/", views.api_tokens, name="api-tokens"),
+    path("tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+    path("<slug:slug>/", views.resource_list, name="resource-list"),
+    path("<slug:slug>/new/", views.resource_create, name="resource-create"),
+    path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),
+    path("<slug:slug>/<int:pk>/edit/", views.resource_edit, name="resource-edit"),
+    path("<slug:slug>/<int:pk>/delete/", views.resource_delete, name="resource-delete"),
+]

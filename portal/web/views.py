@@ -1,0 +1,207 @@
+"""Dashboard pages: one generic set of list/detail/create/edit/delete views over the resources."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from portal.access import require_role
+from portal.accounts import services as account_services
+from portal.accounts.selectors import api_tokens_of
+from portal.tenancy.selectors import companies_with_counts_for
+from portal.web.forms import APITokenForm, ScopedModelForm
+from portal.web.listing import build_listing
+from portal.web.resources import RESOURCES, Resource
+
+
+def _resource(slug: str) -> Resource:
+    try:
+        return RESOURCES[slug]
+    except KeyError as missing:
+        raise Http404("No such page.") from missing
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    """Redirect a plain request, or tell htmx to navigate."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _cell(obj: Any, attribute: str) -> Any:
+    value = obj
+    for part in attribute.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    return value() if callable(value) else value
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    companies = companies_with_counts_for(actor=request.actor).order_by("name")[:50]
+    return render(request, "web/home.html", {"companies": companies})
+
+
+@login_required
+@require_http_methods(["GET"])
+def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
+    resource = _resource(slug)
+    listing = build_listing(resource.rows(request.actor), params=request.GET, search_fields=resource.search_fields,
+                            sort_keys=resource.sort_keys, default_sort=resource.default_sort)
+    context = {
+        "resource": resource,
+        "listing": listing,
+        "rows": [(obj, [_cell(obj, column.attribute) for column in resource.columns]) for obj in listing.page],
+        "can_create": resource.create is not None and request.actor.has_role(resource.create_role),
+    }
+    # Search, sort and paging swap the table only; a full load renders the page around it.
+    template = "web/partials/_table.html" if request.htmx and not request.htmx.boosted else "web/list.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET"])
+def resource_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    resource = _resource(slug)
+    obj = get_object_or_404(resource.rows(request.actor), pk=pk)
+    context = {
+        "resource": resource,
+        "object": obj,
+        "fields": [(f.verbose_name, _display(obj, f)) for f in obj._meta.concrete_fields
+                   if f.name not in {"id", "external_ids"}],
+        "can_edit": resource.update is not None and request.actor.has_role(resource.edit_role),
+        "can_delete": resource.delete is not None and request.actor.has_role(resource.edit_role),
+        **resource.detail_context(request.actor, obj),
+    }
+    return render(request, [f"web/{resource.noun}_detail.html", "web/detail.html"], context)
+
+
+def _display(obj: Any, model_field: Any) -> Any:
+    display = getattr(obj, f"get_{model_field.name}_display", None)
+    if display is not None:
+        return display()
+    return getattr(obj, model_field.name)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def resource_create(request: HttpRequest, slug: str) -> HttpResponse:
+    resource = _resource(slug)
+    if resource.create is None or resource.form_class is None:
+        raise Http404("This cannot be created here.")
+    require_role(request.actor, resource.create_role)
+    if request.method == "POST":
+        form = resource.form_class(request.POST, actor=request.actor)
+        if form.is_valid():
+            obj = _call_service(form, lambda: resource.create(actor=request.actor, **form.service_arguments()))
+            if obj is not None:
+                return _redirect(request, reverse("resource-detail", args=[slug, obj.pk]))
+    else:
+        initial = {name: request.GET[name] for name in resource.parent_fields if request.GET.get(name)}
+        form = resource.form_class(actor=request.actor, initial=initial)
+    return _render_form(request, resource, form, title=f"New {resource.noun}")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def resource_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    resource = _resource(slug)
+    obj = get_object_or_404(resource.rows(request.actor), pk=pk)
+    if resource.update is None or resource.form_class is None:
+        raise Http404("This cannot be edited here.")
+    require_role(request.actor, resource.edit_role)
+    if request.method == "POST":
+        # Bind to a fresh copy so a failed save leaves the shown object untouched.
+        form = resource.form_class(request.POST, instance=type(obj).objects.get(pk=obj.pk), actor=request.actor)
+        if form.is_valid():
+            changes = form.service_arguments()
+            updated = _call_service(
+                form, lambda: resource.update(actor=request.actor, **{resource.noun: obj}, **changes))
+            if updated is not None:
+                return _redirect(request, reverse("resource-detail", args=[slug, obj.pk]))
+    else:
+        form = resource.form_class(instance=obj, actor=request.actor)
+    return _render_form(request, resource, form, title=f"Edit {obj}", obj=obj)
+
+
+def _call_service(form: ScopedModelForm, call: Any) -> Any:
+    """Run a write service; its validation errors land on the form instead of becoming a 500."""
+    try:
+        return call()
+    except ValidationError as error:
+        _attach_errors(form, error)
+    except ObjectDoesNotExist:
+        form.add_error(None, "Something this form refers to no longer exists or is not yours to use.")
+    return None
+
+
+def _attach_errors(form: ScopedModelForm, error: ValidationError) -> None:
+    """Put each error on its field when the form shows that field, otherwise above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, messages in error.error_dict.items():
+        form.add_error(name if name in form.fields else None, messages)
+
+
+def _render_form(request: HttpRequest, resource: Resource, form: ScopedModelForm, *, title: str,
+                 obj: Any = None) -> HttpResponse:
+    context = {"resource": resource, "form": form, "title": title, "object": obj}
+    template = "web/partials/_form.html" if request.htmx else "web/form.html"
+    status = 422 if form.is_bound and form.errors and not request.htmx else 200
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def resource_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    resource = _resource(slug)
+    obj = get_object_or_404(resource.rows(request.actor), pk=pk)
+    if resource.delete is None:
+        raise Http404("This cannot be deleted here.")
+    require_role(request.actor, resource.edit_role)
+    if request.method == "POST":
+        resource.delete(actor=request.actor, **{resource.noun: obj})
+        return _redirect(request, reverse("resource-list", args=[slug]))
+    return render(request, "web/confirm_delete.html", {"resource": resource, "object": obj})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's own API tokens: create one (its value shown once), see when each was last used."""
+    issued = None
+    form = APITokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["expires_in_days"]
+        expires_at = timezone.now() + timedelta(days=days) if days else None
+        try:
+            issued = account_services.create_api_token(actor=request.actor, name=form.cleaned_data["name"],
+                                                       expires_at=expires_at)
+            form = APITokenForm()
+        except ValidationError as error:
+            form.add_error(None, error)
+    context = {"tokens": api_tokens_of(actor=request.actor), "form": form, "issued": issued}
+    return render(request, "web/api_tokens.html", context)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(api_tokens_of(actor=request.actor), pk=pk)
+    account_services.revoke_api_token(actor=request.actor, token=token)
+    return _redirect(request, reverse("api-tokens"))
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = str(exception) if isinstance(exception, PermissionDenied) and str(exception) else (
+        "Your role does not allow this.")
+    return render(request, "web/error.html", {"title": "Not allowed", "message": message}, status=403)

@@ -1,0 +1,8 @@
+"""The only place channel group names are built (Channels allows [a-zA-Z0-9._-], fewer than 100 chars)."""
+
+from __future__ import annotations
+
+
+def company_group(company_id: int) -> str:
+    """Everything that happens in one company: dashboards and subscriptions of actors who may see it."""
+    return f"company.{int(company_id)}"

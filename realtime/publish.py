@@ -1,0 +1,37 @@
+"""``publish``: announce a committed change to dashboards, subscriptions and agents."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from realtime.groups import company_group
+
+logger = logging.getLogger(__name__)
+
+
+def publish(event: str, *, company_id: int | None, **ids: Any) -> None:
+    """Send ``event`` (``<noun>.<past_verb>``) to the company's group once the transaction commits.
+
+    Events carry ids and the company id only, never rendered HTML or secrets: each listener re-reads
+    what it may see through the selectors.
+    """
+    if company_id is None:
+        return
+    message = {"type": "fleet.event", "event": event, "company_id": company_id, **ids}
+    transaction.on_commit(lambda: _send(company_group(company_id), message))
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        # A realtime outage must never undo or fail a committed write; listeners refresh on reconnect.
+        logger.exception("could not publish %s to %s", message["event"], group)

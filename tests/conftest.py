@@ -1,0 +1,78 @@
+"""Shared fixtures: two companies (tenant_a, tenant_b) with a full hierarchy, and users of each role."""
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from portal.access import Role, actor_for_user
+from portal.inventory.models import Device
+from portal.tenancy.models import Company, Contact, Group, Site
+from tests import factories
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Tenant:
+    company: Company
+    site: Site
+    group: Group
+    contact: Contact
+    device: Device
+
+
+def _tenant(name: str) -> Tenant:
+    company = factories.CompanyFactory(name=f"{name} Corp", account_number=f"{name.upper()}-1")
+    site = factories.SiteFactory(company=company, name=f"{name} HQ")
+    group = factories.GroupFactory(site=site, name=f"{name} Servers")
+    contact = factories.ContactFactory(company=company, name=f"{name} Contact")
+    device = factories.DeviceFactory(site=site, group=group, hostname=f"{name.lower()}-host-1")
+    return Tenant(company=company, site=site, group=group, contact=contact, device=device)
+
+
+@pytest.fixture
+def tenant_a(db) -> Tenant:
+    return _tenant("Alpha")
+
+
+@pytest.fixture
+def tenant_b(db) -> Tenant:
+    return _tenant("Bravo")
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.UserFactory(username="root-admin", role=Role.ADMIN, all_companies=True, is_staff=True)
+
+
+@pytest.fixture
+def admin_a(tenant_a):
+    return factories.UserFactory(username="admin-a", role=Role.ADMIN, is_staff=True, companies=[tenant_a.company])
+
+
+@pytest.fixture
+def operator_a(tenant_a):
+    return factories.UserFactory(username="operator-a", role=Role.OPERATOR, companies=[tenant_a.company])
+
+
+@pytest.fixture
+def viewer_a(tenant_a):
+    return factories.UserFactory(username="viewer-a", role=Role.VIEWER, companies=[tenant_a.company])
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def actor_of():
+    return lambda user: actor_for_user(user, ip_address="192.0.2.10")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Real hashing is deliberately slow; the tests check roles and scopes, not the hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

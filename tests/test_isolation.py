@@ -1,0 +1,143 @@
+"""Cross-tenant isolation, generated from the registries: a technician of company A never sees B.
+
+Models come from ``portal.access.tenant_owned_models()``, pages from the dashboard's resource registry.
+A later capability extends these sweeps by registering its models and resources, not by new tests.
+"""
+
+import pytest
+from django.apps import apps
+from django.db.models import ForeignKey, OneToOneField
+from django.urls import reverse
+
+from portal.access import ANONYMOUS, TenantOwned, tenant_owned_models, visible_to
+from portal.tenancy.models import Company
+from portal.web.resources import RESOURCES
+from tests.conftest import logged_in
+from tests.isolation_registry import TENANT_ROW_MAKERS
+
+pytestmark = pytest.mark.django_db
+
+
+def _reaches_company(model, seen=frozenset()) -> bool:
+    """True when a chain of foreign keys leads from ``model`` to Company (so it belongs to a tenant)."""
+    if model is Company:
+        return True
+    for field in model._meta.get_fields():
+        is_link = isinstance(field, ForeignKey | OneToOneField) and field.related_model not in seen
+        if is_link and _reaches_company(field.related_model, seen | {model}):
+            return True
+    return False
+
+
+def test_every_model_that_belongs_to_a_company_is_tenant_owned():
+    project_models = [m for m in apps.get_models() if m.__module__.startswith(("portal.", "monitoring.",
+                                                                                  "connectors.", "realtime."))]
+    unscoped = [m.__name__ for m in project_models if _reaches_company(m) and not issubclass(m, TenantOwned)]
+    assert unscoped == []
+
+
+def test_every_tenant_owned_model_is_in_the_isolation_registry():
+    missing = [m.__name__ for m in tenant_owned_models() if m not in TENANT_ROW_MAKERS]
+    assert missing == []
+
+
+@pytest.mark.parametrize("model", tenant_owned_models(), ids=lambda m: m.__name__)
+def test_scoped_actor_sees_only_its_company_rows(model, tenant_a, tenant_b, operator_a, actor_of):
+    row_a = TENANT_ROW_MAKERS[model](tenant_a.company)
+    row_b = TENANT_ROW_MAKERS[model](tenant_b.company)
+    visible = visible_to(model._default_manager.all(), actor_of(operator_a))
+    assert visible.filter(pk=row_a.pk).exists()
+    assert not visible.filter(pk=row_b.pk).exists()
+    assert all(row.owning_company_id == tenant_a.company.pk for row in visible)
+
+
+@pytest.mark.parametrize("model", tenant_owned_models(), ids=lambda m: m.__name__)
+def test_anonymous_and_empty_scopes_see_nothing(model, tenant_a, actor_of):
+    from tests.factories import UserFactory
+
+    TENANT_ROW_MAKERS[model](tenant_a.company)
+    assert not visible_to(model._default_manager.all(), ANONYMOUS).exists()
+    nobody = UserFactory(username="no-companies")
+    assert not visible_to(model._default_manager.all(), actor_of(nobody)).exists()
+
+
+def test_unregistered_model_cannot_be_scoped(actor_of, admin_user):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from portal.accounts.models import User
+
+    with pytest.raises(ImproperlyConfigured):
+        visible_to(User.objects.all(), actor_of(admin_user))
+
+
+def _object_of(resource, tenant):
+    return {
+        "companies": tenant.company, "sites": tenant.site, "groups": tenant.group, "contacts": tenant.contact,
+        "devices": tenant.device,
+    }.get(resource.slug) or TENANT_ROW_MAKERS[resource.rows_for(actor=None).model](tenant.company)
+
+
+@pytest.mark.parametrize("slug", sorted(RESOURCES))
+@pytest.mark.parametrize("page", ["resource-detail", "resource-edit", "resource-delete"])
+def test_pages_of_another_company_answer_404(slug, page, tenant_a, tenant_b, admin_a):
+    client = logged_in(admin_a)
+    other = _object_of(RESOURCES[slug], tenant_b)
+    assert client.get(reverse(page, args=[slug, other.pk])).status_code == 404
+    if page != "resource-detail":
+        assert client.post(reverse(page, args=[slug, other.pk]), {"name": "taken over"}).status_code == 404
+    other.refresh_from_db()
+
+
+@pytest.mark.parametrize("slug", sorted(RESOURCES))
+def test_lists_and_searches_never_show_another_company(slug, tenant_a, tenant_b, admin_a):
+    client = logged_in(admin_a)
+    own = _object_of(RESOURCES[slug], tenant_a)
+    other = _object_of(RESOURCES[slug], tenant_b)
+    listing = client.get(reverse("resource-list", args=[slug])).content.decode()
+    assert reverse("resource-detail", args=[slug, own.pk]) in listing
+    assert reverse("resource-detail", args=[slug, other.pk]) not in listing
+    assert "Bravo" not in listing
+    searched = client.get(reverse("resource-list", args=[slug]), {"q": "Bravo"}).content.decode()
+    assert reverse("resource-detail", args=[slug, other.pk]) not in searched
+    assert "Nothing matches" in searched
+
+
+def test_create_forms_offer_only_visible_parents(tenant_a, tenant_b, admin_a):
+    client = logged_in(admin_a)
+    for slug in ("sites", "contacts", "groups", "devices"):
+        body = client.get(reverse("resource-create", args=[slug])).content.decode()
+        assert "Bravo" not in body, slug
+
+
+def test_posting_a_foreign_parent_writes_nothing(tenant_a, tenant_b, operator_a):
+    from portal.tenancy.models import Site
+
+    client = logged_in(operator_a)
+    before = Site.objects.count()
+    response = client.post(reverse("resource-create", args=["sites"]),
+                           {"company": tenant_b.company.pk, "name": "Smuggled"})
+    assert response.status_code == 422
+    assert "Select a valid choice" in response.content.decode()
+    assert Site.objects.count() == before
+
+
+def test_overview_and_whoami_list_only_own_companies(tenant_a, tenant_b, operator_a):
+    client = logged_in(operator_a)
+    assert "Bravo" not in client.get(reverse("home")).content.decode()
+    names = [c["name"] for c in client.get(reverse("whoami")).json()["companies"]]
+    assert names == [tenant_a.company.name]
+
+
+@pytest.mark.parametrize("model_name", ["company", "site", "group", "contact", "device", "auditevent"])
+def test_admin_changelists_are_scoped(model_name, tenant_a, tenant_b, admin_a):
+    client = logged_in(admin_a)
+    app_label = {"company": "tenancy", "site": "tenancy", "group": "tenancy", "contact": "tenancy",
+                 "device": "inventory", "auditevent": "audit"}[model_name]
+    model = apps.get_model(app_label, model_name)
+    TENANT_ROW_MAKERS[model](tenant_a.company)
+    other = TENANT_ROW_MAKERS[model](tenant_b.company)
+    response = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+    assert response.status_code == 200
+    assert reverse(f"admin:{app_label}_{model_name}_change", args=[other.pk]) not in response.content.decode()
+    change = client.get(reverse(f"admin:{app_label}_{model_name}_change", args=[other.pk]))
+    assert change.status_code in (302, 404)  # the admin redirects "does not exist" to the index
