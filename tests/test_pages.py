@@ -1,0 +1,93 @@
+"""Dashboard pages: sign-in with CSRF, lists that search, sort and paginate in the URL, the hierarchy."""
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests import factories
+from tests.conftest import PASSWORD, logged_in
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pages_need_a_signed_in_user(tenant_a):
+    for url in (reverse("home"), reverse("resource-list", args=["companies"]),
+                reverse("resource-detail", args=["sites", tenant_a.site.pk]), reverse("api-tokens")):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/login/"), url
+
+
+def test_sign_in_and_out_with_csrf(operator_a):
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(reverse("login"))
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    assert client.post(reverse("login"), {"username": "operator-a", "password": PASSWORD}).status_code == 403
+    signed_in = client.post(reverse("login"), {"username": "operator-a", "password": PASSWORD,
+                                                "csrfmiddlewaretoken": token})
+    assert signed_in.status_code == 302
+    assert client.get(reverse("home")).status_code == 200
+    token = client.cookies["csrftoken"].value
+    assert client.post(reverse("logout"), HTTP_X_CSRFTOKEN=token).status_code == 302
+    assert client.get(reverse("home")).status_code == 302
+
+
+def test_wrong_password_is_refused_with_a_message(operator_a):
+    response = Client().post(reverse("login"), {"username": "operator-a", "password": "guess"})
+    assert response.status_code == 200
+    assert "correct username and password" in response.content.decode()
+
+
+def test_device_list_searches_sorts_and_paginates(tenant_a, viewer_a):
+    for n in range(30):
+        factories.DeviceFactory(site=tenant_a.site, hostname=f"ws-{n:02d}")
+    client = logged_in(viewer_a)
+    url = reverse("resource-list", args=["devices"])
+    first = client.get(url, {"q": "ws-", "sort": "hostname", "per_page": 10})
+    assert [d.hostname for d, _ in first.context["rows"]] == [f"ws-{n:02d}" for n in range(10)]
+    assert first.context["listing"].page.paginator.count == 30
+    body = first.content.decode()
+    assert "page=2" in body and "1–10 of 30" in body
+    last = client.get(url, {"q": "ws-", "sort": "-hostname", "per_page": 10, "page": 3})
+    assert [d.hostname for d, _ in last.context["rows"]][-1] == "ws-00"
+    multi_word = client.get(url, {"q": "ws-1 Alpha"})
+    assert {d.hostname for d, _ in multi_word.context["rows"]} == {f"ws-{n}" for n in range(10, 20)}
+
+
+def test_list_tolerates_nonsense_parameters(tenant_a, viewer_a):
+    response = logged_in(viewer_a).get(reverse("resource-list", args=["sites"]),
+                                       {"sort": "password; DROP TABLE", "page": "x", "per_page": "-5"})
+    assert response.status_code == 200
+    assert response.context["listing"].sort == "name"
+    assert response.context["listing"].per_page == 1
+
+
+def test_htmx_search_returns_only_the_table(tenant_a, viewer_a):
+    response = logged_in(viewer_a).get(reverse("resource-list", args=["sites"]), {"q": "Alpha"},
+                                       HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="table"') and "<html" not in body
+
+
+def test_empty_state_tells_what_to_do(admin_user):
+    body = logged_in(admin_user).get(reverse("resource-list", args=["companies"])).content.decode()
+    assert "No companies yet." in body and "Add your first client company" in body
+
+
+def test_unknown_resource_is_404(viewer_a):
+    assert logged_in(viewer_a).get("/nonsense/").status_code == 404
+
+
+def test_company_page_shows_the_hierarchy(tenant_a, viewer_a):
+    body = logged_in(viewer_a).get(reverse("resource-detail", args=["companies", tenant_a.company.pk])).content
+    text = body.decode()
+    for expected in ("Alpha HQ", "Alpha Servers", "Alpha Contact"):
+        assert expected in text
+    assert reverse("resource-detail", args=["groups", tenant_a.group.pk]) in text
+
+
+def test_static_htmx_is_served_from_the_npm_package():
+    response = Client().get("/static/vendor/htmx.min.js")
+    assert response.status_code == 200
+    assert b"htmx" in b"".join(response.streaming_content)[:2000]
