@@ -73,7 +73,7 @@ def test_a_save_that_changes_nothing_writes_nothing(tenant_a, admin_a, actor_of)
 
 
 def test_secrets_never_reach_the_audit_log(admin_a, actor_of, tenant_a):
-    user, password = accounts.create_user(actor=actor_of(admin_a), username="pw-check", role=Role.VIEWER,
+    _user, password = accounts.create_user(actor=actor_of(admin_a), username="pw-check", role=Role.VIEWER,
                                           companies=[tenant_a.company])
     issued = accounts.create_api_token(actor=actor_of(admin_a), name="t")
     logged = " ".join(str(e.after) for e in AuditEvent.objects.all())

@@ -60,7 +60,8 @@ def test_operator_edits_sites_but_not_companies(tenant_a, operator_a):
 
 def test_scoped_admin_creates_a_company_and_can_see_it(tenant_a, admin_a):
     client = logged_in(admin_a)
-    response = client.post(reverse("resource-create", args=["companies"]), {"name": "Charlie Ltd", "account_number": ""})
+    response = client.post(reverse("resource-create", args=["companies"]),
+                           {"name": "Charlie Ltd", "account_number": ""})
     assert response.status_code == 302
     company = Company.objects.get(name="Charlie Ltd")
     assert company.account_number is None
