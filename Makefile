@@ -39,9 +39,10 @@ up: install assets migrate admin  ## From a bare clone to a running fleet on htt
 test: install-dev assets  ## Run the whole test suite (embedded, or on PostgreSQL + Redis when their URLs are set)
 	$(BIN)/pytest
 
-lint: install-dev  ## ruff and the migrations check
+lint: install-dev  ## ruff, the migrations check and the committed GraphQL schema check
 	$(BIN)/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py export_schema --check
 
 clean:  ## Remove the virtualenv, built assets and the local data directory
 	rm -rf $(VENV) build node_modules var

@@ -75,7 +75,8 @@ def actor_for_user(user: User | Any, *, ip_address: str | None = None, via_token
         role, company_ids = Role.ADMIN, None
     else:
         role = Role(user.role)
-        company_ids = None if user.all_companies else frozenset(user.companies.values_list("id", flat=True))
+        company_ids = None if user.all_companies else frozenset(
+            user.companies.through.objects.filter(user_id=user.pk).values_list("company_id", flat=True))
     return Actor(
         user_id=user.pk,
         label=user.get_username(),

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "portal.inventory",
     "portal.audit",
     "portal.web",
+    "realtime",
+    "graph",
 ]
 
 MIDDLEWARE = [
@@ -118,7 +120,16 @@ TEMPLATES = [
 
 # --- Storage: SQLite (WAL) embedded, PostgreSQL when DATABASE_URL is set -------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
+SQLITE_OPTIONS = {
+    # WAL lets readers run beside the one writer; NORMAL sync is safe under WAL and about ten times
+    # faster than FULL; the busy timeout keeps the task workers from failing with "database is locked".
+    "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+if DATABASE_URL.startswith("sqlite"):
+    DATABASES = {"default": {**dj_database_url.parse(DATABASE_URL), "OPTIONS": SQLITE_OPTIONS}}
+elif DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
     }
@@ -127,14 +138,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "fleetwatch.sqlite3",
-            "OPTIONS": {
-                # WAL lets readers run beside the one writer; NORMAL sync is safe under WAL and about
-                # ten times faster than FULL; the busy timeout keeps the task workers from failing
-                # with "database is locked" while the web process writes.
-                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": SQLITE_OPTIONS,
             # A file, not memory, so a server process started by a test sees the test database.
             "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
         }
@@ -210,6 +214,8 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "fleetwatch@localhost")
 
 FLEETWATCH_PAGE_SIZE = 25
+# GraphQL introspection (schema discovery) is off unless asked for, or when DEBUG is on.
+FLEETWATCH_GRAPHQL_INTROSPECTION = env_bool("FLEETWATCH_GRAPHQL_INTROSPECTION", DEBUG)
 # A token's last-used time is written at most this often, so integrators polling hard cost no writes.
 FLEETWATCH_TOKEN_TOUCH_SECONDS = 60
 FLEETWATCH_TRUST_X_FORWARDED_FOR = env_bool("FLEETWATCH_TRUST_X_FORWARDED_FOR")

@@ -3,12 +3,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from graph.views import graphql_view
 from portal.health import health
 from portal.web.api import whoami
 
 urlpatterns = [
     path("api/health/", health, name="health"),
     path("api/whoami/", whoami, name="whoami"),
+    path("graphql/", graphql_view, name="graphql"),
     path("admin/", admin.site.urls),
     path("", include("portal.web.urls")),
 ]

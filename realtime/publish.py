@@ -1,4 +1,4 @@
-"""``publish``: announce a committed change to dashboards, subscriptions and agents."""
+"""``publish``: announce a committed change to dashboards, subscriptions and agents in every process."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from realtime.groups import company_group
@@ -14,16 +15,29 @@ from realtime.groups import company_group
 logger = logging.getLogger(__name__)
 
 
+def uses_event_table() -> bool:
+    """True in embedded mode, where the channel layer lives inside one process only."""
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return backend.endswith("InMemoryChannelLayer")
+
+
 def publish(event: str, *, company_id: int | None, **ids: Any) -> None:
     """Send ``event`` (``<noun>.<past_verb>``) to the company's group once the transaction commits.
 
     Events carry ids and the company id only, never rendered HTML or secrets: each listener re-reads
-    what it may see through the selectors.
+    what it may see through the selectors. With Redis the channel layer carries the event to every
+    process; embedded, the event is a row in the caller's transaction that each server process relays.
     """
     if company_id is None:
         return
     message = {"type": "fleet.event", "event": event, "company_id": company_id, **ids}
-    transaction.on_commit(lambda: _send(company_group(company_id), message))
+    group = company_group(company_id)
+    if uses_event_table():
+        from realtime.models import RealtimeEvent
+
+        RealtimeEvent.objects.create(group=group, message=message)
+        return
+    transaction.on_commit(lambda: _send(group, message))
 
 
 def _send(group: str, message: dict[str, Any]) -> None:

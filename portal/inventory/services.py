@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from portal.access import Actor, Role, require_role
-from portal.inventory.models import Device, OsType
+from portal.inventory.models import Device, DeviceStatus, OsType
 from portal.tenancy.models import Group, Site
 from portal.tenancy.services import ensure_visible
 from portal.writes import delete_row, save_changes, save_new
+from realtime import publish
 
 DEVICE_FIELDS = ("site", "group", "hostname", "display_name", "os_type", "os_version", "external_ids")
 
@@ -45,3 +49,28 @@ def delete_device(*, actor: Actor, device: Device) -> None:
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=device.company_id)
     delete_row(actor=actor, instance=device)
+
+
+@transaction.atomic
+def set_device_status(*, actor: Actor, device: Device, status: str, seen_at: datetime | None = None) -> Device:
+    """Record that a device came online or went offline; publishes ``device.status_changed`` on a change.
+
+    Called by the agent channel and the silence sweep as the system actor. Not audited: status is
+    observed, not edited, and would flood the audit log; the change is published instead.
+    """
+    ensure_visible(actor=actor, company_id=device.company_id)
+    if status not in DeviceStatus.values:
+        raise ValidationError({"status": f"Unknown status {status!r}."})
+    changes: dict[str, Any] = {}
+    if device.status != status:
+        changes["status"] = status
+    if seen_at is not None:
+        changes["last_seen"] = seen_at
+    if not changes:
+        return device
+    Device.objects.filter(pk=device.pk).update(**changes, updated_at=timezone.now())
+    for name, value in changes.items():
+        setattr(device, name, value)
+    if "status" in changes:
+        publish("device.status_changed", company_id=device.company_id, id=device.pk, status=status)
+    return device

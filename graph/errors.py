@@ -1,0 +1,82 @@
+"""Typed mutation errors: validation, missing objects and refusals come back in the payload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import strawberry
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db.models import Model, QuerySet
+from strawberry import relay
+
+T = TypeVar("T")
+
+
+@strawberry.type(description="Why a mutation did not do what was asked.")
+class MutationError:
+    field: str | None = strawberry.field(description="The input field at fault, or null for the whole input.")
+    message: str
+    code: str = strawberry.field(description="invalid, not_found, permission_denied or conflict.")
+
+
+@strawberry.type
+class Payload(Generic[T]):
+    """The changed object, or the errors that stopped the change."""
+
+    node: T | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: relay.GlobalID | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+class NotFound(Exception):
+    """An id that does not exist, or that the caller may not see: the two are told apart nowhere."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def lookup(rows: QuerySet, global_id: relay.GlobalID, *, type_name: str, field: str = "id") -> Model:
+    """The row behind a global id, read through the caller's scoped QuerySet."""
+    if global_id.type_name != type_name:
+        raise NotFound(field)
+    try:
+        return rows.get(pk=int(global_id.node_id))
+    except (ValueError, ObjectDoesNotExist) as missing:
+        raise NotFound(field) from missing
+
+
+def errors_of(error: Exception) -> list[MutationError]:
+    """Translate what a service raised into payload errors."""
+    if isinstance(error, NotFound):
+        return [MutationError(field=error.field, message="No such object.", code="not_found")]
+    if isinstance(error, ObjectDoesNotExist):
+        return [MutationError(field=None, message="No such object.", code="not_found")]
+    if isinstance(error, PermissionDenied):
+        return [MutationError(field=None, message=str(error) or "Not allowed.", code="permission_denied")]
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            return [MutationError(field=None if name == NON_FIELD_ERRORS else strawberry_name(name),
+                                  message=message, code="invalid")
+                    for name, messages in error.message_dict.items() for message in messages]
+        return [MutationError(field=None, message=message, code="invalid") for message in error.messages]
+    raise error
+
+
+def strawberry_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def attempt(write: Callable[[], T]) -> tuple[T | None, list[MutationError]]:
+    """Run a lookup-and-write; expected failures become payload errors, anything else propagates."""
+    try:
+        return write(), []
+    except (NotFound, ObjectDoesNotExist, PermissionDenied, ValidationError) as error:
+        return None, errors_of(error)

@@ -1,0 +1,29 @@
+"""Turning mutation inputs into service keyword arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from strawberry import UNSET
+
+
+def changes_from(data: Any, *, exclude: set[str] = frozenset()) -> dict[str, Any]:
+    """The fields the caller actually sent (UNSET ones are left out), without ``id`` and ``exclude``.
+
+    A null sent for a text field means "empty"; for ``external_ids`` it means "none".
+    """
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(data):
+        name = field.name
+        if name == "id" or name in exclude:
+            continue
+        value = getattr(data, name)
+        if value is UNSET:
+            continue
+        if value is None and name == "external_ids":
+            value = {}
+        elif value is None and name != "account_number":
+            value = ""
+        changes[name] = value
+    return changes

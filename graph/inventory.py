@@ -1,0 +1,143 @@
+"""GraphQL for devices: type, filters (text, status, OS, placement, last seen), ordering, mutations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+import strawberry_django
+from django.db.models import Q
+from strawberry import UNSET, auto, relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+from strawberry_django.relay import DjangoListConnection
+
+from graph.context import actor_from
+from graph.errors import DeletePayload, Payload, attempt, lookup
+from graph.scoping import Scoped
+from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from portal.inventory import selectors, services
+from portal.inventory.models import Device
+from portal.tenancy.selectors import groups_for, sites_for
+
+
+@strawberry_django.filter_type(Device, lookups=True)
+class DeviceFilter:
+    hostname: auto
+    status: auto
+    os_type: auto
+    last_seen: auto
+
+    @strawberry_django.filter_field
+    def search(self, value: str, prefix: str) -> Q:
+        """Every word appears in the hostname, display name or OS version."""
+        return _words(value, "hostname", "display_name", "os_version", prefix=prefix)
+
+    @strawberry_django.filter_field
+    def company(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}company_id": value.node_id})
+
+    @strawberry_django.filter_field
+    def site(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}site_id": value.node_id})
+
+    @strawberry_django.filter_field
+    def group(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}group_id": value.node_id})
+
+
+@strawberry_django.order_type(Device)
+class DeviceOrder:
+    hostname: auto
+    status: auto
+    os_type: auto
+    last_seen: auto
+    created_at: auto
+
+
+@strawberry_django.type(Device, name="Device", filters=DeviceFilter, ordering=DeviceOrder)
+class DeviceNode(Scoped, relay.Node):
+    """An endpoint of a client company."""
+
+    hostname: auto
+    display_name: auto
+    os_type: auto
+    os_version: auto
+    status: auto
+    last_seen: datetime | None
+    external_ids: JSON
+    created_at: datetime
+    updated_at: datetime
+    company: CompanyNode
+    site: SiteNode
+    group: GroupNode | None
+
+
+@strawberry.type
+class InventoryQuery:
+    devices: DjangoListConnection[DeviceNode] = strawberry_django.connection(max_results=MAX_PAGE)
+
+
+@strawberry.input
+class DeviceCreateInput:
+    site: relay.GlobalID
+    hostname: str
+    group: relay.GlobalID | None = None
+    display_name: str = ""
+    os_type: str = "other"
+    os_version: str = ""
+    external_ids: JSON | None = None
+
+
+@strawberry.input
+class DeviceUpdateInput:
+    id: relay.GlobalID
+    site: relay.GlobalID | None = UNSET
+    group: relay.GlobalID | None = UNSET
+    hostname: str | None = UNSET
+    display_name: str | None = UNSET
+    os_type: str | None = UNSET
+    os_version: str | None = UNSET
+    external_ids: JSON | None = UNSET
+
+
+def _placement(actor, data, *, partial: bool) -> dict:
+    """Look the site and group up through the caller's scope (an unseen id is simply not found)."""
+    placement = {}
+    if data.site is not UNSET and data.site is not None:
+        placement["site"] = lookup(sites_for(actor=actor), data.site, type_name="Site", field="site")
+    if data.group is not UNSET:
+        placement["group"] = None if data.group is None else lookup(
+            groups_for(actor=actor), data.group, type_name="Group", field="group")
+    if partial and data.group is UNSET and "site" in placement:
+        placement["group"] = None  # moving to another site leaves the old site's group behind
+    return placement
+
+
+def _fields(data, names: tuple[str, ...]) -> dict:
+    return {name: getattr(data, name) for name in names if getattr(data, name) is not UNSET
+            and getattr(data, name) is not None}
+
+
+@strawberry.type
+class InventoryMutation:
+    @strawberry.mutation(description="Add a device record to a site (operators).")
+    def create_device(self, info: Info, input: DeviceCreateInput) -> Payload[DeviceNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: services.create_device(
+            actor=actor, **_placement(actor, input, partial=False),
+            **_fields(input, ("hostname", "display_name", "os_type", "os_version", "external_ids"))))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Move or rename a device; omitted fields keep their value (operators).")
+    def update_device(self, info: Info, input: DeviceUpdateInput) -> Payload[DeviceNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: services.update_device(
+            actor=actor, device=lookup(selectors.devices_for(actor=actor), input.id, type_name="Device"),
+            **_placement(actor, input, partial=True),
+            **_fields(input, ("hostname", "display_name", "os_type", "os_version", "external_ids"))))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a device record and its history (operators).")
+    def delete_device(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.devices_for, "Device", services.delete_device, "device", input.id)
