@@ -9,6 +9,7 @@ from portal.access import Role, actor_for_user
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
 from tests import factories
+from tests.live import live_daphne  # noqa: F401  (a fixture shared by the end-to-end tests)
 
 PASSWORD = "correct horse battery staple"
 

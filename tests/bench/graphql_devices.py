@@ -1,0 +1,108 @@
+"""Benchmark: ``devices(first: 100)`` with site, company and group, over 10,000 devices.
+
+Prints median and p95 latency and the SQL query count. Runs against a throw-away database: a fresh
+SQLite file (embedded), or the PostgreSQL database named by ``DATABASE_URL`` (created if missing and
+emptied first). Usage: ``python -m tests.bench.graphql_devices [--devices N] [--runs N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+
+def _prepare_environment() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["FLEETWATCH_DATA_DIR"] = tempfile.mkdtemp(prefix="fleetwatch-bench-")
+
+
+def _ensure_postgres_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or None,
+                         password=db["PASSWORD"] or None, dbname="postgres", autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db["NAME"],)).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def _seed(device_count: int):
+    from django.core.management import call_command
+
+    from portal.access import Role, actor_for_user
+    from portal.accounts.models import User
+    from portal.accounts.services import create_api_token
+    from portal.inventory.models import Device
+    from portal.tenancy.models import Company, Group, Site
+
+    call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+    companies = Company.objects.bulk_create([Company(name=f"Client {n:03d}") for n in range(50)])
+    sites = Site.objects.bulk_create([Site(company=c, name=f"Site {n}") for c in companies for n in range(4)])
+    groups = Group.objects.bulk_create([Group(site=s, name=f"Group {n}") for s in sites for n in range(2)])
+    devices = []
+    for n in range(device_count):
+        group = groups[n % len(groups)]
+        devices.append(Device(company_id=group.site.company_id, site=group.site, group=group,
+                              hostname=f"host-{n:05d}", os_type="linux", status="online"))
+    Device.objects.bulk_create(devices, batch_size=1000)
+    user = User.objects.create_user(username="bench", role=Role.OPERATOR, all_companies=True)
+    return create_api_token(actor=actor_for_user(user), name="bench").plaintext
+
+
+QUERY = """{ devices(first: 100, ordering: [{hostname: ASC}]) { totalCount
+  edges { node { id hostname status site { name company { name } } group { name } company { name } } } } }"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    _prepare_environment()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ALLOWED_HOSTS = ["*"]
+    _ensure_postgres_database()
+    token = _seed(args.devices)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    body = json.dumps({"query": QUERY})
+
+    def run() -> dict:
+        response = client.post("/graphql/", body, content_type="application/json")
+        assert response.status_code == 200, response.content[:500]
+        return response.json()
+
+    run()  # warm caches and the token's last-used write
+    latencies = []
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        result = run()
+        latencies.append((time.perf_counter() - started) * 1000)
+    with CaptureQueriesContext(connection) as captured:
+        result = run()
+    assert len(result["data"]["devices"]["edges"]) == 100
+    latencies.sort()
+    p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
+    print(f"graphql devices(first: 100) nested, {args.devices} devices, {connection.vendor}: "
+          f"median {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms, {len(captured)} SQL queries "
+          f"({args.runs} runs)")
+
+
+if __name__ == "__main__":
+    main()
