@@ -17,7 +17,15 @@ from graph.errors import DeletePayload, Payload, attempt, lookup
 from graph.scoping import Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from portal.inventory import selectors, services
-from portal.inventory.models import Device
+from portal.inventory.models import (
+    Device,
+    DeviceInventory,
+    DeviceService,
+    InstalledSoftware,
+    InventoryChange,
+    MetricSample,
+    PendingPatch,
+)
 from portal.tenancy.selectors import groups_for, sites_for
 
 
@@ -55,9 +63,87 @@ class DeviceOrder:
     created_at: auto
 
 
+@strawberry_django.type(DeviceInventory, name="DeviceInventory")
+class DeviceInventoryNode(Scoped, relay.Node):
+    """Hardware and system facts from the agent's latest full inventory."""
+
+    collected_at: datetime
+    kernel: auto
+    cpu_model: auto
+    cpu_cores: auto
+    memory_total: float | None = strawberry_django.field(description="Bytes.")
+    boot_time: datetime | None
+    disks: JSON
+    interfaces: JSON
+    users: JSON
+
+
+@strawberry_django.filter_type(InstalledSoftware, lookups=True)
+class SoftwareFilter:
+    name: auto
+    source: auto
+
+
+@strawberry_django.type(InstalledSoftware, name="InstalledSoftware", filters=SoftwareFilter)
+class InstalledSoftwareNode(Scoped, relay.Node):
+    name: auto
+    version: auto
+    source: auto
+
+
+@strawberry_django.type(DeviceService, name="DeviceService")
+class DeviceServiceNode(Scoped, relay.Node):
+    name: auto
+    display_name: auto
+    status: auto
+    start_mode: auto
+
+
+@strawberry_django.type(PendingPatch, name="PendingPatch")
+class PendingPatchNode(Scoped, relay.Node):
+    patch_id: auto
+    title: auto
+    severity: auto
+    source: auto
+
+
+@strawberry_django.type(InventoryChange, name="InventoryChange")
+class InventoryChangeNode(Scoped, relay.Node):
+    at: datetime
+    kind: auto
+    change: auto
+    name: auto
+    before: auto
+    after: auto
+
+
+@strawberry_django.filter_type(MetricSample, lookups=True)
+class MetricSampleFilter:
+    at: auto
+
+
+@strawberry_django.type(MetricSample, name="MetricSample", filters=MetricSampleFilter)
+class MetricSampleNode(Scoped, relay.Node):
+    at: datetime
+    cpu_percent: float | None
+    memory_percent: float | None
+
+
 @strawberry_django.type(Device, name="Device", filters=DeviceFilter, ordering=DeviceOrder)
 class DeviceNode(Scoped, relay.Node):
     """An endpoint of a client company."""
+
+    agent_version: auto
+    cpu_percent: float | None
+    memory_percent: float | None
+    heartbeat_interval: auto
+    inventory: DeviceInventoryNode | None
+    software: DjangoListConnection[InstalledSoftwareNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    services: DjangoListConnection[DeviceServiceNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    pending_patches: DjangoListConnection[PendingPatchNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    inventory_changes: DjangoListConnection[InventoryChangeNode] = strawberry_django.connection(
+        max_results=MAX_PAGE)
+    metric_samples: DjangoListConnection[MetricSampleNode] = strawberry_django.connection(max_results=MAX_PAGE)
 
     hostname: auto
     display_name: auto

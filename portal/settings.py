@@ -214,6 +214,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "fleetwatch@localhost")
 
 FLEETWATCH_PAGE_SIZE = 25
+# Agents: seconds between heartbeats (the server tells each agent), and how many missed heartbeats
+# make the silence sweep mark a device offline.
+FLEETWATCH_HEARTBEAT_SECONDS = int(os.environ.get("FLEETWATCH_HEARTBEAT_SECONDS", 30))
+FLEETWATCH_OFFLINE_AFTER_MISSED = 3
+FLEETWATCH_METRICS_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_METRICS_RETENTION_DAYS", 30))
 # GraphQL introspection (schema discovery) is off unless asked for, or when DEBUG is on.
 FLEETWATCH_GRAPHQL_INTROSPECTION = env_bool("FLEETWATCH_GRAPHQL_INTROSPECTION", DEBUG)
 # A token's last-used time is written at most this often, so integrators polling hard cost no writes.

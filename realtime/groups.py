@@ -6,3 +6,8 @@ from __future__ import annotations
 def company_group(company_id: int) -> str:
     """Everything that happens in one company: dashboards and subscriptions of actors who may see it."""
     return f"company.{int(company_id)}"
+
+
+def agent_group(device_id: int) -> str:
+    """The one agent socket of a device: revocation and (later) actions are sent here."""
+    return f"agent.{int(device_id)}"

@@ -31,7 +31,11 @@ def publish(event: str, *, company_id: int | None, **ids: Any) -> None:
     if company_id is None:
         return
     message = {"type": "fleet.event", "event": event, "company_id": company_id, **ids}
-    group = company_group(company_id)
+    publish_to_group(company_group(company_id), message)
+
+
+def publish_to_group(group: str, message: dict[str, Any]) -> None:
+    """Deliver a channel-layer message to ``group`` in every process, once the transaction commits."""
     if uses_event_table():
         from realtime.models import RealtimeEvent
 
@@ -48,4 +52,4 @@ def _send(group: str, message: dict[str, Any]) -> None:
         async_to_sync(layer.group_send)(group, message)
     except Exception:
         # A realtime outage must never undo or fail a committed write; listeners refresh on reconnect.
-        logger.exception("could not publish %s to %s", message["event"], group)
+        logger.exception("could not publish %s to %s", message.get("event", message["type"]), group)

@@ -1,9 +1,11 @@
-"""Websocket routes. Every socket passes the actor middleware; consumers refuse anonymous actors."""
+"""Websocket routes. Every socket passes the actor middleware; consumers refuse anonymous callers."""
 
 from django.urls import path
 
 from graph.views import FleetGraphQLWSConsumer
+from realtime.agent_consumer import AgentConsumer
 
 websocket_urlpatterns = [
     path("graphql/", FleetGraphQLWSConsumer.as_asgi()),
+    path("ws/agent/", AgentConsumer.as_asgi()),
 ]

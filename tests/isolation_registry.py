@@ -8,8 +8,10 @@ the isolation tests.
 from collections.abc import Callable
 
 from django.db.models import Model
+from django.utils import timezone
 
 from portal.audit.models import AuditEvent
+from portal.inventory import models as inventory
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
 from tests import factories
@@ -20,11 +22,36 @@ def _audit_event_in(company: Company) -> AuditEvent:
                                      object_id=str(company.pk), object_repr=company.name, company=company)
 
 
+def _device_in(company: Company) -> Device:
+    return factories.DeviceFactory(site=factories.SiteFactory(company=company))
+
+
+def _enrollment_token_in(company: Company) -> inventory.EnrollmentToken:
+    site = factories.SiteFactory(company=company)
+    return inventory.EnrollmentToken.objects.create(company=company, site=site, name="rollout",
+                                                    key_id=f"{site.pk:012x}", secret_digest="0" * 64)
+
+
 TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     Company: lambda company: company,
     Site: lambda company: factories.SiteFactory(company=company),
     Group: lambda company: factories.GroupFactory(site=factories.SiteFactory(company=company)),
     Contact: lambda company: factories.ContactFactory(company=company),
-    Device: lambda company: factories.DeviceFactory(site=factories.SiteFactory(company=company)),
+    Device: _device_in,
     AuditEvent: _audit_event_in,
+    inventory.DeviceInventory: lambda company: inventory.DeviceInventory.objects.create(
+        device=_device_in(company), content_hash="0" * 64, collected_at=timezone.now(), kernel="6.1"),
+    inventory.InstalledSoftware: lambda company: inventory.InstalledSoftware.objects.create(
+        device=_device_in(company), name=f"{company.name} app", version="1.0", source="dpkg"),
+    inventory.DeviceService: lambda company: inventory.DeviceService.objects.create(
+        device=_device_in(company), name=f"{company.name}.service", status="running"),
+    inventory.PendingPatch: lambda company: inventory.PendingPatch.objects.create(
+        device=_device_in(company), patch_id=f"{company.name}-patch"),
+    inventory.InventoryChange: lambda company: inventory.InventoryChange.objects.create(
+        device=_device_in(company), kind="software", change="installed", name=f"{company.name} tool"),
+    inventory.MetricSample: lambda company: inventory.MetricSample.objects.create(
+        device=_device_in(company), at=timezone.now(), cpu_percent=5.0, memory_percent=40.0),
+    inventory.EnrollmentToken: _enrollment_token_in,
+    inventory.AgentCredential: lambda company: inventory.AgentCredential.objects.create(
+        device=_device_in(company), key_id=f"{company.pk:012x}", secret_digest="0" * 64),
 }

@@ -1,4 +1,8 @@
-"""Format, digest and parse API tokens: ``fwt_<key id>_<secret>``."""
+"""Format, digest and parse bearer tokens: ``<prefix>_<key id>_<secret>``.
+
+Prefixes tell the kinds apart at a glance (and to secret scanners): ``fwt`` API tokens, ``fwe``
+enrollment tokens, ``fwa`` agent tokens.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-TOKEN_PATTERN = re.compile(r"^fwt_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
+TOKEN_PATTERN = re.compile(r"^(?P<prefix>fw[tea])_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
 
 
 @dataclass(frozen=True)
@@ -21,14 +25,14 @@ def new_token_parts() -> TokenParts:
     return TokenParts(key_id=secrets.token_hex(6), secret=secrets.token_urlsafe(32))
 
 
-def format_token(parts: TokenParts) -> str:
-    return f"fwt_{parts.key_id}_{parts.secret}"
+def format_token(parts: TokenParts, *, prefix: str = "fwt") -> str:
+    return f"{prefix}_{parts.key_id}_{parts.secret}"
 
 
-def parse_token(raw: str) -> TokenParts | None:
-    """Split a presented token into its parts; None when it is not shaped like one of ours."""
-    match = TOKEN_PATTERN.match(raw.strip())
-    if match is None:
+def parse_token(raw: str, *, prefix: str = "fwt") -> TokenParts | None:
+    """Split a presented token into its parts; None when it is not shaped like one of ours of this kind."""
+    match = TOKEN_PATTERN.match(raw.strip()[:200])
+    if match is None or match["prefix"] != prefix:
         return None
     return TokenParts(key_id=match["key_id"], secret=match["secret"])
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.access import Actor, Role, require_role
+from portal.inventory.enrollment import disconnect_agent
 from portal.inventory.models import Device, DeviceStatus, OsType
 from portal.tenancy.models import Group, Site
 from portal.tenancy.services import ensure_visible
@@ -48,7 +49,9 @@ def delete_device(*, actor: Actor, device: Device) -> None:
     """Delete a device record and its history."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=device.company_id)
+    device_id = device.pk
     delete_row(actor=actor, instance=device)
+    disconnect_agent(device_id=device_id)
 
 
 @transaction.atomic

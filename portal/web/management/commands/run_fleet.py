@@ -25,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Start the web server only.")
 
     def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
+        from django.core.management import call_command
+
+        call_command("sync_schedules")
         manage = [sys.executable, "manage.py"]
         children: dict[str, subprocess.Popen] = {
             # Agents hold their socket for days: daphne must not cut websockets after its default 24 h.

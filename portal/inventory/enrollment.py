@@ -1,0 +1,165 @@
+"""Enrollment tokens, enrolling an agent, and checking and revoking agent tokens."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portal.access import Actor, Role, require_role, system_actor
+from portal.accounts.tokens import digest_secret, format_token, new_token_parts, parse_token
+from portal.audit.services import record, snapshot
+from portal.inventory.models import AgentCredential, Device, DeviceStatus, EnrollmentToken, OsType
+from portal.tenancy.models import Group, Site
+from portal.tenancy.services import ensure_visible
+from realtime import publish
+from realtime.groups import agent_group
+from realtime.publish import publish_to_group
+
+FACT_LIMITS = {"hostname": 255, "os_version": 255, "agent_version": 32}
+
+
+class EnrollmentRefused(Exception):
+    """The enrollment token cannot be used; the message is safe to show to the agent."""
+
+
+class AgentTokenRejected(Exception):
+    """A presented agent token cannot be used (malformed, unknown, revoked, or its device is gone)."""
+
+
+@dataclass(frozen=True)
+class IssuedEnrollmentToken:
+    token: EnrollmentToken
+    plaintext: str
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device: Device
+    agent_token: str
+
+
+@transaction.atomic
+def create_enrollment_token(*, actor: Actor, site: Site, name: str, group: Group | None = None,
+                            expires_at: datetime | None = None, max_uses: int | None = None) -> IssuedEnrollmentToken:
+    """Issue an enrollment token for a site (admins); its value is returned once and stored as a digest."""
+    require_role(actor, Role.ADMIN)
+    ensure_visible(actor=actor, company_id=site.company_id)
+    if group is not None and group.site_id != site.pk:
+        raise ValidationError({"group": "This group belongs to another site."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    if max_uses is not None and max_uses < 1:
+        raise ValidationError({"max_uses": "Allow at least one use, or leave it empty for no limit."})
+    if not name.strip():
+        raise ValidationError({"name": "Give the token a name (e.g. 'Acme HQ rollout')."})
+    parts = new_token_parts()
+    token = EnrollmentToken.objects.create(
+        company_id=site.company_id, site=site, group=group, name=name.strip()[:100], key_id=parts.key_id,
+        secret_digest=digest_secret(parts.secret), created_by_id=actor.user_id, expires_at=expires_at,
+        max_uses=max_uses)
+    record(actor=actor, action="enrollmenttoken.created", target=token, company_id=token.company_id,
+           after=snapshot(token))
+    return IssuedEnrollmentToken(token=token, plaintext=format_token(parts, prefix=EnrollmentToken.PREFIX))
+
+
+@transaction.atomic
+def revoke_enrollment_token(*, actor: Actor, token: EnrollmentToken) -> EnrollmentToken:
+    """Stop an enrollment token from enrolling more devices (devices already enrolled stay)."""
+    require_role(actor, Role.ADMIN)
+    ensure_visible(actor=actor, company_id=token.company_id)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(actor=actor, action="enrollmenttoken.revoked", target=token, company_id=token.company_id,
+               after={"revoked_at": token.revoked_at.isoformat()})
+    return token
+
+
+def _clean_facts(facts: dict[str, Any]) -> dict[str, str]:
+    if not isinstance(facts, dict):
+        raise ValidationError("facts must be an object.")
+    hostname = facts.get("hostname")
+    if not isinstance(hostname, str) or not hostname.strip():
+        raise ValidationError({"hostname": "The agent must report its hostname."})
+    os_type = facts.get("os_type") if facts.get("os_type") in OsType.values else OsType.OTHER
+    cleaned = {"hostname": hostname.strip(), "os_type": os_type}
+    for name in ("os_version", "agent_version"):
+        value = facts.get(name, "")
+        cleaned[name] = value if isinstance(value, str) else ""
+    return {name: value[: FACT_LIMITS.get(name, 255)] for name, value in cleaned.items()}
+
+
+@transaction.atomic
+def enroll_agent(*, enrollment_token: str, facts: dict[str, Any]) -> Enrollment:
+    """Exchange an enrollment token and the agent's facts for a new device and its agent token."""
+    parts = parse_token(enrollment_token, prefix=EnrollmentToken.PREFIX)
+    if parts is None:
+        raise EnrollmentRefused("The enrollment token is malformed.")
+    token = EnrollmentToken.objects.select_for_update().filter(key_id=parts.key_id).first()
+    if token is None or not hmac.compare_digest(token.secret_digest, digest_secret(parts.secret)):
+        raise EnrollmentRefused("The enrollment token is not valid.")
+    if token.state != "active":
+        raise EnrollmentRefused(f"The enrollment token is {token.state}.")
+    clean = _clean_facts(facts)
+    device = Device(company_id=token.company_id, site_id=token.site_id, group_id=token.group_id,
+                    hostname=clean["hostname"], os_type=clean["os_type"], os_version=clean["os_version"],
+                    agent_version=clean["agent_version"], status=DeviceStatus.UNKNOWN,
+                    heartbeat_interval=settings.FLEETWATCH_HEARTBEAT_SECONDS)
+    device.full_clean()
+    device.save()
+    EnrollmentToken.objects.filter(pk=token.pk).update(use_count=F("use_count") + 1)
+    agent_token = issue_agent_token(device=device)
+    actor = system_actor(f"enrollment {token.key_id}")
+    record(actor=actor, action="device.enrolled", target=device, company_id=device.company_id,
+           after=snapshot(device) | {"enrollment_token": token.key_id})
+    publish("device.created", company_id=device.company_id, id=device.pk)
+    return Enrollment(device=device, agent_token=agent_token)
+
+
+def issue_agent_token(*, device: Device) -> str:
+    """A new agent token for a device; earlier tokens of the device are revoked."""
+    AgentCredential.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    parts = new_token_parts()
+    AgentCredential.objects.create(device=device, key_id=parts.key_id, secret_digest=digest_secret(parts.secret))
+    return format_token(parts, prefix=AgentCredential.PREFIX)
+
+
+def authenticate_agent(*, raw: str) -> Device:
+    """The device behind a presented agent token; tracks the token's last use."""
+    parts = parse_token(raw, prefix=AgentCredential.PREFIX)
+    if parts is None:
+        raise AgentTokenRejected("The agent token is malformed.")
+    credential = AgentCredential.objects.select_related("device").filter(key_id=parts.key_id).first()
+    if credential is None or not hmac.compare_digest(credential.secret_digest, digest_secret(parts.secret)):
+        raise AgentTokenRejected("The agent token is not valid.")
+    if credential.revoked_at is not None:
+        raise AgentTokenRejected("The agent token has been revoked; enroll the agent again.")
+    now = timezone.now()
+    if credential.last_used_at is None or credential.last_used_at < now - timedelta(minutes=1):
+        AgentCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+    return credential.device
+
+
+@transaction.atomic
+def revoke_agent_tokens(*, actor: Actor, device: Device) -> int:
+    """Revoke the device's agent tokens: its socket closes within seconds and reconnects are refused."""
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=device.company_id)
+    revoked = AgentCredential.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    record(actor=actor, action="device.agent_revoked", target=device, company_id=device.company_id,
+           after={"revoked_tokens": revoked})
+    disconnect_agent(device_id=device.pk)
+    return revoked
+
+
+def disconnect_agent(*, device_id: int) -> None:
+    """Tell whichever server process holds the device's socket to close it (after commit)."""
+    publish_to_group(agent_group(device_id), {"type": "agent.disconnect", "reason": "revoked"})

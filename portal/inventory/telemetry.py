@@ -1,0 +1,281 @@
+"""What agents report: connection state, heartbeats (coalesced, written in batches) and inventory."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal.inventory.models import (
+    Device,
+    DeviceInventory,
+    DeviceService,
+    DeviceStatus,
+    InstalledSoftware,
+    InventoryChange,
+    MetricSample,
+    PendingPatch,
+)
+from realtime import publish
+
+MAX_ITEMS = 20_000  # software packages, services or patches in one inventory
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    device_id: int
+    at: datetime
+    cpu_percent: float | None
+    memory_percent: float | None
+
+
+def _percent(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(0.0, min(100.0, float(value)))
+
+
+def heartbeat_from(device_id: int, metrics: dict[str, Any]) -> Heartbeat:
+    """A heartbeat from an agent's metrics (values that are not numbers are dropped, not trusted)."""
+    return Heartbeat(device_id=device_id, at=timezone.now(), cpu_percent=_percent(metrics.get("cpu_percent")),
+                     memory_percent=_percent(metrics.get("memory_percent")))
+
+
+@transaction.atomic
+def record_heartbeats(heartbeats: list[Heartbeat]) -> int:
+    """Write a batch of heartbeats: one UPDATE for the devices' latest state, one INSERT for the history.
+
+    A heartbeat never touches inventory. Devices deleted meanwhile are skipped.
+    """
+    if not heartbeats:
+        return 0
+    latest: dict[int, Heartbeat] = {}
+    for heartbeat in heartbeats:
+        latest[heartbeat.device_id] = heartbeat
+    existing = set(Device.objects.filter(pk__in=latest).values_list("pk", flat=True))
+    devices = [Device(pk=pk, last_seen=hb.at, cpu_percent=hb.cpu_percent, memory_percent=hb.memory_percent)
+               for pk, hb in latest.items() if pk in existing]
+    Device.objects.bulk_update(devices, ["last_seen", "cpu_percent", "memory_percent"], batch_size=500)
+    MetricSample.objects.bulk_create(
+        [MetricSample(device_id=hb.device_id, at=hb.at, cpu_percent=hb.cpu_percent, memory_percent=hb.memory_percent)
+         for hb in heartbeats if hb.device_id in existing], batch_size=500)
+    return len(devices)
+
+
+class HeartbeatBuffer:
+    """Collects heartbeats in memory so a server process writes about once a second, not per heartbeat."""
+
+    def __init__(self) -> None:
+        self._pending: list[Heartbeat] = []
+        self._lock = threading.Lock()
+
+    def add(self, heartbeat: Heartbeat) -> None:
+        with self._lock:
+            self._pending.append(heartbeat)
+
+    def flush(self) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return record_heartbeats(pending)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+HEARTBEATS = HeartbeatBuffer()
+
+
+def mark_agent_connected(*, device_id: int, connection_id: str, agent_version: str = "") -> None:
+    """The agent said hello: the device is online, held by this connection."""
+    with transaction.atomic():
+        device = Device.objects.select_for_update().only("pk", "status", "company_id").get(pk=device_id)
+        changes: dict[str, Any] = {"status": DeviceStatus.ONLINE, "agent_connection": connection_id,
+                                   "last_seen": timezone.now()}
+        if agent_version:
+            changes["agent_version"] = agent_version[:32]
+        Device.objects.filter(pk=device_id).update(**changes)
+        if device.status != DeviceStatus.ONLINE:
+            publish("device.status_changed", company_id=device.company_id, id=device_id, status="online")
+
+
+def mark_agent_disconnected(*, device_id: int, connection_id: str) -> bool:
+    """The agent's socket closed: offline at once, unless a newer connection already holds the device."""
+    with transaction.atomic():
+        changed = Device.objects.filter(pk=device_id, agent_connection=connection_id).exclude(
+            status=DeviceStatus.OFFLINE).update(status=DeviceStatus.OFFLINE, agent_connection="")
+        if changed:
+            company_id = Device.objects.filter(pk=device_id).values_list("company_id", flat=True).first()
+            publish("device.status_changed", company_id=company_id, id=device_id, status="offline")
+    return bool(changed)
+
+
+def sweep_silent_agents(*, now: datetime | None = None) -> int:
+    """Mark offline the online devices whose agents missed several heartbeats (a periodic task)."""
+    now = now or timezone.now()
+    missed = settings.FLEETWATCH_OFFLINE_AFTER_MISSED
+    silent = []
+    for device in Device.objects.filter(status=DeviceStatus.ONLINE).only(
+            "pk", "company_id", "last_seen", "heartbeat_interval"):
+        if device.last_seen is None or device.last_seen < now - timedelta(seconds=device.heartbeat_interval * missed):
+            silent.append(device)
+    with transaction.atomic():
+        for device in silent:
+            if Device.objects.filter(pk=device.pk, status=DeviceStatus.ONLINE).update(
+                    status=DeviceStatus.OFFLINE, agent_connection=""):
+                publish("device.status_changed", company_id=device.company_id, id=device.pk, status="offline")
+    return len(silent)
+
+
+def prune_metric_history(*, now: datetime | None = None) -> int:
+    """Delete metric samples older than the retention setting (a daily task)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.FLEETWATCH_METRICS_RETENTION_DAYS)
+    deleted, _ = MetricSample.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
+# --- inventory ------------------------------------------------------------------------------------
+
+def _text(value: Any, limit: int = 255) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [item for item in value[:MAX_ITEMS] if isinstance(item, dict)]
+
+
+def _json_list(data: dict[str, Any], key: str, limit: int = 500) -> list[Any]:
+    value = data.get(key)
+    return value[:limit] if isinstance(value, list) else []
+
+
+def _sync_software(device: Device, data: dict[str, Any], at: datetime) -> list[InventoryChange]:
+    reported: dict[tuple[str, str], str] = {}
+    for item in _items(data, "software"):
+        name = _text(item.get("name"))
+        if name:
+            reported[(name, _text(item.get("source"), 32))] = _text(item.get("version"), 128)
+    current = {(row.name, row.source): row for row in InstalledSoftware.objects.filter(device=device)}
+    changes: list[InventoryChange] = []
+    new_rows, updated_rows = [], []
+    for key, version in reported.items():
+        row = current.get(key)
+        if row is None:
+            new_rows.append(InstalledSoftware(device=device, name=key[0], source=key[1], version=version))
+            changes.append(InventoryChange(device=device, at=at, kind="software", change="installed", name=key[0],
+                                           after=version))
+        elif row.version != version:
+            changes.append(InventoryChange(device=device, at=at, kind="software", change="updated", name=key[0],
+                                           before=row.version, after=version))
+            row.version = version
+            updated_rows.append(row)
+    gone = [row for key, row in current.items() if key not in reported]
+    changes += [InventoryChange(device=device, at=at, kind="software", change="removed", name=row.name,
+                                before=row.version) for row in gone]
+    InstalledSoftware.objects.bulk_create(new_rows, batch_size=1000)
+    InstalledSoftware.objects.bulk_update(updated_rows, ["version"], batch_size=1000)
+    InstalledSoftware.objects.filter(pk__in=[row.pk for row in gone]).delete()
+    return changes
+
+
+def _sync_services(device: Device, data: dict[str, Any], at: datetime) -> list[InventoryChange]:
+    reported = {}
+    for item in _items(data, "services"):
+        name = _text(item.get("name"))
+        if name:
+            reported[name] = (_text(item.get("display_name")), _text(item.get("status"), 32),
+                              _text(item.get("start_mode"), 32))
+    current = {row.name: row for row in DeviceService.objects.filter(device=device)}
+    changes: list[InventoryChange] = []
+    new_rows, updated_rows = [], []
+    for name, (display_name, status, start_mode) in reported.items():
+        row = current.get(name)
+        if row is None:
+            new_rows.append(DeviceService(device=device, name=name, display_name=display_name, status=status,
+                                          start_mode=start_mode))
+            if current:  # the first inventory is a baseline, not a stream of "added" events
+                changes.append(InventoryChange(device=device, at=at, kind="service", change="added", name=name,
+                                               after=status))
+        elif (row.status, row.display_name, row.start_mode) != (status, display_name, start_mode):
+            if row.status != status:
+                verb = "started" if status == "running" else "stopped" if row.status == "running" else "changed"
+                changes.append(InventoryChange(device=device, at=at, kind="service", change=verb, name=name,
+                                               before=row.status, after=status))
+            row.status, row.display_name, row.start_mode = status, display_name, start_mode
+            updated_rows.append(row)
+    gone = [row for name, row in current.items() if name not in reported]
+    changes += [InventoryChange(device=device, at=at, kind="service", change="removed", name=row.name,
+                                before=row.status) for row in gone]
+    DeviceService.objects.bulk_create(new_rows, batch_size=1000)
+    DeviceService.objects.bulk_update(updated_rows, ["status", "display_name", "start_mode"], batch_size=1000)
+    DeviceService.objects.filter(pk__in=[row.pk for row in gone]).delete()
+    return changes
+
+
+def _sync_patches(device: Device, data: dict[str, Any], at: datetime) -> list[InventoryChange]:
+    reported = {}
+    for item in _items(data, "pending_updates"):
+        patch_id = _text(item.get("id"))
+        if patch_id:
+            reported[patch_id] = (_text(item.get("title"), 500), _text(item.get("severity"), 32),
+                                  _text(item.get("source"), 32))
+    current = {row.patch_id: row for row in PendingPatch.objects.filter(device=device)}
+    new_rows = [PendingPatch(device=device, patch_id=pid, title=t, severity=sev, source=src)
+                for pid, (t, sev, src) in reported.items() if pid not in current]
+    gone = [row for pid, row in current.items() if pid not in reported]
+    changes = [InventoryChange(device=device, at=at, kind="patch", change="available", name=row.patch_id,
+                               after=row.title[:255]) for row in new_rows]
+    changes += [InventoryChange(device=device, at=at, kind="patch", change="cleared", name=row.patch_id)
+                for row in gone]
+    PendingPatch.objects.bulk_create(new_rows, batch_size=1000)
+    PendingPatch.objects.filter(pk__in=[row.pk for row in gone]).delete()
+    return changes
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 10**11:
+        return datetime.fromtimestamp(value, tz=timezone.get_current_timezone())
+    return None
+
+
+@transaction.atomic
+def apply_inventory(*, device_id: int, content_hash: str, data: dict[str, Any]) -> bool:
+    """Store a full inventory and the history of what changed; False when the hash is unchanged."""
+    device = Device.objects.select_for_update().get(pk=device_id)
+    stored = DeviceInventory.objects.filter(device=device).first()
+    if stored is not None and stored.content_hash == content_hash:
+        return False
+    now = timezone.now()
+    system = data.get("system") if isinstance(data.get("system"), dict) else {}
+    cpu = data.get("cpu") if isinstance(data.get("cpu"), dict) else {}
+    memory = data.get("memory") if isinstance(data.get("memory"), dict) else {}
+    cores = cpu.get("cores")
+    total = memory.get("total")
+    fields = {
+        "content_hash": content_hash[:64], "collected_at": now, "kernel": _text(system.get("kernel")),
+        "cpu_model": _text(cpu.get("model")),
+        "cpu_cores": cores if isinstance(cores, int) and not isinstance(cores, bool) and 0 < cores < 100_000 else None,
+        "memory_total": total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
+        "boot_time": _parse_time(system.get("boot_time")),
+        "disks": _json_list(data, "disks"), "interfaces": _json_list(data, "interfaces"),
+        "users": _json_list(data, "users"),
+    }
+    DeviceInventory.objects.update_or_create(device=device, defaults=fields)
+    changes = _sync_software(device, data, now) + _sync_services(device, data, now) + _sync_patches(device, data, now)
+    if stored is None:
+        changes = [change for change in changes if change.kind != "software"]  # the baseline, not "installs"
+    InventoryChange.objects.bulk_create(changes, batch_size=1000)
+    os_version = _text(system.get("os_version"))
+    hostname = _text(system.get("hostname"))
+    updates = {name: value for name, value in (("os_version", os_version), ("hostname", hostname)) if value}
+    if updates:
+        Device.objects.filter(pk=device_id).update(**updates)
+    publish("device.inventory_changed", company_id=device.company_id, id=device_id, changes=len(changes))
+    return True

@@ -1,0 +1,25 @@
+"""Every recurring job of the product, declared in code and synced into django-q2 by one command.
+
+Each app adds its entries here. ``manage.py sync_schedules`` creates missing schedules and corrects
+the task and arguments of existing ones, keeping an interval a user changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    minutes: int
+    description: str
+
+
+SCHEDULES: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec(name="agents: mark silent devices offline", func="portal.inventory.tasks.sweep_silent_agents_task",
+                 minutes=1, description="Devices whose agents missed three heartbeats go offline."),
+    ScheduleSpec(name="agents: prune metric history", func="portal.inventory.tasks.prune_metric_history_task",
+                 minutes=24 * 60, description="Keeps FLEETWATCH_METRICS_RETENTION_DAYS of CPU/memory history."),
+)

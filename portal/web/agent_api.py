@@ -1,0 +1,83 @@
+"""HTTP endpoints for agents: enrollment, and the heartbeat fallback for networks that block websockets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from portal.inventory.enrollment import AgentTokenRejected, EnrollmentRefused, authenticate_agent, enroll_agent
+from portal.inventory.models import DeviceInventory
+from portal.inventory.telemetry import apply_inventory, heartbeat_from, record_heartbeats
+from realtime.agent_protocol import MAX_FRAME_BYTES, FrameError, parse_frame
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message}, status=status)
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any] | None:
+    if len(request.body) > MAX_FRAME_BYTES:
+        return None
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@csrf_exempt  # agents authenticate with tokens in the body or header, never with cookies
+@require_POST
+def enroll(request: HttpRequest) -> JsonResponse:
+    """Exchange an enrollment token and the agent's facts for a device id and an agent token."""
+    body = _json_body(request)
+    if body is None:
+        return _error(400, "malformed", "Send a JSON object: {\"token\": …, \"facts\": {…}}.")
+    token = body.get("token")
+    if not isinstance(token, str):
+        return _error(400, "malformed", "'token' must be a string.")
+    try:
+        enrollment = enroll_agent(enrollment_token=token, facts=body.get("facts", {}))
+    except EnrollmentRefused as refusal:
+        return _error(403, "enrollment_refused", str(refusal))
+    except ValidationError as error:
+        return _error(400, "invalid_facts", "; ".join(error.messages))
+    return JsonResponse({
+        "device_id": enrollment.device.pk,
+        "agent_token": enrollment.agent_token,
+        "heartbeat_interval": enrollment.device.heartbeat_interval,
+        # The action-signing key arrives with remote actions; agents pin whatever is sent here.
+        "signing_public_key": None,
+        "server_version": settings.FLEETWATCH_VERSION,
+    }, status=201)
+
+
+@csrf_exempt
+@require_POST
+def heartbeat(request: HttpRequest) -> JsonResponse:
+    """The same heartbeat (and optional inventory) frames as the socket, one POST each."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return _error(401, "unauthorized", "Send 'Authorization: Bearer <agent token>'.")
+    try:
+        device = authenticate_agent(raw=credentials.strip())
+    except AgentTokenRejected as rejection:
+        return _error(401, "unauthorized", str(rejection))
+    try:
+        frame_type, frame = parse_frame(request.body.decode("utf-8", "replace"), None)
+    except FrameError as error:
+        return _error(400, error.code, str(error))
+    if frame_type == "heartbeat":
+        record_heartbeats([heartbeat_from(device.pk, frame.metrics)])
+        return JsonResponse({"type": "ack", "seq": frame.seq, "heartbeat_interval": device.heartbeat_interval,
+                             "inventory_hash": DeviceInventory.objects.filter(device=device)
+                             .values_list("content_hash", flat=True).first()})
+    if frame_type == "inventory":
+        changed = apply_inventory(device_id=device.pk, content_hash=frame.content_hash, data=frame.data)
+        return JsonResponse({"type": "inventory_stored", "hash": frame.content_hash, "changed": changed})
+    return _error(400, "unsupported_here", "Over HTTP, send heartbeat or inventory frames.")

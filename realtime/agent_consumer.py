@@ -1,0 +1,168 @@
+"""The agent socket: bearer-token handshake, validated frames, heartbeats batched, revocation honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+
+from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
+from portal.inventory.models import DeviceInventory
+from portal.inventory.telemetry import (
+    HEARTBEATS,
+    apply_inventory,
+    heartbeat_from,
+    mark_agent_connected,
+    mark_agent_disconnected,
+)
+from realtime.agent_protocol import FrameError, HeartbeatFrame, Hello, InventoryFrame, parse_frame
+from realtime.groups import agent_group
+from realtime.relay import ensure_relay_running
+
+logger = logging.getLogger(__name__)
+
+CLOSE_POLICY = 1008  # repeated garbage
+CLOSE_REVOKED = 4401  # token revoked or device deleted: re-enroll
+BAD_FRAMES_BEFORE_CLOSE = 5
+RATE_PER_SECOND = 5.0
+RATE_BURST = 20.0
+FLUSH_SECONDS = 1.0
+
+_flusher: asyncio.Task | None = None
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+    return None
+
+
+async def _flush_heartbeats_forever() -> None:
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        if len(HEARTBEATS):
+            try:
+                await database_sync_to_async(HEARTBEATS.flush)()
+            except Exception:
+                logger.exception("could not write heartbeats; they will be retried with the next batch")
+
+
+def ensure_heartbeat_flusher() -> None:
+    """One writer task per server process: about one commit a second, whatever the number of agents."""
+    global _flusher
+    loop = asyncio.get_running_loop()
+    if _flusher is None or _flusher.done() or _flusher.get_loop() is not loop:
+        _flusher = loop.create_task(_flush_heartbeats_forever(), name="fleetwatch-heartbeat-flusher")
+
+
+@database_sync_to_async
+def _authenticate(raw: str) -> tuple[int, int] | None:
+    try:
+        device = authenticate_agent(raw=raw)
+    except AgentTokenRejected:
+        return None
+    return device.pk, device.heartbeat_interval
+
+
+@database_sync_to_async
+def _stored_inventory_hash(device_id: int) -> str | None:
+    return DeviceInventory.objects.filter(device_id=device_id).values_list("content_hash", flat=True).first()
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    """One connected agent. Nothing is read or written before its token checks out."""
+
+    device_id: int | None = None
+    connection_id: str = ""
+    said_hello = False
+
+    async def connect(self) -> None:
+        token = _bearer(self.scope)
+        identity = await _authenticate(token) if token else None
+        if identity is None:
+            await self.close()  # refused during the handshake: HTTP 403, never a session cookie fallback
+            return
+        self.device_id, self.heartbeat_interval = identity
+        self.connection_id = uuid.uuid4().hex
+        self.bad_frames = 0
+        self.allowance = RATE_BURST
+        self.last_frame_at = time.monotonic()
+        ensure_relay_running()
+        ensure_heartbeat_flusher()
+        await self.channel_layer.group_add(agent_group(self.device_id), self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.device_id is None:
+            return
+        await self.channel_layer.group_discard(agent_group(self.device_id), self.channel_name)
+        if self.said_hello:
+            with contextlib.suppress(Exception):
+                await database_sync_to_async(mark_agent_disconnected)(device_id=self.device_id,
+                                                                      connection_id=self.connection_id)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            self._take_rate_allowance()
+            frame_type, frame = parse_frame(text_data, bytes_data)
+            if frame_type != "hello" and not self.said_hello:
+                raise FrameError("hello_first", "Send a hello frame first.")
+            await getattr(self, f"on_{frame_type}")(frame)
+            self.bad_frames = 0
+        except FrameError as error:
+            await self._reject(error)
+        except ObjectDoesNotExist:  # the device was deleted while its agent was connected
+            await self.agent_disconnect({})
+
+    def _take_rate_allowance(self) -> None:
+        now = time.monotonic()
+        self.allowance = min(RATE_BURST, self.allowance + (now - self.last_frame_at) * RATE_PER_SECOND)
+        self.last_frame_at = now
+        if self.allowance < 1:
+            raise FrameError("rate_limited", "Too many frames; slow down.")
+        self.allowance -= 1
+
+    async def _reject(self, error: FrameError) -> None:
+        self.bad_frames += 1
+        await self._send({"type": "error", "code": error.code, "message": str(error)})
+        if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE:
+            await self.close(code=CLOSE_POLICY)
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    async def on_hello(self, hello: Hello) -> None:
+        await database_sync_to_async(mark_agent_connected)(
+            device_id=self.device_id, connection_id=self.connection_id, agent_version=hello.agent_version)
+        self.said_hello = True
+        await self._send({"type": "welcome", "device_id": self.device_id,
+                          "heartbeat_interval": self.heartbeat_interval,
+                          "inventory_hash": await _stored_inventory_hash(self.device_id),
+                          "server_version": settings.FLEETWATCH_VERSION})
+
+    async def on_heartbeat(self, heartbeat: HeartbeatFrame) -> None:
+        HEARTBEATS.add(heartbeat_from(self.device_id, heartbeat.metrics))
+        await self._send({"type": "ack", "seq": heartbeat.seq})
+
+    async def on_inventory(self, inventory: InventoryFrame) -> None:
+        changed = await database_sync_to_async(apply_inventory)(
+            device_id=self.device_id, content_hash=inventory.content_hash, data=inventory.data)
+        await self._send({"type": "inventory_stored", "hash": inventory.content_hash, "changed": changed})
+
+    async def agent_disconnect(self, message: dict[str, Any]) -> None:
+        """The device's token was revoked or the device deleted, in any process."""
+        await self._send({"type": "error", "code": "revoked",
+                          "message": "This agent's token was revoked; enroll it again."})
+        await self.close(code=CLOSE_REVOKED)
