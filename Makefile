@@ -16,10 +16,10 @@ $(BIN)/activate:
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/activate  ## Install the server into .venv
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e . -e ./agent
 
 install-dev: $(BIN)/activate  ## Install the server and the test/lint tools into .venv
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./agent
 
 assets:  ## Install the browser packages from the npm registry and copy them into static
 	npm ci --no-audit --no-fund --loglevel=error

@@ -9,7 +9,8 @@ from portal.access import Role, actor_for_user
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
 from tests import factories
-from tests.live import live_daphne  # noqa: F401  (a fixture shared by the end-to-end tests)
+from tests.graphql_client import gql_as  # noqa: F401  (fixtures shared by many test modules)
+from tests.live import live_daphne  # noqa: F401
 
 PASSWORD = "correct horse battery staple"
 

@@ -28,8 +28,20 @@ def database_url_for_processes() -> str:
     return f"postgres://{credentials}{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
 
 
-def process_env() -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url_for_processes(), "DJANGO_SETTINGS_MODULE": "portal.settings"}
+def process_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": database_url_for_processes(), "DJANGO_SETTINGS_MODULE": "portal.settings",
+            **extra}
+
+
+def wait_for(condition, *, timeout: float = 20, interval: float = 0.2, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def free_port() -> int:
@@ -48,7 +60,8 @@ def run_in_other_process(code: str) -> str:
 
 
 class LiveServer:
-    def __init__(self) -> None:
+    def __init__(self, **env: str) -> None:
+        self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -57,7 +70,7 @@ class LiveServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "--websocket_timeout", "-1",
-             "portal.asgi:application"], cwd=REPO, env=process_env(),
+             "portal.asgi:application"], cwd=REPO, env=process_env(**self.env),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -82,7 +95,8 @@ class LiveServer:
 
 @pytest.fixture
 def live_daphne(transactional_db) -> Iterator[LiveServer]:
-    server = LiveServer()
+    # Agents heartbeat every second here so the end-to-end tests take seconds, not minutes.
+    server = LiveServer(FLEETWATCH_HEARTBEAT_SECONDS="1")
     server.start()
     try:
         yield server

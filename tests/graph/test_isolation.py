@@ -11,7 +11,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_ty
 from graph.schema import schema
 from portal.access import TenantOwned
 from portal.audit.models import AuditEvent
-from tests.graph.conftest import global_id, pk_of
+from tests.graphql_client import global_id, pk_of
 from tests.isolation_registry import TENANT_ROW_MAKERS
 
 pytestmark = pytest.mark.django_db

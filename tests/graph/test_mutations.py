@@ -4,7 +4,7 @@ import pytest
 
 from portal.audit.models import AuditEvent
 from portal.tenancy.models import Company, Contact, Group, Site
-from tests.graph.conftest import global_id, pk_of
+from tests.graphql_client import global_id, pk_of
 
 pytestmark = pytest.mark.django_db
 

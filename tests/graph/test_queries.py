@@ -11,7 +11,7 @@ from django.utils import timezone
 from portal.inventory.models import DeviceStatus, OsType
 from tests import factories
 from tests.conftest import logged_in
-from tests.graph.conftest import GraphQLClient, global_id, pk_of
+from tests.graphql_client import GraphQLClient, global_id, pk_of
 
 pytestmark = pytest.mark.django_db
 

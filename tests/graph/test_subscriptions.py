@@ -8,7 +8,7 @@ import websockets
 
 from portal.access import actor_for_user
 from portal.accounts.services import create_api_token
-from tests.graph.conftest import global_id, pk_of
+from tests.graphql_client import global_id, pk_of
 from tests.live import LiveServer, run_in_other_process
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""GraphQL test helpers: post an operation as a user (session) or with a bearer token."""
+"""GraphQL test helpers: post an operation as a user (session) or with a bearer token (fixture gql_as)."""
 
 import base64
 import json
