@@ -30,7 +30,9 @@ from realtime.relay import ensure_relay_running
 
 logger = logging.getLogger(__name__)
 
-CLOSE_POLICY = 1008  # repeated garbage
+# Repeated garbage. 1008 ("policy violation") is the standard code, but daphne (autobahn) lets an
+# application send only 1000 or 3000–4999, so the socket closes with 4008, documented as the same.
+CLOSE_POLICY = 4008
 CLOSE_REVOKED = 4401  # token revoked or device deleted: re-enroll
 BAD_FRAMES_BEFORE_CLOSE = 5
 RATE_PER_SECOND = 5.0

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -66,16 +67,21 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="fleetwatch-daphne-", suffix=".log")[1])
+
+    def log(self) -> str:
+        """What the server printed (shown when an end-to-end test fails)."""
+        return self.log_path.read_text(errors="replace")[-20_000:]
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "--websocket_timeout", "-1",
              "portal.asgi:application"], cwd=REPO, env=process_env(**self.env),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=self.log_path.open("w"))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"daphne exited: {self.log()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.url}/api/health/", timeout=2):
                     return
@@ -102,3 +108,5 @@ def live_daphne(transactional_db) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+        print(server.log())  # pytest shows it only when the test failed
+        server.log_path.unlink(missing_ok=True)

@@ -11,6 +11,8 @@ from django.utils.functional import SimpleLazyObject
 from portal.access import actor_for_user
 from portal.accounts.services import TokenRejected, authenticate_api_token
 
+AGENT_PATH_PREFIX = "/api/agent/"
+
 
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address; X-Forwarded-For is believed only behind a proxy the operator declared."""
@@ -30,7 +32,8 @@ class ActorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         header = request.headers.get("Authorization", "")
         via_token = False
-        if header:
+        # Agent endpoints authenticate agent tokens themselves; an agent is never a user.
+        if header and not request.path.startswith(AGENT_PATH_PREFIX):
             scheme, _, credentials = header.partition(" ")
             if scheme.lower() != "bearer" or not credentials.strip():
                 return _unauthorized("Use 'Authorization: Bearer <API token>'.")

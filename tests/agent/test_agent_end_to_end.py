@@ -57,7 +57,8 @@ def test_agent_lifecycle(live_daphne, tenant_a, agent_config, tmp_path, gql_as, 
     for name in ("token.enc", "token.key", "agent.json"):
         assert stat.S_IMODE((tmp_path / "state" / name).stat().st_mode) == 0o600
     status = _agent(agent_config, "status")
-    assert status.returncode == 0 and "Token decrypts: yes" in status.stdout and f"Device id: {device_id}" in status.stdout
+    assert status.returncode == 0 and "Token decrypts: yes" in status.stdout
+    assert f"Device id: {device_id}" in status.stdout and issued.plaintext not in status.stdout
 
     agent = _start_agent(agent_config)
     try:

@@ -1,0 +1,131 @@
+"""Heartbeats in batches, inventory with its change history, connection state and the silence sweep."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from portal.inventory.models import (
+    Device,
+    DeviceInventory,
+    DeviceService,
+    InstalledSoftware,
+    InventoryChange,
+    MetricSample,
+    PendingPatch,
+)
+from portal.inventory.telemetry import (
+    HeartbeatBuffer,
+    apply_inventory,
+    heartbeat_from,
+    mark_agent_connected,
+    mark_agent_disconnected,
+    prune_metric_history,
+    sweep_silent_agents,
+)
+from realtime.models import RealtimeEvent
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+INVENTORY = {
+    "system": {"hostname": "alpha-host-1", "os_version": "Debian 12", "kernel": "6.1.0", "boot_time": 1_700_000_000},
+    "cpu": {"model": "Xeon", "cores": 8}, "memory": {"total": 16 * 2**30},
+    "disks": [{"mount": "/", "size": 100, "used": 50}], "interfaces": [{"name": "eth0", "ipv4": ["10.0.0.5"]}],
+    "users": [], "software": [{"name": "openssl", "version": "3.0.1", "source": "dpkg"},
+                              {"name": "curl", "version": "7.88", "source": "dpkg"}],
+    "services": [{"name": "ssh.service", "status": "running"}, {"name": "cron.service", "status": "running"}],
+    "pending_updates": [{"id": "openssl", "title": "openssl 3.0.2", "source": "apt"}],
+}
+
+
+def test_heartbeats_are_written_in_one_batch(tenant_a):
+    devices = [tenant_a.device] + [factories.DeviceFactory(site=tenant_a.site) for _ in range(49)]
+    buffer = HeartbeatBuffer()
+    for round_ in range(3):
+        for device in devices:
+            buffer.add(heartbeat_from(device.pk, {"cpu_percent": 10 + round_, "memory_percent": 50}))
+    with CaptureQueriesContext(connection) as captured:
+        assert buffer.flush() == 50
+    writes = [q for q in captured if q["sql"].startswith(("UPDATE", "INSERT"))]
+    assert len(writes) == 2  # one UPDATE for 50 devices, one INSERT for 150 samples
+    assert MetricSample.objects.count() == 150
+    tenant_a.device.refresh_from_db()
+    assert tenant_a.device.cpu_percent == 12 and tenant_a.device.last_seen is not None
+    assert len(buffer) == 0
+
+
+def test_heartbeat_values_that_are_not_numbers_are_dropped(tenant_a):
+    heartbeat = heartbeat_from(tenant_a.device.pk, {"cpu_percent": "DROP TABLE", "memory_percent": 250})
+    assert heartbeat.cpu_percent is None and heartbeat.memory_percent == 100.0
+
+
+def test_heartbeats_of_deleted_devices_are_skipped(tenant_a):
+    buffer = HeartbeatBuffer()
+    buffer.add(heartbeat_from(tenant_a.device.pk, {"cpu_percent": 1}))
+    buffer.add(heartbeat_from(987654, {"cpu_percent": 1}))
+    assert buffer.flush() == 1
+
+
+def test_first_inventory_is_a_baseline_then_changes_are_history(tenant_a):
+    device = tenant_a.device
+    assert apply_inventory(device_id=device.pk, content_hash="a" * 64, data=INVENTORY)
+    assert InstalledSoftware.objects.filter(device=device).count() == 2
+    assert not InventoryChange.objects.filter(kind="software").exists()
+    assert DeviceInventory.objects.get(device=device).cpu_cores == 8
+    assert not apply_inventory(device_id=device.pk, content_hash="a" * 64, data=INVENTORY)  # same hash
+
+    changed = {**INVENTORY,
+               "software": [{"name": "openssl", "version": "3.0.2", "source": "dpkg"},
+                            {"name": "nginx", "version": "1.22", "source": "dpkg"}],
+               "services": [{"name": "ssh.service", "status": "stopped"},
+                            {"name": "cron.service", "status": "running"}],
+               "pending_updates": []}
+    assert apply_inventory(device_id=device.pk, content_hash="b" * 64, data=changed)
+    history = set(InventoryChange.objects.filter(device=device).values_list("kind", "change", "name"))
+    assert {("software", "updated", "openssl"), ("software", "installed", "nginx"),
+            ("software", "removed", "curl"), ("service", "stopped", "ssh.service"),
+            ("patch", "cleared", "openssl")} <= history
+    assert DeviceService.objects.get(device=device, name="ssh.service").status == "stopped"
+    assert not PendingPatch.objects.filter(device=device).exists()
+    assert RealtimeEvent.objects.filter(message__event="device.inventory_changed").count() == 2
+
+
+def test_garbage_inventory_is_stored_as_far_as_it_makes_sense(tenant_a):
+    data = {"system": "nope", "cpu": {"cores": "eight"}, "software": [None, 3, {"name": ""}, {"name": "ok"}],
+            "disks": "all of them"}
+    assert apply_inventory(device_id=tenant_a.device.pk, content_hash="c" * 64, data=data)
+    inventory = DeviceInventory.objects.get(device=tenant_a.device)
+    assert inventory.cpu_cores is None and inventory.disks == []
+    assert list(InstalledSoftware.objects.filter(device=tenant_a.device).values_list("name", flat=True)) == ["ok"]
+
+
+def test_connection_state_follows_the_newest_connection(tenant_a):
+    device = tenant_a.device
+    mark_agent_connected(device_id=device.pk, connection_id="first", agent_version="0.1.0")
+    mark_agent_connected(device_id=device.pk, connection_id="second")
+    assert not mark_agent_disconnected(device_id=device.pk, connection_id="first")  # a stale close
+    assert Device.objects.get(pk=device.pk).status == "online"
+    assert mark_agent_disconnected(device_id=device.pk, connection_id="second")
+    assert Device.objects.get(pk=device.pk).status == "offline"
+    events = list(RealtimeEvent.objects.filter(message__event="device.status_changed")
+                  .values_list("message__status", flat=True))
+    assert events == ["offline"]  # the factory made it online already; only the change is published
+
+
+def test_sweep_marks_silent_agents_offline(tenant_a):
+    quiet = factories.DeviceFactory(site=tenant_a.site, last_seen=timezone.now() - timedelta(minutes=5))
+    chatty = factories.DeviceFactory(site=tenant_a.site, last_seen=timezone.now())
+    assert sweep_silent_agents() >= 1
+    assert Device.objects.get(pk=quiet.pk).status == "offline"
+    assert Device.objects.get(pk=chatty.pk).status == "online"
+
+
+def test_metric_history_is_pruned_after_retention(tenant_a, settings):
+    settings.FLEETWATCH_METRICS_RETENTION_DAYS = 7
+    MetricSample.objects.create(device=tenant_a.device, at=timezone.now() - timedelta(days=8), cpu_percent=1)
+    MetricSample.objects.create(device=tenant_a.device, at=timezone.now(), cpu_percent=1)
+    assert prune_metric_history() == 1
+    assert MetricSample.objects.count() == 1
