@@ -55,3 +55,14 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     inventory.AgentCredential: lambda company: inventory.AgentCredential.objects.create(
         device=_device_in(company), key_id=f"{company.pk:012x}", secret_digest="0" * 64),
 }
+
+
+# Dashboard URLs that take an object's pk besides the generic resource pages: url name → (model, method).
+# The sweep fails when a page with a pk is missing here.
+OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
+    "device-software": (Device, "GET"),
+    "device-revoke-agent": (Device, "POST"),
+    "enrollment-token-revoke": (inventory.EnrollmentToken, "POST"),
+}
+# Pages over rows that belong to a user, not a company (covered by their own tests).
+USER_OWNED_PAGES = {"api-token-revoke"}

@@ -13,7 +13,7 @@ from portal.access import ANONYMOUS, TenantOwned, tenant_owned_models, visible_t
 from portal.tenancy.models import Company
 from portal.web.resources import RESOURCES
 from tests.conftest import logged_in
-from tests.isolation_registry import TENANT_ROW_MAKERS
+from tests.isolation_registry import OBJECT_PAGES, TENANT_ROW_MAKERS
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +141,26 @@ def test_admin_changelists_are_scoped(model_name, tenant_a, tenant_b, admin_a):
     assert reverse(f"admin:{app_label}_{model_name}_change", args=[other.pk]) not in response.content.decode()
     change = client.get(reverse(f"admin:{app_label}_{model_name}_change", args=[other.pk]))
     assert change.status_code in (302, 404)  # the admin redirects "does not exist" to the index
+
+
+def _pk_url_names() -> set[str]:
+    from portal.web.urls import urlpatterns
+
+    return {pattern.name for pattern in urlpatterns if "<int:pk>" in str(pattern.pattern)}
+
+
+def test_every_object_page_is_registered():
+    from tests.isolation_registry import OBJECT_PAGES, USER_OWNED_PAGES
+
+    generic = {"resource-detail", "resource-edit", "resource-delete"}
+    assert _pk_url_names() - generic <= set(OBJECT_PAGES) | USER_OWNED_PAGES
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_PAGES))
+def test_object_pages_of_another_company_answer_404(name, tenant_a, tenant_b, admin_a):
+    model, method = OBJECT_PAGES[name]
+    other = TENANT_ROW_MAKERS[model](tenant_b.company)
+    client = logged_in(admin_a)
+    url = reverse(name, args=[other.pk])
+    response = client.post(url) if method == "POST" else client.get(url)
+    assert response.status_code == 404

@@ -100,3 +100,23 @@ class APITokenForm(forms.Form):
         min_value=1, max_value=3650, required=False, initial=90,
         help_text="Leave empty for a token that does not expire.",
     )
+
+
+class EnrollmentTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'HQ laptops rollout'.")
+    site = forms.ModelChoiceField(queryset=None, help_text="Devices that enroll with it join this site.")
+    group = forms.ModelChoiceField(queryset=None, required=False, help_text="Optional: a group of that site.")
+    expires_in_days = forms.IntegerField(min_value=1, max_value=365, required=False, initial=7,
+                                         help_text="Leave empty for a token that does not expire.")
+    max_uses = forms.IntegerField(min_value=1, required=False, help_text="Leave empty for any number of devices.")
+
+    def __init__(self, *args: Any, actor: Actor, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites_for(actor=actor)
+        self.fields["group"].queryset = groups_for(actor=actor)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("group") and data.get("site") and data["group"].site_id != data["site"].pk:
+            self.add_error("group", "This group belongs to another site.")
+        return data

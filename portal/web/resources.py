@@ -15,7 +15,16 @@ from django.db.models import Model, QuerySet
 from portal.access import Actor, Role
 from portal.audit.selectors import audit_events_for
 from portal.inventory import services as device_services
-from portal.inventory.selectors import devices_for
+from portal.inventory.charts import percent_series
+from portal.inventory.selectors import (
+    devices_for,
+    inventory_changes_for,
+    inventory_for,
+    metric_samples_for,
+    pending_patches_for,
+    services_for,
+    software_for,
+)
 from portal.tenancy import services as tenancy_services
 from portal.tenancy.selectors import companies_with_counts_for, contacts_for, groups_for, sites_for
 from portal.web import forms
@@ -74,6 +83,20 @@ def _site_detail(actor: Actor, site: Any) -> dict[str, Any]:
     return {
         "groups": groups_for(actor=actor).filter(site=site),
         "devices": devices_for(actor=actor).filter(site=site)[:100],
+    }
+
+
+def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
+    samples = list(reversed(metric_samples_for(actor=actor).filter(device=device)[:120]))
+    return {
+        "inventory": inventory_for(actor=actor).filter(device=device).first(),
+        "services": services_for(actor=actor).filter(device=device)[:500],
+        "pending_patches": pending_patches_for(actor=actor).filter(device=device)[:500],
+        "changes": inventory_changes_for(actor=actor).filter(device=device)[:50],
+        "software_count": software_for(actor=actor).filter(device=device).count(),
+        "charts": [percent_series("CPU", [s.cpu_percent for s in samples]),
+                   percent_series("Memory", [s.memory_percent for s in samples])],
+        "can_revoke_agent": actor.has_role(Role.OPERATOR),
     }
 
 
@@ -182,7 +205,8 @@ DEVICES = Resource(
     update=device_services.update_device,
     delete=device_services.delete_device,
     parent_fields=("site", "group"),
-    empty_hint="Devices appear here when agents enroll; you can also add a record by hand.",
+    empty_hint="Devices appear here when agents enroll (see Enrollment); you can also add a record by hand.",
+    detail_context=_device_detail,
 )
 
 AUDIT = Resource(

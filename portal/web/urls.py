@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal.web import views
+from portal.web import device_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", views.api_tokens, name="api-tokens"),
     path("tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+    path("enrollment/", device_views.enrollment_tokens, name="enrollment-tokens"),
+    path("enrollment/<int:pk>/revoke/", device_views.enrollment_token_revoke, name="enrollment-token-revoke"),
+    path("devices/<int:pk>/software/", device_views.device_software, name="device-software"),
+    path("devices/<int:pk>/revoke-agent/", device_views.device_revoke_agent, name="device-revoke-agent"),
     path("<slug:slug>/", views.resource_list, name="resource-list"),
     path("<slug:slug>/new/", views.resource_create, name="resource-create"),
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),

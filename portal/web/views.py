@@ -30,7 +30,7 @@ def _resource(slug: str) -> Resource:
         raise Http404("No such page.") from missing
 
 
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
     """Redirect a plain request, or tell htmx to navigate."""
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -103,7 +103,7 @@ def resource_create(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             obj = _call_service(form, lambda: resource.create(actor=request.actor, **form.service_arguments()))
             if obj is not None:
-                return _redirect(request, reverse("resource-detail", args=[slug, obj.pk]))
+                return redirect_to(request, reverse("resource-detail", args=[slug, obj.pk]))
     else:
         initial = {name: request.GET[name] for name in resource.parent_fields if request.GET.get(name)}
         form = resource.form_class(actor=request.actor, initial=initial)
@@ -126,7 +126,7 @@ def resource_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             updated = _call_service(
                 form, lambda: resource.update(actor=request.actor, **{resource.noun: obj}, **changes))
             if updated is not None:
-                return _redirect(request, reverse("resource-detail", args=[slug, obj.pk]))
+                return redirect_to(request, reverse("resource-detail", args=[slug, obj.pk]))
     else:
         form = resource.form_class(instance=obj, actor=request.actor)
     return _render_form(request, resource, form, title=f"Edit {obj}", obj=obj)
@@ -170,7 +170,7 @@ def resource_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     require_role(request.actor, resource.edit_role)
     if request.method == "POST":
         resource.delete(actor=request.actor, **{resource.noun: obj})
-        return _redirect(request, reverse("resource-list", args=[slug]))
+        return redirect_to(request, reverse("resource-list", args=[slug]))
     return render(request, "web/confirm_delete.html", {"resource": resource, "object": obj})
 
 
@@ -198,7 +198,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(api_tokens_of(actor=request.actor), pk=pk)
     account_services.revoke_api_token(actor=request.actor, token=token)
-    return _redirect(request, reverse("api-tokens"))
+    return redirect_to(request, reverse("api-tokens"))
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

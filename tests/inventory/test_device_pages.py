@@ -1,0 +1,81 @@
+"""Device page with inventory and charts, software search, revoking an agent, enrollment tokens page."""
+
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.access import system_actor
+from portal.inventory.enrollment import create_enrollment_token, enroll_agent
+from portal.inventory.models import AgentCredential, EnrollmentToken, InstalledSoftware, MetricSample
+from portal.inventory.telemetry import apply_inventory
+from tests.conftest import logged_in
+from tests.inventory.test_telemetry import INVENTORY
+
+pytestmark = pytest.mark.django_db
+
+
+def test_device_page_shows_inventory_history_and_charts(tenant_a, viewer_a):
+    device = tenant_a.device
+    apply_inventory(device_id=device.pk, content_hash="a" * 64, data=INVENTORY)
+    for value in (10, 40, 25):
+        MetricSample.objects.create(device=device, at=timezone.now(), cpu_percent=value, memory_percent=50)
+    body = logged_in(viewer_a).get(reverse("resource-detail", args=["devices", device.pk])).content.decode()
+    for expected in ("Xeon (8 cores)", "eth0", "10.0.0.5", "ssh.service", "openssl 3.0.2", "<polyline"):
+        assert expected in body, expected
+    assert "Revoke agent token" not in body  # viewers do not get the button
+
+
+def test_software_search(tenant_a, viewer_a):
+    apply_inventory(device_id=tenant_a.device.pk, content_hash="a" * 64, data=INVENTORY)
+    url = reverse("device-software", args=[tenant_a.device.pk])
+    client = logged_in(viewer_a)
+    assert "curl" in client.get(url).content.decode()
+    found = client.get(url, {"q": "ssl"}).content.decode()
+    assert "openssl" in found and "curl" not in found
+    assert "No software matches" in client.get(url, {"q": "zzz"}).content.decode()
+    assert InstalledSoftware.objects.count() == 2
+
+
+def test_revoking_an_agent_needs_an_operator(tenant_a, viewer_a, operator_a):
+    issued = create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="t")
+    device = enroll_agent(enrollment_token=issued.plaintext, facts={"hostname": "pc"}).device
+    url = reverse("device-revoke-agent", args=[device.pk])
+    assert logged_in(viewer_a).post(url).status_code == 403
+    assert logged_in(operator_a).post(url).status_code == 302
+    assert not AgentCredential.objects.filter(device=device, revoked_at__isnull=True).exists()
+
+
+def test_admin_creates_an_enrollment_token_shown_once(tenant_a, admin_a):
+    client = logged_in(admin_a)
+    response = client.post(reverse("enrollment-tokens"), {"name": "HQ rollout", "site": tenant_a.site.pk,
+                                                          "group": tenant_a.group.pk, "expires_in_days": 3,
+                                                          "max_uses": 10})
+    body = response.content.decode()
+    token = re.search(r"--token (fwe_\S+)</code>", body).group(1)
+    assert "fleetwatch-agent enroll --server http://testserver" in body
+    row = EnrollmentToken.objects.get(name="HQ rollout")
+    assert row.max_uses == 10 and row.group == tenant_a.group
+    assert token not in client.get(reverse("enrollment-tokens")).content.decode()
+    assert client.post(reverse("enrollment-token-revoke", args=[row.pk])).status_code == 302
+    row.refresh_from_db()
+    assert row.state == "revoked"
+
+
+def test_enrollment_form_refuses_a_group_of_another_site(tenant_a, admin_a):
+    from tests.factories import SiteFactory
+
+    annex = SiteFactory(company=tenant_a.company, name="Annex")
+    body = logged_in(admin_a).post(reverse("enrollment-tokens"), {"name": "x", "site": annex.pk,
+                                                                  "group": tenant_a.group.pk}).content.decode()
+    assert "This group belongs to another site." in body
+    assert not EnrollmentToken.objects.exists()
+
+
+def test_viewers_see_tokens_but_cannot_create(tenant_a, viewer_a):
+    create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="existing")
+    client = logged_in(viewer_a)
+    page = client.get(reverse("enrollment-tokens")).content.decode()
+    assert "existing" in page and "New enrollment token" not in page
+    assert client.post(reverse("enrollment-tokens"), {"name": "x", "site": tenant_a.site.pk}).status_code == 403
