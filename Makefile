@@ -34,7 +34,7 @@ admin: migrate  ## Create the first administrator (its password is printed once)
 	$(PY) manage.py create_first_admin
 
 up: install assets migrate admin  ## From a bare clone to a running fleet on http://127.0.0.1:8000/
-	$(PY) manage.py run_fleet
+	$(PY) manage.py run_fleet --with-local-agent
 
 test: install-dev assets  ## Run the whole test suite (embedded, or on PostgreSQL + Redis when their URLs are set)
 	$(BIN)/pytest

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -23,8 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("FLEETWATCH_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("FLEETWATCH_PORT", 8000)))
         parser.add_argument("--no-worker", action="store_true", help="Start the web server only.")
+        parser.add_argument("--with-local-agent", action="store_true",
+                            help="Also run a Fleetwatch agent for this machine (enrolled on first start).")
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, no_worker: bool, with_local_agent: bool,
+               **options: Any) -> None:
         from django.core.management import call_command
 
         call_command("sync_schedules")
@@ -45,19 +49,54 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         url = f"http://{host}:{port}/"
-        if self._wait_until_healthy(url, children):
-            self.stdout.write(self.style.SUCCESS(f"Fleetwatch is running at {url}  (Ctrl+C stops it)"))
         exit_code = 0
-        while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
+        try:
+            if self._wait_until_healthy(url, children):
+                self.stdout.write(self.style.SUCCESS(f"Fleetwatch is running at {url}  (Ctrl+C stops it)"))
+                if with_local_agent:
+                    agent = self._start_local_agent(url)
+                    if agent is not None:
+                        children["agent"] = agent
+            while not stopping:
+                for name, child in list(children.items()):
+                    if child.poll() is None:
+                        continue
+                    if name == "agent":  # the fleet goes on without its local agent
+                        self.stderr.write(f"The local agent stopped (status {child.returncode}); see "
+                                          f"'fleetwatch-agent status'. The server goes on.")
+                        del children[name]
+                        continue
                     self.stderr.write(f"The {name} process exited with status {child.returncode}; stopping.")
                     stopping, exit_code = True, 1
-            time.sleep(0.5)
-        self._stop(children)
+                time.sleep(0.5)
+        finally:
+            # Whatever happened above, no server process outlives this command.
+            self._stop(children)
         self.stdout.write("Fleetwatch stopped.")
         if exit_code:
             sys.exit(exit_code)
+
+    def _start_local_agent(self, url: str) -> subprocess.Popen | None:
+        """Enroll the local agent through the real enrollment endpoint the first time, then run it."""
+        from django.conf import settings
+
+        from portal.inventory.local_agent import local_enrollment_token
+
+        directory = Path(settings.DATA_DIR) / "agent"
+        config = directory / "agent.toml"
+        if not config.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            config.write_text(f'state_dir = "{directory / "state"}"\nlog_level = "WARNING"\n')
+        agent = [sys.executable, "-m", "fleetwatch_agent", "--config", str(config)]
+        if subprocess.run([*agent, "status"], capture_output=True).returncode != 0:
+            enrolled = subprocess.run([*agent, "enroll", "--force", "--server", url.rstrip("/"),
+                                       "--token", local_enrollment_token()], capture_output=True, text=True)
+            if enrolled.returncode != 0:
+                self.stderr.write(f"Could not enroll the local agent: {enrolled.stderr.strip()}")
+                return None
+            self.stdout.write("Enrolled a Fleetwatch agent for this machine (company 'Local machine').")
+        self.stdout.write("Started the local agent: this machine appears under Devices.")
+        return subprocess.Popen([*agent, "run"])
 
     def _wait_until_healthy(self, url: str, children: dict[str, subprocess.Popen]) -> bool:
         deadline = time.monotonic() + 30
