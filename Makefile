@@ -47,9 +47,11 @@ lint: install-dev  ## ruff, the migrations check and the committed GraphQL schem
 clean:  ## Remove the virtualenv, built assets and the local data directory
 	rm -rf $(VENV) build node_modules var
 
-bench: install-dev  ## Print performance figures (embedded, and on PostgreSQL when it answers on 127.0.0.1)
+bench: install-dev  ## Print performance figures (embedded, then PostgreSQL + Redis when they answer on 127.0.0.1)
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m tests.bench.graphql_devices
-	@if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then \
-	  DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/fleetwatch_bench} \
-	    $(PY) -m tests.bench.graphql_devices; \
-	else echo "PostgreSQL not reachable on 127.0.0.1:5432: skipped the PostgreSQL figures"; fi
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m tests.bench.agent_swarm
+	@if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then \
+	  export DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/fleetwatch_bench} \
+	         REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/15} FLEETWATCH_CHANNEL_PREFIX=fleetwatch-bench; \
+	  $(PY) -m tests.bench.graphql_devices && $(PY) -m tests.bench.agent_swarm --footprint-seconds 0; \
+	else echo "PostgreSQL or Redis not reachable on 127.0.0.1: skipped the scale-out figures"; fi

@@ -184,6 +184,7 @@ class DeviceUpdateInput:
     display_name: str | None = UNSET
     os_type: str | None = UNSET
     os_version: str | None = UNSET
+    heartbeat_interval: int | None = UNSET
     external_ids: JSON | None = UNSET
 
 
@@ -221,7 +222,8 @@ class InventoryMutation:
         node, errors = attempt(lambda: services.update_device(
             actor=actor, device=lookup(selectors.devices_for(actor=actor), input.id, type_name="Device"),
             **_placement(actor, input, partial=True),
-            **_fields(input, ("hostname", "display_name", "os_type", "os_version", "external_ids"))))
+            **_fields(input, ("hostname", "display_name", "os_type", "os_version", "heartbeat_interval",
+                              "external_ids"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a device record and its history (operators).")

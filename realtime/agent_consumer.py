@@ -10,13 +10,13 @@ import time
 import uuid
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
 from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
-from portal.inventory.models import DeviceInventory
 from portal.inventory.telemetry import (
     HEARTBEATS,
     apply_inventory,
@@ -38,6 +38,8 @@ BAD_FRAMES_BEFORE_CLOSE = 5
 RATE_PER_SECOND = 5.0
 RATE_BURST = 20.0
 FLUSH_SECONDS = 1.0
+# Channel layers drop group memberships after a day (group_expiry); agents stay connected for weeks.
+REJOIN_GROUP_SECONDS = 3600
 
 _flusher: asyncio.Task | None = None
 
@@ -78,17 +80,24 @@ def _authenticate(raw: str) -> tuple[int, int] | None:
     return device.pk, device.heartbeat_interval
 
 
-@database_sync_to_async
-def _stored_inventory_hash(device_id: int) -> str | None:
-    return DeviceInventory.objects.filter(device_id=device_id).values_list("content_hash", flat=True).first()
-
-
 class AgentConsumer(AsyncWebsocketConsumer):
     """One connected agent. Nothing is read or written before its token checks out."""
 
     device_id: int | None = None
     connection_id: str = ""
     said_hello = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Dispatch without Channels' per-message ``aclose_old_connections``.
+
+        That call hops to the one thread that runs all synchronous database work, so with thousands of
+        agents every heartbeat ack queued behind heartbeat writes (p99 of seconds at 5,000 agents). Every
+        database call here goes through ``database_sync_to_async``, which closes stale connections itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         token = _bearer(self.scope)
@@ -103,8 +112,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.last_frame_at = time.monotonic()
         ensure_relay_running()
         ensure_heartbeat_flusher()
-        await self.channel_layer.group_add(agent_group(self.device_id), self.channel_name)
+        await self._join_agent_group()
         await self.accept()
+
+    async def _join_agent_group(self) -> None:
+        await self.channel_layer.group_add(agent_group(self.device_id), self.channel_name)
+        self.joined_group_at = time.monotonic()
 
     async def disconnect(self, code: int) -> None:
         if self.device_id is None:
@@ -146,22 +159,28 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame))
 
     async def on_hello(self, hello: Hello) -> None:
-        await database_sync_to_async(mark_agent_connected)(
+        inventory_hash = await database_sync_to_async(mark_agent_connected)(
             device_id=self.device_id, connection_id=self.connection_id, agent_version=hello.agent_version)
         self.said_hello = True
         await self._send({"type": "welcome", "device_id": self.device_id,
-                          "heartbeat_interval": self.heartbeat_interval,
-                          "inventory_hash": await _stored_inventory_hash(self.device_id),
+                          "heartbeat_interval": self.heartbeat_interval, "inventory_hash": inventory_hash,
                           "server_version": settings.FLEETWATCH_VERSION})
 
     async def on_heartbeat(self, heartbeat: HeartbeatFrame) -> None:
         HEARTBEATS.add(heartbeat_from(self.device_id, heartbeat.metrics))
+        if time.monotonic() - self.joined_group_at > REJOIN_GROUP_SECONDS:
+            await self._join_agent_group()
         await self._send({"type": "ack", "seq": heartbeat.seq})
 
     async def on_inventory(self, inventory: InventoryFrame) -> None:
         changed = await database_sync_to_async(apply_inventory)(
             device_id=self.device_id, content_hash=inventory.content_hash, data=inventory.data)
         await self._send({"type": "inventory_stored", "hash": inventory.content_hash, "changed": changed})
+
+    async def agent_config(self, message: dict[str, Any]) -> None:
+        """A technician changed this device's heartbeat interval: tell the agent at once."""
+        self.heartbeat_interval = message["heartbeat_interval"]
+        await self._send({"type": "config", "heartbeat_interval": self.heartbeat_interval})
 
     async def agent_disconnect(self, message: dict[str, Any]) -> None:
         """The device's token was revoked or the device deleted, in any process."""

@@ -16,9 +16,9 @@ logger = logging.getLogger(__name__)
 
 
 def uses_event_table() -> bool:
-    """True in embedded mode, where the channel layer lives inside one process only."""
+    """True in embedded mode, where the channel layer lives inside one process only (anything but Redis)."""
     backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    return backend.endswith("InMemoryChannelLayer")
+    return not backend.startswith("channels_redis.")
 
 
 def publish(event: str, *, company_id: int | None, **ids: Any) -> None:

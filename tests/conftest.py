@@ -78,3 +78,21 @@ def actor_of():
 def fast_password_hashing(settings):
     # Real hashing is deliberately slow; the tests check roles and scopes, not the hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Every realtime message published during the test, in either mode (the messages still go out)."""
+    import importlib
+
+    # ``realtime.publish`` the attribute is the function; the module is what publish() looks names up in.
+    module = importlib.import_module("realtime.publish")
+    messages: list[dict] = []
+    deliver = module.publish_to_group
+
+    def recording(group: str, message: dict) -> None:
+        messages.append(message)
+        deliver(group, message)
+
+    monkeypatch.setattr(module, "publish_to_group", recording)
+    return messages

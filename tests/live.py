@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from realtime.server import daphne_command
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -75,8 +77,7 @@ class LiveServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "--websocket_timeout", "-1",
-             "portal.asgi:application"], cwd=REPO, env=process_env(**self.env),
+            daphne_command(host="127.0.0.1", port=self.port), cwd=REPO, env=process_env(**self.env),
             stdout=subprocess.DEVNULL, stderr=self.log_path.open("w"))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -110,3 +111,17 @@ def live_daphne(transactional_db) -> Iterator[LiveServer]:
         server.stop()
         print(server.log())  # pytest shows it only when the test failed
         server.log_path.unlink(missing_ok=True)
+
+
+async def in_thread(work):
+    """Run ORM work from an async test in a worker thread, closing that thread's database connection
+    afterwards (a connection left open would keep PostgreSQL from dropping the test database)."""
+    import asyncio
+
+    def call():
+        try:
+            return work()
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(call)

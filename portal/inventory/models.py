@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -43,7 +44,9 @@ class Device(TenantOwned, Timestamped):
     agent_version = models.CharField(max_length=32, blank=True)
     cpu_percent = models.FloatField(null=True, blank=True)
     memory_percent = models.FloatField(null=True, blank=True)
-    heartbeat_interval = models.PositiveIntegerField(default=30, help_text="Seconds between agent heartbeats.")
+    heartbeat_interval = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text="Seconds between agent heartbeats (1–3600, 30 is a good default); a connected agent is told at once.")
     # The agent connection currently holding the device online; a late disconnect of an older
     # connection must not mark a freshly reconnected device offline.
     agent_connection = models.CharField(max_length=64, blank=True, editable=False)

@@ -16,8 +16,11 @@ from portal.tenancy.models import Group, Site
 from portal.tenancy.services import ensure_visible
 from portal.writes import delete_row, save_changes, save_new
 from realtime import publish
+from realtime.groups import agent_group
+from realtime.publish import publish_to_group
 
-DEVICE_FIELDS = ("site", "group", "hostname", "display_name", "os_type", "os_version", "external_ids")
+DEVICE_FIELDS = ("site", "group", "hostname", "display_name", "os_type", "os_version", "heartbeat_interval",
+                 "external_ids")
 
 
 @transaction.atomic
@@ -41,7 +44,12 @@ def update_device(*, actor: Actor, device: Device, **changes: Any) -> Device:
         target = changes.get(placement)
         if target is not None:
             ensure_visible(actor=actor, company_id=target.owning_company_id)
-    return save_changes(actor=actor, instance=device, changes=changes, editable=DEVICE_FIELDS)
+    interval_before = device.heartbeat_interval
+    device = save_changes(actor=actor, instance=device, changes=changes, editable=DEVICE_FIELDS)
+    if device.heartbeat_interval != interval_before:
+        publish_to_group(agent_group(device.pk), {"type": "agent.config",
+                                                  "heartbeat_interval": device.heartbeat_interval})
+    return device
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ import websockets
 from portal.access import system_actor
 from portal.inventory.enrollment import create_enrollment_token, enroll_agent
 from portal.inventory.models import Device
-from tests.live import wait_for
+from tests.live import in_thread, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,7 +150,7 @@ def test_deleting_a_device_closes_its_socket(live_daphne, tenant_a):
         socket = await _open(live_daphne, token)
         await socket.send(json.dumps({"type": "hello", "agent_version": "test"}))
         await _frame(socket)
-        await asyncio.to_thread(lambda: delete_device(actor=system_actor(), device=Device.objects.get(pk=device_id)))
+        await in_thread(lambda: delete_device(actor=system_actor(), device=Device.objects.get(pk=device_id)))
         frames = []
         try:
             while True:
@@ -160,3 +160,21 @@ def test_deleting_a_device_closes_its_socket(live_daphne, tenant_a):
 
     frames, code = asyncio.run(scenario())
     assert code == 4401 and frames[-1]["code"] == "revoked"
+
+
+def test_a_changed_interval_reaches_the_connected_agent(live_daphne, tenant_a):
+    from portal.inventory.services import update_device
+
+    device_id, token = _enrolled_token(tenant_a, "tunable")
+
+    async def scenario():
+        socket = await _open(live_daphne, token)
+        await socket.send(json.dumps({"type": "hello", "agent_version": "test"}))
+        await _frame(socket)
+        await in_thread(lambda: update_device(actor=system_actor(), device=Device.objects.get(pk=device_id),
+                                                      heartbeat_interval=120))
+        frame = await _frame(socket, timeout=10)
+        await socket.close()
+        return frame
+
+    assert asyncio.run(scenario()) == {"type": "config", "heartbeat_interval": 120}

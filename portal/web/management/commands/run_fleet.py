@@ -13,6 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from realtime.server import daphne_command
+
 STOP_GRACE_SECONDS = 10
 
 
@@ -34,9 +36,7 @@ class Command(BaseCommand):
         call_command("sync_schedules")
         manage = [sys.executable, "manage.py"]
         children: dict[str, subprocess.Popen] = {
-            # Agents hold their socket for days: daphne must not cut websockets after its default 24 h.
-            "web": subprocess.Popen([sys.executable, "-m", "daphne", "-b", host, "-p", str(port),
-                                     "--websocket_timeout", "-1", "portal.asgi:application"]),
+            "web": subprocess.Popen(daphne_command(host=host, port=port)),
         }
         if not no_worker:
             children["worker"] = subprocess.Popen([*manage, "qcluster"])
