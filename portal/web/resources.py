@@ -57,6 +57,8 @@ class Resource:
     # Query parameters that may preselect a create form's parent (e.g. ?company=3 for a new site).
     parent_fields: tuple[str, ...] = ()
     empty_hint: str = ""
+    # Fields the detail page leaves out of its facts (shown elsewhere on the page, or internal).
+    hidden_fields: tuple[str, ...] = ()
     detail_context: Callable[[Actor, Any], dict[str, Any]] = field(default=lambda actor, obj: {})
 
     @property
@@ -207,6 +209,7 @@ DEVICES = Resource(
     parent_fields=("site", "group"),
     empty_hint="Devices appear here when agents enroll (see Enrollment); you can also add a record by hand.",
     detail_context=_device_detail,
+    hidden_fields=("agent_connection", "cpu_percent", "memory_percent", "status"),
 )
 
 AUDIT = Resource(

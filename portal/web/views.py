@@ -35,6 +35,11 @@ def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+def row_cells(resource: Resource, obj: Any) -> list[Any]:
+    """The values a list page shows for one row (also pushed live by the dashboard socket)."""
+    return [_cell(obj, column.attribute) for column in resource.columns]
+
+
 def _cell(obj: Any, attribute: str) -> Any:
     value = obj
     for part in attribute.split("."):
@@ -59,7 +64,7 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "resource": resource,
         "listing": listing,
-        "rows": [(obj, [_cell(obj, column.attribute) for column in resource.columns]) for obj in listing.page],
+        "rows": [(obj, row_cells(resource, obj)) for obj in listing.page],
         "can_create": resource.create is not None and request.actor.has_role(resource.create_role),
     }
     # Search, sort and paging swap the table only; a full load renders the page around it.
@@ -76,7 +81,7 @@ def resource_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "resource": resource,
         "object": obj,
         "fields": [(f.verbose_name, _display(obj, f)) for f in obj._meta.concrete_fields
-                   if f.name not in {"id", "external_ids"}],
+                   if f.name not in {"id", "external_ids", *resource.hidden_fields}],
         "can_edit": resource.update is not None and request.actor.has_role(resource.edit_role),
         "can_delete": resource.delete is not None and request.actor.has_role(resource.edit_role),
         **resource.detail_context(request.actor, obj),

@@ -1,0 +1,57 @@
+"""The live dashboard socket: session only, our origin only, and only the actor's companies' pushes."""
+
+import asyncio
+
+import pytest
+import websockets
+from django.test import Client
+
+from portal.access import actor_for_user
+from portal.accounts.services import create_api_token
+from tests.graph.test_subscriptions import _set_status_elsewhere
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _session_cookie(user) -> str:
+    browser = Client()
+    browser.force_login(user)
+    return f"sessionid={browser.cookies['sessionid'].value}"
+
+
+def test_pushes_reach_only_the_companies_the_technician_may_see(live_daphne, tenant_a, tenant_b, operator_a):
+    headers = {"Cookie": _session_cookie(operator_a), "Origin": live_daphne.url}
+
+    async def scenario() -> str:
+        async with websockets.connect(f"{live_daphne.ws_url}/ws/live/", additional_headers=headers) as socket:
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(_set_status_elsewhere, tenant_b.device.pk, "offline")  # not A's to see
+            await asyncio.to_thread(_set_status_elsewhere, tenant_a.device.pk, "offline")
+            return await asyncio.wait_for(socket.recv(), 10)
+
+    pushed = asyncio.run(scenario())
+    assert f'id="device-row-{tenant_a.device.pk}"' in pushed and 'hx-swap-oob="true"' in pushed
+    assert f'id="device-status-{tenant_a.device.pk}"' in pushed and "Offline" in pushed
+    assert f"device-row-{tenant_b.device.pk}" not in pushed and "bravo" not in pushed.lower()
+
+
+def test_tokens_and_foreign_origins_are_refused(live_daphne, operator_a):
+    token = create_api_token(actor=actor_for_user(operator_a), name="not a browser").plaintext
+    cookie = _session_cookie(operator_a)
+
+    async def attempt(headers):
+        async with websockets.connect(f"{live_daphne.ws_url}/ws/live/", additional_headers=headers):
+            pass
+
+    for headers in ({"Authorization": f"Bearer {token}"}, {"Cookie": cookie, "Origin": "https://evil.example"},
+                    {"Cookie": cookie}):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            asyncio.run(attempt(headers))
+        assert refused.value.response.status_code == 403
+
+
+def test_pages_connect_the_live_socket(operator_a):
+    from tests.conftest import logged_in
+
+    body = logged_in(operator_a).get("/devices/").content.decode()
+    assert 'ws-connect="/ws/live/"' in body and "htmx-ext-ws.min.js" in body
