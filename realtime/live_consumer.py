@@ -33,8 +33,8 @@ def _device_fragments(actor: Actor, device_id: int) -> str | None:
     row = render_to_string("web/partials/_row.html",
                            {"resource": DEVICES, "obj": device, "cells": row_cells(DEVICES, device), "oob": True})
     badge = render_to_string("web/partials/_device_status.html", {"device": device, "oob": True})
-    # A <tr> cannot stand on its own in HTML; htmx unwraps out-of-band content from <template>.
-    return f"<template>{row}</template>{badge}"
+    # htmx 2 parses a pushed message inside a <template>, where a bare <tr> is valid, so no wrapper.
+    return row + badge
 
 
 class LiveConsumer(AsyncWebsocketConsumer):

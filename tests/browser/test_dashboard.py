@@ -1,0 +1,88 @@
+"""The dashboard in a real browser against a real daphne and the real agent."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.access import Role, system_actor
+from portal.inventory.enrollment import create_enrollment_token
+from portal.inventory.models import Device
+from tests import factories
+from tests.agent.test_agent_end_to_end import _agent, _start_agent
+from tests.live import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def technician(settings, tenant_a):
+    # The server process checks passwords with the real hasher, not the tests' fast one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    user = factories.UserFactory(username="tech", role=Role.OPERATOR, companies=[tenant_a.company])
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def _sign_in(page, server) -> None:
+    page.goto(f"{server.url}/login/")
+    page.get_by_label("Username").fill("tech")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+def test_device_goes_offline_and_online_without_a_reload(live_daphne, tenant_a, technician, page, screenshot,
+                                                         tmp_path):
+    config = tmp_path / "agent.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\nbackoff_initial = 0.5\nbackoff_max = 2.0\n'
+                      "collect_updates = false\ncollect_software = false\n")
+    token = create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="browser").plaintext
+    assert _agent(config, "enroll", "--server", live_daphne.url, "--token", token).returncode == 0
+    device = Device.objects.get(hostname__in=[d.hostname for d in Device.objects.exclude(pk=tenant_a.device.pk)])
+    agent = _start_agent(config)
+    try:
+        wait_for(lambda: Device.objects.get(pk=device.pk).status == "online", what="agent online")
+        _sign_in(page, live_daphne)
+        page.goto(f"{live_daphne.url}/devices/?q={device.hostname}")
+        row = page.locator(f"#device-row-{device.pk}")
+        expect(row).to_contain_text("Online")
+        page.evaluate("window.__sameDocument = true")
+        screenshot("online")
+
+        agent.kill()
+        agent.wait(timeout=10)
+        expect(row).to_contain_text("Offline", timeout=15_000)
+        screenshot("offline")
+        agent = _start_agent(config)
+        expect(row).to_contain_text("Online", timeout=20_000)
+        assert page.evaluate("window.__sameDocument") is True  # never reloaded
+        screenshot("online-again")
+
+        page.get_by_role("link", name=device.hostname).click()
+        expect(page.locator("polyline").first).to_be_attached(timeout=15_000)
+        expect(page.locator(f"#device-status-{device.pk}")).to_have_text("Online")
+        screenshot("device-page")
+    finally:
+        if agent.poll() is None:
+            agent.terminate()
+            agent.wait(timeout=10)
+
+
+def test_search_and_paginate_the_device_list(live_daphne, tenant_a, technician, page, screenshot):
+    for n in range(30):
+        factories.DeviceFactory(site=tenant_a.site, hostname=f"ws-{n:02d}")
+    _sign_in(page, live_daphne)
+    page.goto(f"{live_daphne.url}/devices/?per_page=10&sort=hostname")
+    page.get_by_label("Search devices").fill("ws-")
+    expect(page.locator("#table")).to_contain_text("1–10 of 30")
+    expect(page).to_have_url(re.compile(r"[?&]q=ws-"))
+    page.get_by_role("link", name="Next ›").click()
+    expect(page.locator("#table")).to_contain_text("11–20 of 30")
+    expect(page.locator("#table")).to_contain_text("ws-10")
+    assert "page=2" in page.url
+    screenshot("page-2")
+    page.get_by_role("link", name="Hostname").click()  # sort descending
+    expect(page.locator("tbody tr").first).to_contain_text("ws-29")
