@@ -91,3 +91,27 @@ def test_static_htmx_is_served_from_the_npm_package():
     response = Client().get("/static/vendor/htmx.min.js")
     assert response.status_code == 200
     assert b"htmx" in b"".join(response.streaming_content)[:2000]
+
+
+def test_device_list_filters_keep_their_state_in_the_url(tenant_a, tenant_b, operator_a):
+    from portal.inventory.models import DeviceStatus, OsType
+
+    annex = factories.SiteFactory(company=tenant_a.company, name="Annex")
+    factories.DeviceFactory(site=annex, hostname="win-1", os_type=OsType.WINDOWS, status=DeviceStatus.OFFLINE)
+    factories.DeviceFactory(site=annex, hostname="mac-1", os_type=OsType.MACOS)
+    client = logged_in(operator_a)
+    url = reverse("resource-list", args=["devices"])
+
+    def hostnames(**params):
+        return sorted(d.hostname for d, _ in client.get(url, params).context["rows"])
+
+    assert hostnames(status="offline") == ["win-1"]
+    assert hostnames(os="macos") == ["mac-1"]
+    assert hostnames(site=str(annex.pk)) == ["mac-1", "win-1"]
+    assert hostnames(site=str(annex.pk), os="windows") == ["win-1"]
+    assert hostnames(group=str(tenant_a.group.pk)) == ["alpha-host-1"]
+    # a company that is not yours is not a choice: the filter is ignored, nothing of it shows
+    assert "bravo-host-1" not in hostnames(company=str(tenant_b.company.pk))
+    assert hostnames(status="exploded") == ["alpha-host-1", "mac-1", "win-1"]
+    body = client.get(url, {"status": "offline", "per_page": 1}).content.decode()
+    assert '<option value="offline" selected>' in body and "Bravo" not in body

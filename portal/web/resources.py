@@ -16,6 +16,7 @@ from portal.access import Actor, Role
 from portal.audit.selectors import audit_events_for
 from portal.inventory import services as device_services
 from portal.inventory.charts import percent_series
+from portal.inventory.models import DeviceStatus, OsType
 from portal.inventory.selectors import (
     devices_for,
     inventory_changes_for,
@@ -26,7 +27,13 @@ from portal.inventory.selectors import (
     software_for,
 )
 from portal.tenancy import services as tenancy_services
-from portal.tenancy.selectors import companies_with_counts_for, contacts_for, groups_for, sites_for
+from portal.tenancy.selectors import (
+    companies_for,
+    companies_with_counts_for,
+    contacts_for,
+    groups_for,
+    sites_for,
+)
 from portal.web import forms
 
 
@@ -37,6 +44,34 @@ class Column:
     label: str
     attribute: str
     sort: str | None = None
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """A select above a list: ``?<name>=<value>`` keeps rows whose ``lookup`` equals a listed choice."""
+
+    name: str
+    label: str
+    lookup: str
+    choices_for: Callable[[Actor], list[tuple[str, str]]]
+
+
+def _static_choices(choices: list[tuple[str, str]]) -> Callable[[Actor], list[tuple[str, str]]]:
+    return lambda actor: choices
+
+
+def _company_choices(actor: Actor) -> list[tuple[str, str]]:
+    return [(str(pk), name) for pk, name in companies_for(actor=actor).values_list("pk", "name")[:500]]
+
+
+def _site_choices(actor: Actor) -> list[tuple[str, str]]:
+    return [(str(pk), f"{company} / {name}")
+            for pk, name, company in sites_for(actor=actor).values_list("pk", "name", "company__name")[:500]]
+
+
+def _group_choices(actor: Actor) -> list[tuple[str, str]]:
+    return [(str(pk), f"{site} / {name}")
+            for pk, name, site in groups_for(actor=actor).values_list("pk", "name", "site__name")[:500]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +94,7 @@ class Resource:
     empty_hint: str = ""
     # Fields the detail page leaves out of its facts (shown elsewhere on the page, or internal).
     hidden_fields: tuple[str, ...] = ()
+    filters: tuple[ListFilter, ...] = ()
     detail_context: Callable[[Actor, Any], dict[str, Any]] = field(default=lambda actor, obj: {})
 
     @property
@@ -210,6 +246,13 @@ DEVICES = Resource(
     empty_hint="Devices appear here when agents enroll (see Enrollment); you can also add a record by hand.",
     detail_context=_device_detail,
     hidden_fields=("agent_connection", "cpu_percent", "memory_percent", "status"),
+    filters=(
+        ListFilter("status", "Status", "status", _static_choices(list(DeviceStatus.choices))),
+        ListFilter("os", "OS", "os_type", _static_choices(list(OsType.choices))),
+        ListFilter("company", "Company", "company_id", _company_choices),
+        ListFilter("site", "Site", "site_id", _site_choices),
+        ListFilter("group", "Group", "group_id", _group_choices),
+    ),
 )
 
 AUDIT = Resource(

@@ -59,12 +59,23 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
     resource = _resource(slug)
-    listing = build_listing(resource.rows(request.actor), params=request.GET, search_fields=resource.search_fields,
+    rows = resource.rows(request.actor)
+    filters = []
+    for list_filter in resource.filters:
+        choices = list_filter.choices_for(request.actor)
+        chosen = request.GET.get(list_filter.name, "")
+        if chosen and chosen in {value for value, _ in choices}:  # anything else is ignored, never trusted
+            rows = rows.filter(**{list_filter.lookup: chosen})
+        else:
+            chosen = ""
+        filters.append({"filter": list_filter, "choices": choices, "chosen": chosen})
+    listing = build_listing(rows, params=request.GET, search_fields=resource.search_fields,
                             sort_keys=resource.sort_keys, default_sort=resource.default_sort)
     context = {
         "resource": resource,
         "listing": listing,
         "rows": [(obj, row_cells(resource, obj)) for obj in listing.page],
+        "filters": filters,
         "can_create": resource.create is not None and request.actor.has_role(resource.create_role),
     }
     # Search, sort and paging swap the table only; a full load renders the page around it.
