@@ -40,6 +40,8 @@ class Actor:
     ip_address: str | None = None
     is_system: bool = False
     via_token: bool = False
+    # Ad-hoc (inline) scripts: admins always; others only when an admin granted it.
+    may_run_inline_scripts: bool = False
 
     @property
     def is_authenticated(self) -> bool:
@@ -64,7 +66,8 @@ ANONYMOUS = Actor(user_id=None, label="anonymous", role=None)
 
 def system_actor(label: str = "system") -> Actor:
     """The actor for schedules, syncs and other work nobody clicked: all companies, admin rights."""
-    return Actor(user_id=None, label=label, role=Role.ADMIN, company_ids=None, is_system=True)
+    return Actor(user_id=None, label=label, role=Role.ADMIN, company_ids=None, is_system=True,
+                 may_run_inline_scripts=True)
 
 
 def actor_for_user(user: User | Any, *, ip_address: str | None = None, via_token: bool = False) -> Actor:
@@ -84,6 +87,7 @@ def actor_for_user(user: User | Any, *, ip_address: str | None = None, via_token
         company_ids=company_ids,
         ip_address=ip_address,
         via_token=via_token,
+        may_run_inline_scripts=role == Role.ADMIN or bool(getattr(user, "can_run_inline_scripts", False)),
     )
 
 

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "portal.tenancy",
     "portal.inventory",
     "portal.audit",
+    "portal.actions",
     "portal.web",
     "realtime",
     "graph",
@@ -238,3 +239,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("FLEETWATCH_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Remote actions: how long an action waits for an offline agent by default, and its output cap.
+FLEETWATCH_ACTION_EXPIRY_HOURS = int(os.environ.get("FLEETWATCH_ACTION_EXPIRY_HOURS", 72))
+FLEETWATCH_ACTION_SIGNING_KEY = DATA_DIR / "action-signing.key"

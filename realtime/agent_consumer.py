@@ -16,6 +16,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
+from portal.actions import delivery
+from portal.actions.signing import key_endorsement, public_key_text
 from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
 from portal.inventory.telemetry import (
     HEARTBEATS,
@@ -24,7 +26,17 @@ from portal.inventory.telemetry import (
     mark_agent_connected,
     mark_agent_disconnected,
 )
-from realtime.agent_protocol import FrameError, HeartbeatFrame, Hello, InventoryFrame, parse_frame
+from realtime.agent_protocol import (
+    ActionOutputFrame,
+    ActionRefusedFrame,
+    ActionResultFrame,
+    ActionStartedFrame,
+    FrameError,
+    HeartbeatFrame,
+    Hello,
+    InventoryFrame,
+    parse_frame,
+)
 from realtime.groups import agent_group
 from realtime.relay import ensure_relay_running
 
@@ -86,6 +98,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     device_id: int | None = None
     connection_id: str = ""
     said_hello = False
+    takes_actions = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Dispatch without Channels' per-message ``aclose_old_connections``.
@@ -164,7 +177,56 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.said_hello = True
         await self._send({"type": "welcome", "device_id": self.device_id,
                           "heartbeat_interval": self.heartbeat_interval, "inventory_hash": inventory_hash,
-                          "server_version": settings.FLEETWATCH_VERSION})
+                          "server_version": settings.FLEETWATCH_VERSION,
+                          "signing_public_key": public_key_text(), "signing_key_endorsement": key_endorsement()})
+        if "actions" in hello.capabilities:
+            self.takes_actions = True
+            self.sent_actions: set[int] = set()
+            for frame in await database_sync_to_async(delivery.cancel_frames)(device_id=self.device_id):
+                await self._send(frame)
+            await self._deliver_actions()
+
+    async def _deliver_actions(self) -> None:
+        """Send what waits for this device, in order; a new connection sends everything again."""
+        while True:
+            frames = await database_sync_to_async(delivery.deliver)(device_id=self.device_id,
+                                                                    already_sent=set(self.sent_actions))
+            for frame in frames:
+                self.sent_actions.add(frame["envelope"]["action_id"])
+                await self._send(frame)
+            if len(frames) < delivery.MAX_ACTIONS_PER_DELIVERY:
+                return
+
+    async def on_action_started(self, frame: ActionStartedFrame) -> None:
+        await database_sync_to_async(delivery.record_started)(
+            device_id=self.device_id, action_id=frame.action_id, started_at=frame.started_at)
+
+    async def on_action_output(self, frame: ActionOutputFrame) -> None:
+        await database_sync_to_async(delivery.append_output)(
+            device_id=self.device_id, action_id=frame.action_id, stdout=frame.stdout, stderr=frame.stderr)
+
+    async def on_action_result(self, frame: ActionResultFrame) -> None:
+        known = await database_sync_to_async(delivery.store_result)(
+            device_id=self.device_id, action_id=frame.action_id, status=frame.status, exit_code=frame.exit_code,
+            stdout=frame.stdout, stderr=frame.stderr, stdout_truncated=frame.stdout_truncated,
+            stderr_truncated=frame.stderr_truncated, started_at=frame.started_at, finished_at=frame.finished_at,
+            result=frame.result, error=frame.error)
+        # Acknowledged even when unknown (e.g. the action was deleted): the agent may drop its spooled copy.
+        await self._send({"type": "action_stored", "action_id": frame.action_id, "known": known})
+
+    async def on_action_refused(self, frame: ActionRefusedFrame) -> None:
+        known = await database_sync_to_async(delivery.store_refusal)(
+            device_id=self.device_id, action_id=frame.action_id, reason=frame.reason, message=frame.message)
+        await self._send({"type": "action_stored", "action_id": frame.action_id, "known": known})
+
+    async def agent_deliver(self, message: dict[str, Any]) -> None:
+        """New actions were queued for this device (in any process)."""
+        if self.takes_actions:
+            await self._deliver_actions()
+
+    async def agent_cancel(self, message: dict[str, Any]) -> None:
+        if self.takes_actions:
+            await self._send({"type": "action_cancel", "action_id": message["action_id"]})
 
     async def on_heartbeat(self, heartbeat: HeartbeatFrame) -> None:
         HEARTBEATS.add(heartbeat_from(self.device_id, heartbeat.metrics))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_FRAME_BYTES = 1024 * 1024
@@ -72,7 +73,101 @@ def _inventory(frame: dict[str, Any]) -> InventoryFrame:
     return InventoryFrame(content_hash=content_hash, data=_require(frame, "data", dict))
 
 
-AGENT_FRAMES = {"hello": _hello, "heartbeat": _heartbeat, "inventory": _inventory}
+ACTION_RESULT_STATUSES = {"succeeded", "failed", "timed_out", "cancelled"}
+MAX_OUTPUT_FRAME_CHARS = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ActionStartedFrame:
+    action_id: int
+    started_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ActionOutputFrame:
+    action_id: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class ActionResultFrame:
+    action_id: int
+    status: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: dict[str, Any]
+    error: str
+
+
+@dataclass(frozen=True)
+class ActionRefusedFrame:
+    action_id: int
+    reason: str
+    message: str
+
+
+def _timestamp(frame: dict[str, Any], name: str) -> datetime | None:
+    value = frame.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < 32503680000:
+        raise FrameError("invalid_field", f"'{name}' must be a Unix time in seconds.")
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _text(frame: dict[str, Any], name: str) -> str:
+    value = frame.get(name, "")
+    if not isinstance(value, str):
+        raise FrameError("invalid_field", f"'{name}' must be a string.")
+    return value[:MAX_OUTPUT_FRAME_CHARS]
+
+
+def _action_id(frame: dict[str, Any]) -> int:
+    value = _require(frame, "action_id", int)
+    if value < 1:
+        raise FrameError("invalid_field", "'action_id' must be a positive integer.")
+    return value
+
+
+def _action_started(frame: dict[str, Any]) -> ActionStartedFrame:
+    return ActionStartedFrame(action_id=_action_id(frame), started_at=_timestamp(frame, "started_at"))
+
+
+def _action_output(frame: dict[str, Any]) -> ActionOutputFrame:
+    return ActionOutputFrame(action_id=_action_id(frame), stdout=_text(frame, "stdout"), stderr=_text(frame, "stderr"))
+
+
+def _action_result(frame: dict[str, Any]) -> ActionResultFrame:
+    status = _require(frame, "status", str)
+    if status not in ACTION_RESULT_STATUSES:
+        raise FrameError("invalid_field", f"'status' must be one of {', '.join(sorted(ACTION_RESULT_STATUSES))}.")
+    exit_code = frame.get("exit_code")
+    if exit_code is not None and (not isinstance(exit_code, int) or isinstance(exit_code, bool)):
+        raise FrameError("invalid_field", "'exit_code' must be an integer or null.")
+    result = frame.get("result") or {}
+    if not isinstance(result, dict):
+        raise FrameError("invalid_field", "'result' must be an object.")
+    return ActionResultFrame(
+        action_id=_action_id(frame), status=status, exit_code=exit_code, stdout=_text(frame, "stdout"),
+        stderr=_text(frame, "stderr"), stdout_truncated=frame.get("stdout_truncated") is True,
+        stderr_truncated=frame.get("stderr_truncated") is True, started_at=_timestamp(frame, "started_at"),
+        finished_at=_timestamp(frame, "finished_at"), result=result, error=_text(frame, "error")[:2000])
+
+
+def _action_refused(frame: dict[str, Any]) -> ActionRefusedFrame:
+    return ActionRefusedFrame(action_id=_action_id(frame), reason=_require(frame, "reason", str)[:64],
+                              message=_text(frame, "message")[:500])
+
+
+AGENT_FRAMES = {"hello": _hello, "heartbeat": _heartbeat, "inventory": _inventory,
+                "action_started": _action_started, "action_output": _action_output,
+                "action_result": _action_result, "action_refused": _action_refused}
 
 
 def parse_frame(text: str | None, raw: bytes | None) -> tuple[str, Any]:

@@ -9,14 +9,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from portal.access import Actor
+from portal.actions.selectors import actions_for, batch_summary, batches_for
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
-from portal.web.resources import DEVICES
+from portal.web.resources import ACTIONS, DEVICES
 from portal.web.views import row_cells
 from realtime.groups import company_group
 from realtime.relay import ensure_relay_running
 
 DEVICE_EVENTS = {"device.status_changed", "device.updated", "device.created"}
+ACTION_EVENTS = {"action.updated", "action.output"}
 
 
 @database_sync_to_async
@@ -35,6 +37,35 @@ def _device_fragments(actor: Actor, device_id: int) -> str | None:
     badge = render_to_string("web/partials/_device_status.html", {"device": device, "oob": True})
     # htmx 2 parses a pushed message inside a <template>, where a bare <tr> is valid, so no wrapper.
     return row + badge
+
+
+@database_sync_to_async
+def _action_fragments(actor: Actor, action_id: int, *, with_output: bool) -> str | None:
+    """An action's status badge, history row, timeline and output (and its batch's progress)."""
+    action = actions_for(actor=actor).filter(pk=action_id).first()
+    if action is None:
+        return None
+    context = {"action": action, "oob": True}
+    html = render_to_string("web/partials/_action_status.html", context)
+    html += render_to_string("web/partials/_row.html", {"resource": ACTIONS, "obj": action,
+                                                        "cells": row_cells(ACTIONS, action), "oob": True})
+    html += render_to_string("web/partials/_action_timeline.html", context)
+    if with_output or action.is_finished:
+        html += render_to_string("web/partials/_action_output.html", context)
+    if action.batch_id is not None:
+        html += _batch_fragment(actor, action.batch)
+    return html
+
+
+def _batch_fragment(actor: Actor, batch: object) -> str:
+    return render_to_string("web/partials/_batch_progress.html",
+                            {"batch": batch, "summary": batch_summary(actor=actor, batch=batch), "oob": True})
+
+
+@database_sync_to_async
+def _batch_fragments(actor: Actor, batch_id: int) -> str | None:
+    batch = batches_for(actor=actor).filter(pk=batch_id).first()
+    return None if batch is None else _batch_fragment(actor, batch)
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -62,8 +93,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """The page sends nothing the server acts on; anything received is ignored."""
 
     async def fleet_event(self, message: dict[str, Any]) -> None:
-        if message.get("event") not in DEVICE_EVENTS or not isinstance(message.get("id"), int):
+        event = message.get("event")
+        if not isinstance(message.get("id"), int):
             return
-        html = await _device_fragments(self.actor, message["id"])
+        if event in DEVICE_EVENTS:
+            html = await _device_fragments(self.actor, message["id"])
+        elif event in ACTION_EVENTS:
+            html = await _action_fragments(self.actor, message["id"], with_output=event == "action.output")
+        elif event == "actionbatch.updated":
+            html = await _batch_fragments(self.actor, message["id"])
+        else:
+            return
         if html is not None:
             await self.send(text_data=html)

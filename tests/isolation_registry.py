@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.db.models import Model
 from django.utils import timezone
 
+from portal.actions.models import Action, ActionBatch, ActionSchedule, ScheduleKind
 from portal.audit.models import AuditEvent
 from portal.inventory import models as inventory
 from portal.inventory.models import Device
@@ -30,6 +31,22 @@ def _enrollment_token_in(company: Company) -> inventory.EnrollmentToken:
     site = factories.SiteFactory(company=company)
     return inventory.EnrollmentToken.objects.create(company=company, site=site, name="rollout",
                                                     key_id=f"{site.pk:012x}", secret_digest="0" * 64)
+
+
+def _action_in(company: Company) -> Action:
+    device = _device_in(company)
+    batch = ActionBatch.objects.create(title=f"{company.name} batch", requested_by_label="test")
+    return Action.objects.create(company=company, device=device, action_type="reboot", title=f"{company.name} reboot",
+                                 requested_by_label="test", batch=batch,
+                                 expires_at=timezone.now() + timezone.timedelta(hours=1))
+
+
+def _schedule_in(company: Company) -> ActionSchedule:
+    from portal.actions.models import Script
+
+    script, _ = Script.objects.get_or_create(name="isolation script", defaults={"content": "true"})
+    return ActionSchedule.objects.create(company=company, name=f"{company.name} nightly", script=script,
+                                         kind=ScheduleKind.MINUTES, every=60)
 
 
 TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
@@ -54,6 +71,14 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     inventory.EnrollmentToken: _enrollment_token_in,
     inventory.AgentCredential: lambda company: inventory.AgentCredential.objects.create(
         device=_device_in(company), key_id=f"{company.pk:012x}", secret_digest="0" * 64),
+    Action: _action_in,
+    ActionSchedule: _schedule_in,
+}
+
+# Rows not owned by a company whose visibility follows tenant-owned rows (a batch is visible through its
+# actions): each maker returns a row that only the given company's users may reach.
+DERIVED_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
+    ActionBatch: lambda company: _action_in(company).batch,
 }
 
 
@@ -63,6 +88,10 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "device-software": (Device, "GET"),
     "device-revoke-agent": (Device, "POST"),
     "enrollment-token-revoke": (inventory.EnrollmentToken, "POST"),
+    "action-cancel": (Action, "POST"),
+    "batch-detail": (ActionBatch, "GET"),
 }
+# Pages of the shared library (scripts, software, profiles): the same for every signed-in user.
+SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate"}
 # Pages over rows that belong to a user, not a company (covered by their own tests).
 USER_OWNED_PAGES = {"api-token-revoke"}

@@ -13,7 +13,9 @@ from portal.access import ANONYMOUS, TenantOwned, tenant_owned_models, visible_t
 from portal.tenancy.models import Company
 from portal.web.resources import RESOURCES
 from tests.conftest import logged_in
-from tests.isolation_registry import OBJECT_PAGES, TENANT_ROW_MAKERS
+from tests.isolation_registry import DERIVED_ROW_MAKERS, OBJECT_PAGES, TENANT_ROW_MAKERS
+
+SCOPED_RESOURCES = sorted(slug for slug, resource in RESOURCES.items() if not resource.shared)
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +79,7 @@ def _object_of(resource, tenant):
     }.get(resource.slug) or TENANT_ROW_MAKERS[resource.rows_for(actor=None).model](tenant.company)
 
 
-@pytest.mark.parametrize("slug", sorted(RESOURCES))
+@pytest.mark.parametrize("slug", SCOPED_RESOURCES)
 @pytest.mark.parametrize("page", ["resource-detail", "resource-edit", "resource-delete"])
 def test_pages_of_another_company_answer_404(slug, page, tenant_a, tenant_b, admin_a):
     client = logged_in(admin_a)
@@ -88,7 +90,7 @@ def test_pages_of_another_company_answer_404(slug, page, tenant_a, tenant_b, adm
     other.refresh_from_db()
 
 
-@pytest.mark.parametrize("slug", sorted(RESOURCES))
+@pytest.mark.parametrize("slug", SCOPED_RESOURCES)
 def test_lists_and_searches_never_show_another_company(slug, tenant_a, tenant_b, admin_a):
     client = logged_in(admin_a)
     own = _object_of(RESOURCES[slug], tenant_a)
@@ -150,16 +152,16 @@ def _pk_url_names() -> set[str]:
 
 
 def test_every_object_page_is_registered():
-    from tests.isolation_registry import OBJECT_PAGES, USER_OWNED_PAGES
+    from tests.isolation_registry import OBJECT_PAGES, SHARED_LIBRARY_PAGES, USER_OWNED_PAGES
 
     generic = {"resource-detail", "resource-edit", "resource-delete"}
-    assert _pk_url_names() - generic <= set(OBJECT_PAGES) | USER_OWNED_PAGES
+    assert _pk_url_names() - generic <= set(OBJECT_PAGES) | USER_OWNED_PAGES | SHARED_LIBRARY_PAGES
 
 
 @pytest.mark.parametrize("name", sorted(OBJECT_PAGES))
 def test_object_pages_of_another_company_answer_404(name, tenant_a, tenant_b, admin_a):
     model, method = OBJECT_PAGES[name]
-    other = TENANT_ROW_MAKERS[model](tenant_b.company)
+    other = {**TENANT_ROW_MAKERS, **DERIVED_ROW_MAKERS}[model](tenant_b.company)
     client = logged_in(admin_a)
     url = reverse(name, args=[other.pk])
     response = client.post(url) if method == "POST" else client.get(url)

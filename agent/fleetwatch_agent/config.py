@@ -46,6 +46,8 @@ class AgentConfig:
     collect_software: bool = True
     collect_services: bool = True
     collect_updates: bool = True
+    # Report reboot, patch and software commands instead of running them (for trials and test rigs).
+    simulate_system_changes: bool = False
 
     @property
     def resolved_log_file(self) -> Path:

@@ -23,7 +23,10 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetwatch_agent import __version__, collect
+from fleetwatch_agent.actions import ActionRunner
 from fleetwatch_agent.config import AgentConfig
+from fleetwatch_agent.envelope import endorsed
+from fleetwatch_agent.ledger import ActionLedger
 from fleetwatch_agent.state import AgentState, StateStore
 
 logger = logging.getLogger(__name__)
@@ -97,6 +100,14 @@ class AgentRunner:
         self.ssl = tls_context(self.config) if self.state.server.startswith("https") else None
         self.stopping = asyncio.Event()
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
+        self.inventory_due = False
+        self.actions = ActionRunner(
+            ledger=ActionLedger(config.state_dir), work_dir=config.state_dir / "work", device_id=self.state.device_id,
+            pinned_key=lambda: self.state.signing_public_key, simulate_system_changes=config.simulate_system_changes,
+            on_inventory_changed=self._inventory_changed)
+
+    def _inventory_changed(self) -> None:
+        self.inventory_due = True
 
     def stop(self) -> None:
         self.stopping.set()
@@ -104,6 +115,13 @@ class AgentRunner:
     async def run_forever(self) -> None:
         """Connect, serve, reconnect; returns on stop, raises TokenRefused when enrollment is needed."""
         collect.metrics()  # prime psutil's CPU counter so the first heartbeat carries a real figure
+        worker = asyncio.create_task(self.actions.run_forever(), name="fleetwatch-actions")
+        try:
+            await self._connect_forever()
+        finally:
+            worker.cancel()
+
+    async def _connect_forever(self) -> None:
         while not self.stopping.is_set():
             try:
                 await self._connect_and_serve()
@@ -133,11 +151,14 @@ class AgentRunner:
             logger.info("connected to %s", self.state.server)
             session = Session(interval=self.state.heartbeat_interval)
             await socket.send(json.dumps({"type": "hello", "agent_version": __version__,
-                                          "capabilities": ["heartbeat", "inventory"]}))
+                                          "capabilities": ["heartbeat", "inventory", "actions"]}))
             reader = asyncio.create_task(self._read(socket, session))
             stopper = asyncio.create_task(self.stopping.wait())
             writer = asyncio.create_task(self._write(socket, session))
-            done, _ = await asyncio.wait({reader, writer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({reader, writer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self.actions.detach()
             for task in (reader, writer, stopper):
                 task.cancel()
             for task in done:
@@ -154,7 +175,15 @@ class AgentRunner:
                 session.interval = float(frame.get("heartbeat_interval") or session.interval)
                 session.server_inventory_hash = frame.get("inventory_hash")
                 self._remember_interval(int(session.interval))
+                self._pin_signing_key(frame)
                 self.backoff.reset()
+                await self.actions.attach(self._sender(socket))
+            elif kind == "action":
+                await self.actions.receive(frame)
+            elif kind == "action_cancel" and isinstance(frame.get("action_id"), int):
+                await self.actions.cancel(frame["action_id"])
+            elif kind == "action_stored" and isinstance(frame.get("action_id"), int):
+                self.actions.ledger.acknowledged(frame["action_id"])
             elif kind == "ack":
                 self.store.touch_contact(self.state)
             elif kind == "config" and frame.get("heartbeat_interval"):
@@ -169,6 +198,30 @@ class AgentRunner:
         if socket.close_code == CLOSE_REVOKED:
             raise TokenRefused("The server revoked this agent's token.")
 
+    @staticmethod
+    def _sender(socket: Any) -> Any:
+        async def send(frame: dict[str, Any]) -> None:
+            await socket.send(json.dumps(frame))
+        return send
+
+    def _pin_signing_key(self, welcome: dict[str, Any]) -> None:
+        """Pin the server's action-signing key: on first contact when enrollment gave none, or when the
+        pinned key endorsed a rotated one. Anything else is ignored, so forged actions stay refused."""
+        offered = welcome.get("signing_public_key")
+        pinned = self.state.signing_public_key
+        if not isinstance(offered, str) or not offered or offered == pinned:
+            return
+        if pinned is None:
+            logger.warning("pinning the server's action-signing key on first contact")
+        elif endorsed(pinned_key=pinned, new_key=offered, endorsement=welcome.get("signing_key_endorsement")):
+            logger.info("the server rotated its action-signing key; pinned the new key its old key endorsed")
+        else:
+            logger.error("the server offers an action-signing key the pinned key did not endorse; actions will "
+                         "be refused until this agent is enrolled again")
+            return
+        self.state.signing_public_key = offered
+        self.store.save_state(self.state)
+
     def _remember_interval(self, interval: int) -> None:
         if interval != self.state.heartbeat_interval and interval > 0:
             self.state.heartbeat_interval = interval
@@ -177,7 +230,8 @@ class AgentRunner:
     async def _write(self, socket: Any, session: Session) -> None:
         await asyncio.sleep(0.2)  # give the welcome (interval, the server's inventory hash) a moment
         while True:
-            due = time.monotonic() - session.last_inventory_at >= self.config.inventory_every
+            due = time.monotonic() - session.last_inventory_at >= self.config.inventory_every or self.inventory_due
+            self.inventory_due = False
             if due or not session.last_inventory_at:
                 await self._send_inventory_if_changed(socket, session)
             session.seq += 1

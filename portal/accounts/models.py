@@ -17,6 +17,8 @@ class User(AbstractUser):
         default=False, help_text="Sees every company, present and future; otherwise only those chosen."
     )
     companies = models.ManyToManyField("tenancy.Company", blank=True, related_name="members")
+    can_run_inline_scripts = models.BooleanField(
+        default=False, help_text="May run ad-hoc scripts that are not in the library (admins always may).")
 
     class Meta:
         ordering = ["username"]

@@ -35,7 +35,15 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Write one audit event for ``action`` (``<noun>.<past_verb>``) on ``target``."""
-    return AuditEvent.objects.create(
+    event = audit_event(actor=actor, action=action, target=target, company_id=company_id, before=before, after=after)
+    event.save()
+    return event
+
+
+def audit_event(*, actor: Actor, action: str, target: models.Model, company_id: int | None,
+                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
+    """An unsaved audit event, for writes that insert many rows at once (``bulk_create``)."""
+    return AuditEvent(
         user_id=actor.user_id,
         actor_label=actor.label,
         via_token=actor.via_token,

@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from portal.actions.signing import public_key_text
 from portal.inventory.enrollment import AgentTokenRejected, EnrollmentRefused, authenticate_agent, enroll_agent
 from portal.inventory.models import DeviceInventory
 from portal.inventory.telemetry import apply_inventory, heartbeat_from, record_heartbeats
@@ -51,8 +52,8 @@ def enroll(request: HttpRequest) -> JsonResponse:
         "device_id": enrollment.device.pk,
         "agent_token": enrollment.agent_token,
         "heartbeat_interval": enrollment.device.heartbeat_interval,
-        # The action-signing key arrives with remote actions; agents pin whatever is sent here.
-        "signing_public_key": None,
+        # Agents pin this key and refuse any action envelope it did not sign.
+        "signing_public_key": public_key_text(),
         "server_version": settings.FLEETWATCH_VERSION,
     }, status=201)
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 
 from portal.access import Actor, Role
+from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
 from portal.inventory import services as device_services
 from portal.inventory.charts import percent_series
@@ -53,7 +54,8 @@ class ListFilter:
     name: str
     label: str
     lookup: str
-    choices_for: Callable[[Actor], list[tuple[str, str]]]
+    # None: any positive integer is accepted (ids linked from other pages, e.g. one device's actions).
+    choices_for: Callable[[Actor], list[tuple[str, str]]] | None
 
 
 def _static_choices(choices: list[tuple[str, str]]) -> Callable[[Actor], list[tuple[str, str]]]:
@@ -95,6 +97,12 @@ class Resource:
     # Fields the detail page leaves out of its facts (shown elsewhere on the page, or internal).
     hidden_fields: tuple[str, ...] = ()
     filters: tuple[ListFilter, ...] = ()
+    # A date field the list can be narrowed by with ?since=YYYY-MM-DD&until=YYYY-MM-DD.
+    date_filter: str | None = None
+    # The MSP's shared library (scripts, software, profiles): every signed-in user sees the same rows.
+    shared: bool = False
+    # Rows can be picked with checkboxes and handed to the run-an-action page (devices).
+    selectable: bool = False
     detail_context: Callable[[Actor, Any], dict[str, Any]] = field(default=lambda actor, obj: {})
 
     @property
@@ -135,6 +143,8 @@ def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
         "charts": [percent_series("CPU", [s.cpu_percent for s in samples]),
                    percent_series("Memory", [s.memory_percent for s in samples])],
         "can_revoke_agent": actor.has_role(Role.OPERATOR),
+        "can_run_actions": actor.has_role(Role.OPERATOR),
+        "recent_actions": actions_for(actor=actor).filter(device=device)[:20],
     }
 
 
@@ -245,6 +255,7 @@ DEVICES = Resource(
     parent_fields=("site", "group"),
     empty_hint="Devices appear here when agents enroll (see Enrollment); you can also add a record by hand.",
     detail_context=_device_detail,
+    selectable=True,
     hidden_fields=("agent_connection", "cpu_percent", "memory_percent", "status"),
     filters=(
         ListFilter("status", "Status", "status", _static_choices(list(DeviceStatus.choices))),
@@ -270,4 +281,7 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
-RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT)}
+from portal.web.action_resources import ACTIONS, PROFILES, SCHEDULES, SCRIPTS, SOFTWARE  # noqa: E402
+
+RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT, SCRIPTS,
+                                                      SOFTWARE, PROFILES, SCHEDULES, ACTIONS)}

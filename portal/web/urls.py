@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal.web import device_views, views
+from portal.web import action_views, device_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,13 @@ urlpatterns = [
     path("enrollment/<int:pk>/revoke/", device_views.enrollment_token_revoke, name="enrollment-token-revoke"),
     path("devices/<int:pk>/software/", device_views.device_software, name="device-software"),
     path("devices/<int:pk>/revoke-agent/", device_views.device_revoke_agent, name="device-revoke-agent"),
+    path("actions/run/", action_views.action_new, name="action-new"),
+    path("actions/<int:pk>/cancel/", action_views.action_cancel, name="action-cancel"),
+    path("actions/batches/<int:pk>/", action_views.batch_detail, name="batch-detail"),
+    path("profiles/<int:pk>/tasks/new/", action_views.profile_task_new, name="profile-task-new"),
+    path("profiles/<int:pk>/tasks/<int:task_pk>/delete/", action_views.profile_task_delete,
+         name="profile-task-delete"),
+    path("profiles/<int:pk>/instantiate/", action_views.profile_instantiate, name="profile-instantiate"),
     path("<slug:slug>/", views.resource_list, name="resource-list"),
     path("<slug:slug>/new/", views.resource_create, name="resource-create"),
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),

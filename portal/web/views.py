@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -62,13 +62,17 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
     rows = resource.rows(request.actor)
     filters = []
     for list_filter in resource.filters:
-        choices = list_filter.choices_for(request.actor)
+        choices = list_filter.choices_for(request.actor) if list_filter.choices_for else None
         chosen = request.GET.get(list_filter.name, "")
-        if chosen and chosen in {value for value, _ in choices}:  # anything else is ignored, never trusted
+        allowed = chosen.isdigit() if choices is None else chosen in {value for value, _ in choices}
+        if chosen and allowed:  # anything else is ignored, never trusted
             rows = rows.filter(**{list_filter.lookup: chosen})
         else:
             chosen = ""
         filters.append({"filter": list_filter, "choices": choices, "chosen": chosen})
+    dates = _date_range(request, resource)
+    if dates:
+        rows = rows.filter(**dates)
     listing = build_listing(rows, params=request.GET, search_fields=resource.search_fields,
                             sort_keys=resource.sort_keys, default_sort=resource.default_sort)
     context = {
@@ -76,11 +80,26 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
         "listing": listing,
         "rows": [(obj, row_cells(resource, obj)) for obj in listing.page],
         "filters": filters,
+        "date_range": {"since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
+        if resource.date_filter else None,
         "can_create": resource.create is not None and request.actor.has_role(resource.create_role),
     }
     # Search, sort and paging swap the table only; a full load renders the page around it.
     template = "web/partials/_table.html" if request.htmx and not request.htmx.boosted else "web/list.html"
     return render(request, template, context)
+
+
+def _date_range(request: HttpRequest, resource: Resource) -> dict[str, Any]:
+    """``?since=`` and ``?until=`` (YYYY-MM-DD, both days included) on the resource's date field."""
+    if resource.date_filter is None:
+        return {}
+    lookups = {}
+    for name, lookup in (("since", "date__gte"), ("until", "date__lte")):
+        try:
+            lookups[f"{resource.date_filter}__{lookup}"] = date.fromisoformat(request.GET.get(name, ""))
+        except ValueError:
+            continue  # empty or malformed: not applied
+    return lookups
 
 
 @login_required

@@ -1,0 +1,181 @@
+"""The agent's side of actions on the server: what to deliver, and storing what comes back.
+
+Delivery is at-least-once (every deliverable action is sent again on each new connection); results
+are stored idempotently by action id (a second result for a finished action changes nothing), so
+nothing is lost and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, Action, ActionStatus
+from portal.actions.signing import sign_envelope
+from realtime import publish
+
+MAX_ACTIONS_PER_DELIVERY = 50
+RESULT_STATUSES = {ActionStatus.SUCCEEDED, ActionStatus.FAILED, ActionStatus.TIMED_OUT, ActionStatus.CANCELLED}
+
+
+def _announce(action: Action) -> None:
+    publish("action.updated", company_id=action.company_id, id=action.pk, device_id=action.device_id,
+            status=action.status)
+
+
+def deliverable_actions(*, device_id: int, already_sent: set[int]) -> list[Action]:
+    """Queued or sent, unexpired actions of the device in request order, minus those this connection sent."""
+    return list(Action.objects.filter(device_id=device_id, status__in=DELIVERABLE, expires_at__gt=timezone.now(),
+                                      cancel_requested_at__isnull=True)
+                .exclude(pk__in=already_sent).order_by("id")[:MAX_ACTIONS_PER_DELIVERY])
+
+
+def action_frame(action: Action) -> dict[str, Any]:
+    """The signed frame for one action. A fresh nonce each delivery; the agent dedups by action id."""
+    signed = sign_envelope(action_id=action.pk, device_id=action.device_id, action_type=action.action_type,
+                           payload=action.payload, issued=int(timezone.now().timestamp()),
+                           expires=int(action.expires_at.timestamp()))
+    return {"type": "action", "envelope": signed.envelope, "signature": signed.signature, "payload": action.payload}
+
+
+def deliver(*, device_id: int, already_sent: set[int]) -> list[dict[str, Any]]:
+    """Frames for everything waiting for the device; queued ones become sent."""
+    actions = deliverable_actions(device_id=device_id, already_sent=already_sent)
+    if not actions:
+        return []
+    now = timezone.now()
+    ids = [action.pk for action in actions]
+    with transaction.atomic():
+        Action.objects.filter(pk__in=ids).update(delivery_count=F("delivery_count") + 1)
+        queued = [a for a in actions if a.status == ActionStatus.QUEUED]
+        Action.objects.filter(pk__in=[a.pk for a in queued], status=ActionStatus.QUEUED).update(
+            status=ActionStatus.SENT, sent_at=now)
+        for action in queued:
+            action.status, action.sent_at = ActionStatus.SENT, now
+            _announce(action)
+    return [action_frame(action) for action in actions]
+
+
+def cancel_frames(*, device_id: int) -> list[dict[str, Any]]:
+    """Cancellations the agent may have missed while it was away."""
+    ids = Action.objects.filter(device_id=device_id, cancel_requested_at__isnull=False,
+                                status__in=(ActionStatus.SENT, ActionStatus.RUNNING)).values_list("pk", flat=True)
+    return [{"type": "action_cancel", "action_id": pk} for pk in ids]
+
+
+def _locked(device_id: int, action_id: int) -> Action | None:
+    return Action.objects.select_for_update().filter(pk=action_id, device_id=device_id).first()
+
+
+def _capped(text: str) -> tuple[str, bool]:
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text, False
+    return text[:MAX_OUTPUT_CHARS], True
+
+
+@transaction.atomic
+def record_started(*, device_id: int, action_id: int, started_at: datetime | None) -> bool:
+    action = _locked(device_id, action_id)
+    if action is None:
+        return False
+    if action.status in (ActionStatus.QUEUED, ActionStatus.SENT):
+        action.status = ActionStatus.RUNNING
+        action.started_at = started_at or timezone.now()
+        action.sent_at = action.sent_at or action.started_at
+        action.save(update_fields=["status", "started_at", "sent_at"])
+        _announce(action)
+    return True
+
+
+@transaction.atomic
+def append_output(*, device_id: int, action_id: int, stdout: str, stderr: str) -> bool:
+    """Live output while the action runs (the final result replaces it with the agent's full copy)."""
+    action = _locked(device_id, action_id)
+    if action is None or action.is_finished:
+        return action is not None
+    action.stdout, cut_out = _capped(action.stdout + stdout)
+    action.stderr, cut_err = _capped(action.stderr + stderr)
+    action.stdout_truncated = action.stdout_truncated or cut_out
+    action.stderr_truncated = action.stderr_truncated or cut_err
+    action.save(update_fields=["stdout", "stderr", "stdout_truncated", "stderr_truncated"])
+    publish("action.output", company_id=action.company_id, id=action.pk, device_id=device_id)
+    return True
+
+
+@transaction.atomic
+def store_result(*, device_id: int, action_id: int, status: str, exit_code: int | None, stdout: str, stderr: str,
+                 stdout_truncated: bool, stderr_truncated: bool, started_at: datetime | None,
+                 finished_at: datetime | None, result: dict[str, Any], error: str = "") -> bool:
+    """Store an agent's result once; returns False when the action is unknown to this device."""
+    action = _locked(device_id, action_id)
+    if action is None:
+        return False
+    if action.is_finished:
+        return True  # a redelivered result: already stored, nothing changes
+    action.exit_code = exit_code
+    action.stdout, cut_out = _capped(stdout)
+    action.stderr, cut_err = _capped(stderr)
+    action.stdout_truncated, action.stderr_truncated = stdout_truncated or cut_out, stderr_truncated or cut_err
+    action.started_at = action.started_at or started_at
+    action.result = result
+    finish_action(action=action, status=status, error=error, finished_at=finished_at)
+    return True
+
+
+@transaction.atomic
+def store_refusal(*, device_id: int, action_id: int, reason: str, message: str) -> bool:
+    """The agent would not run the action (bad signature, expired, replayed, …): it fails, with why."""
+    action = _locked(device_id, action_id)
+    if action is None:
+        return False
+    if not action.is_finished:
+        finish_action(action=action, status=ActionStatus.FAILED, error=f"Refused by the agent ({reason}): {message}")
+    return True
+
+
+def finish_action(*, action: Action, status: str, error: str = "", finished_at: datetime | None = None) -> None:
+    """Move an action to a final status and start, or cancel, what waits for it (call inside a transaction)."""
+    action.status = status
+    action.error = error[:2000]
+    action.finished_at = finished_at or timezone.now()
+    action.save()
+    _announce(action)
+    _advance_chain(action)
+
+
+def _advance_chain(action: Action) -> None:
+    followers = list(Action.objects.select_for_update().filter(after=action, status=ActionStatus.WAITING))
+    if not followers:
+        return
+    go_on = action.status == ActionStatus.SUCCEEDED or (
+        action.continue_on_error and action.status in (ActionStatus.FAILED, ActionStatus.TIMED_OUT))
+    for follower in followers:
+        if go_on:
+            follower.status = ActionStatus.QUEUED
+            follower.save(update_fields=["status"])
+            _announce(follower)
+            from portal.actions.requests import notify_agent
+
+            notify_agent(follower.device_id)
+        else:
+            finish_action(action=follower, status=ActionStatus.CANCELLED,
+                          error=f"Not run: the earlier task {action.title!r} {action.get_status_display().lower()}.")
+
+
+def expire_overdue_actions() -> int:
+    """Actions nobody picked up before their expiry become expired (and their chains are cancelled)."""
+    expired = 0
+    overdue = Action.objects.filter(status__in=(ActionStatus.WAITING, *DELIVERABLE), expires_at__lte=timezone.now())
+    for action_id in overdue.values_list("pk", flat=True)[:5000]:
+        with transaction.atomic():
+            action = Action.objects.select_for_update().get(pk=action_id)
+            if action.status in FINISHED:
+                continue
+            finish_action(action=action, status=ActionStatus.EXPIRED,
+                          error="The agent did not pick this up before it expired.")
+            expired += 1
+    return expired

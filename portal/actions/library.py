@@ -1,0 +1,189 @@
+"""Writes to the shared library: scripts (with version history), the software catalogue, deployment
+profiles and their tasks, and instantiating templates. Editing the library is for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Model
+
+from portal.access import Actor, Role, require_role
+from portal.actions.models import DeploymentProfile, ProfileTask, Script, ScriptVersion, SoftwareItem
+from portal.audit.services import record, snapshot
+
+SCRIPT_FIELDS = ("name", "description", "language", "content", "default_timeout", "arguments", "environment",
+                 "target_os")
+SOFTWARE_FIELDS = ("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name")
+PROFILE_FIELDS = ("name", "description", "target_os", "is_template")
+TASK_FIELDS = ("name", "order_index", "action_type", "script", "software", "options", "continue_on_error")
+
+
+def _noun(instance: Model) -> str:
+    return instance._meta.model_name
+
+
+def _create(actor: Actor, instance: Model) -> Model:
+    instance.full_clean()
+    instance.save()
+    record(actor=actor, action=f"{_noun(instance)}.created", target=instance, company_id=None,
+           after=snapshot(instance))
+    return instance
+
+
+def _update(actor: Actor, instance: Model, changes: dict[str, Any], editable: tuple[str, ...]) -> set[str]:
+    unknown = set(changes) - set(editable)
+    if unknown:
+        raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
+    before = snapshot(instance)
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    after = snapshot(instance)
+    changed = {name for name in after if before.get(name) != after.get(name)}
+    if changed:
+        instance.save()
+        record(actor=actor, action=f"{_noun(instance)}.updated", target=instance, company_id=None,
+               before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    return changed
+
+
+def _delete(actor: Actor, instance: Model) -> None:
+    record(actor=actor, action=f"{_noun(instance)}.deleted", target=instance, company_id=None,
+           before=snapshot(instance))
+    instance.delete()
+
+
+def _keep_version(actor: Actor, script: Script, changed: list[str]) -> None:
+    ScriptVersion.objects.create(script=script, number=script.version, name=script.name, language=script.language,
+                                 content=script.content, changed_fields=changed, changed_by_id=actor.user_id,
+                                 changed_by_label=actor.label[:150])
+
+
+@transaction.atomic
+def create_script(*, actor: Actor, name: str, content: str, language: str, description: str = "",
+                  default_timeout: int = 300, arguments: list[str] | None = None,
+                  environment: dict[str, str] | None = None, target_os: str = "") -> Script:
+    require_role(actor, Role.ADMIN)
+    script = _create(actor, Script(name=name, content=content, language=language, description=description,
+                                   default_timeout=default_timeout, arguments=arguments or [],
+                                   environment=environment or {}, target_os=target_os or ""))
+    _keep_version(actor, script, list(SCRIPT_FIELDS))
+    return script
+
+
+@transaction.atomic
+def update_script(*, actor: Actor, script: Script, **changes: Any) -> Script:
+    """Save changes; each saved change becomes a new version (who, when, which fields, the content)."""
+    require_role(actor, Role.ADMIN)
+    changed = _update(actor, script, changes, SCRIPT_FIELDS)
+    if changed:
+        Script.objects.filter(pk=script.pk).update(version=script.version + 1)
+        script.version += 1
+        _keep_version(actor, script, sorted(changed))
+    return script
+
+
+@transaction.atomic
+def delete_script(*, actor: Actor, script: Script) -> None:
+    """Delete a library script; past actions keep their own copy of what ran."""
+    require_role(actor, Role.ADMIN)
+    if ProfileTask.objects.filter(script=script).exists():
+        raise ValidationError("A deployment profile uses this script; remove it from the profile first.")
+    _delete(actor, script)
+
+
+@transaction.atomic
+def create_software_item(*, actor: Actor, name: str, **fields: Any) -> SoftwareItem:
+    require_role(actor, Role.ADMIN)
+    item = SoftwareItem(name=name, **{k: v for k, v in fields.items() if k in SOFTWARE_FIELDS})
+    if not item.packages():
+        raise ValidationError("Give the package id for at least one package manager.")
+    return _create(actor, item)
+
+
+@transaction.atomic
+def update_software_item(*, actor: Actor, softwareitem: SoftwareItem, **changes: Any) -> SoftwareItem:
+    require_role(actor, Role.ADMIN)
+    _update(actor, softwareitem, changes, SOFTWARE_FIELDS)
+    if not softwareitem.packages():
+        raise ValidationError("Give the package id for at least one package manager.")
+    return softwareitem
+
+
+@transaction.atomic
+def delete_software_item(*, actor: Actor, softwareitem: SoftwareItem) -> None:
+    require_role(actor, Role.ADMIN)
+    if ProfileTask.objects.filter(software=softwareitem).exists():
+        raise ValidationError("A deployment profile installs this item; remove it from the profile first.")
+    _delete(actor, softwareitem)
+
+
+@transaction.atomic
+def create_profile(*, actor: Actor, name: str, description: str = "", target_os: str = "",
+                   is_template: bool = False) -> DeploymentProfile:
+    require_role(actor, Role.ADMIN)
+    return _create(actor, DeploymentProfile(name=name, description=description, target_os=target_os or "",
+                                            is_template=is_template))
+
+
+@transaction.atomic
+def update_profile(*, actor: Actor, deploymentprofile: DeploymentProfile, **changes: Any) -> DeploymentProfile:
+    require_role(actor, Role.ADMIN)
+    _update(actor, deploymentprofile, changes, PROFILE_FIELDS)
+    return deploymentprofile
+
+
+@transaction.atomic
+def delete_profile(*, actor: Actor, deploymentprofile: DeploymentProfile) -> None:
+    require_role(actor, Role.ADMIN)
+    _delete(actor, deploymentprofile)
+
+
+@transaction.atomic
+def add_profile_task(*, actor: Actor, profile: DeploymentProfile, name: str, action_type: str,
+                     order_index: int | None = None, script: Script | None = None,
+                     software: SoftwareItem | None = None, options: dict[str, Any] | None = None,
+                     continue_on_error: bool = False) -> ProfileTask:
+    """Add a task; without an order index it goes last."""
+    require_role(actor, Role.ADMIN)
+    if order_index is None:
+        last = profile.tasks.order_by("-order_index").values_list("order_index", flat=True).first()
+        order_index = 0 if last is None else last + 1
+    if profile.tasks.filter(order_index=order_index).exists():
+        raise ValidationError({"order_index": f"Another task of this profile is number {order_index}."})
+    return _create(actor, ProfileTask(profile=profile, name=name, action_type=action_type, order_index=order_index,
+                                      script=script, software=software, options=options or {},
+                                      continue_on_error=continue_on_error))
+
+
+@transaction.atomic
+def update_profile_task(*, actor: Actor, profiletask: ProfileTask, **changes: Any) -> ProfileTask:
+    require_role(actor, Role.ADMIN)
+    _update(actor, profiletask, changes, TASK_FIELDS)
+    return profiletask
+
+
+@transaction.atomic
+def delete_profile_task(*, actor: Actor, profiletask: ProfileTask) -> None:
+    require_role(actor, Role.ADMIN)
+    _delete(actor, profiletask)
+
+
+@transaction.atomic
+def instantiate_template(*, actor: Actor, template: DeploymentProfile, name: str,
+                         description: str | None = None) -> DeploymentProfile:
+    """Copy a template (and its tasks) into a new, editable profile."""
+    require_role(actor, Role.ADMIN)
+    if not template.is_template:
+        raise ValidationError("Only templates can be instantiated; this is a profile.")
+    profile = _create(actor, DeploymentProfile(
+        name=name, description=template.description if description is None else description,
+        target_os=template.target_os, is_template=False))
+    ProfileTask.objects.bulk_create([
+        ProfileTask(profile=profile, name=task.name, order_index=task.order_index, action_type=task.action_type,
+                    script=task.script, software=task.software, options=task.options,
+                    continue_on_error=task.continue_on_error)
+        for task in template.tasks.all()])
+    return profile

@@ -1,0 +1,170 @@
+"""Requesting actions: one device, many devices (bulk), a profile roll-out, and cancelling.
+
+Every request is a durable Action row written with its audit event in one transaction; the device's
+agent socket is told after commit, and an offline agent gets it when it reconnects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from portal.access import Actor, Role, require_role
+from portal.actions.models import Action, ActionBatch, ActionSchedule, ActionStatus, DeploymentProfile
+from portal.actions.specs import ActionSpec, profile_specs
+from portal.audit.models import AuditEvent
+from portal.audit.services import audit_event, record, snapshot
+from portal.inventory.models import Device
+from portal.tenancy.services import ensure_visible
+from realtime import publish
+from realtime.groups import agent_group
+from realtime.publish import publish_to_group
+
+AUDITED_FIELDS = ("action_type", "title", "status", "device", "script", "script_version", "batch", "timeout_seconds",
+                  "expires_at")
+
+
+@dataclass
+class BulkResult:
+    batch: ActionBatch | None
+    queued: int = 0
+    skipped: list[tuple[Device, str]] = field(default_factory=list)
+
+
+def default_expiry() -> datetime:
+    return timezone.now() + timedelta(hours=settings.FLEETWATCH_ACTION_EXPIRY_HOURS)
+
+
+def _new_action(*, actor: Actor, device: Device, spec: ActionSpec, batch: ActionBatch | None = None,
+                after: Action | None = None, continue_on_error: bool = False,
+                schedule: ActionSchedule | None = None, expires_at: datetime | None = None) -> Action:
+    return Action(
+        company_id=device.company_id, device=device, action_type=spec.action_type, title=spec.title[:255],
+        payload=spec.payload, script=spec.script, script_version=spec.script.version if spec.script else None,
+        batch=batch, after=after, continue_on_error=continue_on_error, schedule=schedule,
+        status=ActionStatus.WAITING if after is not None else ActionStatus.QUEUED,
+        requested_by_id=actor.user_id, requested_by_label=actor.label[:150], timeout_seconds=spec.timeout_seconds,
+        expires_at=expires_at or default_expiry())
+
+
+def _requested_event(actor: Actor, action: Action) -> AuditEvent:
+    data = snapshot(action)
+    return audit_event(actor=actor, action="action.requested", target=action, company_id=action.company_id,
+                       after={name: data[name] for name in AUDITED_FIELDS if name in data})
+
+
+def notify_agent(device_id: int) -> None:
+    """Tell the device's socket (in whichever process holds it) that actions wait for it."""
+    publish_to_group(agent_group(device_id), {"type": "agent.deliver"})
+
+
+@transaction.atomic
+def queue_action(*, actor: Actor, device: Device, spec: ActionSpec, expires_at: datetime | None = None) -> Action:
+    """Queue one action on one device (operators). Raises ValidationError when the device cannot run it."""
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=device.company_id)
+    spec.check(device)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    action = _new_action(actor=actor, device=device, spec=spec, expires_at=expires_at)
+    action.save()
+    _requested_event(actor, action).save()
+    publish("action.updated", company_id=action.company_id, id=action.pk, device_id=device.pk)
+    notify_agent(device.pk)
+    return action
+
+
+def _eligible(actor: Actor, devices: Iterable[Device], specs: list[ActionSpec],
+              os_type: str | None) -> tuple[list[Device], list[tuple[Device, str]]]:
+    chosen, skipped = [], []
+    for device in devices:
+        if not actor.may_see_company(device.company_id):
+            continue  # callers pass scoped querysets; this is the last guard, and it is silent
+        if os_type and device.os_type != os_type:
+            continue
+        try:
+            for spec in specs:
+                spec.check(device)
+        except ValidationError as refused:
+            skipped.append((device, " ".join(refused.messages)))
+            continue
+        chosen.append(device)
+    return chosen, skipped
+
+
+@transaction.atomic
+def queue_bulk(*, actor: Actor, devices: Iterable[Device], spec: ActionSpec, os_type: str | None = None,
+               schedule: ActionSchedule | None = None) -> BulkResult:
+    """Queue one action on many devices; devices that cannot run it are skipped with the reason."""
+    require_role(actor, Role.OPERATOR)
+    chosen, skipped = _eligible(actor, devices, [spec], os_type)
+    if not chosen:
+        return BulkResult(batch=None, skipped=skipped)
+    batch = ActionBatch.objects.create(title=f"{spec.title} on {len(chosen)} device(s)"[:255],
+                                       requested_by_id=actor.user_id, requested_by_label=actor.label[:150])
+    actions = Action.objects.bulk_create(
+        [_new_action(actor=actor, device=device, spec=spec, batch=batch, schedule=schedule) for device in chosen])
+    _announce(actor, actions)
+    return BulkResult(batch=batch, queued=len(actions), skipped=skipped)
+
+
+def _announce(actor: Actor, actions: list[Action]) -> None:
+    AuditEvent.objects.bulk_create([_requested_event(actor, action) for action in actions])
+    for company_id in {action.company_id for action in actions}:
+        publish("actionbatch.updated", company_id=company_id, id=actions[0].batch_id)
+    for device_id in {action.device_id for action in actions if action.status == ActionStatus.QUEUED}:
+        notify_agent(device_id)
+
+
+@transaction.atomic
+def apply_profile(*, actor: Actor, profile: DeploymentProfile, devices: Iterable[Device],
+                  os_type: str | None = None, schedule: ActionSchedule | None = None) -> BulkResult:
+    """Queue a profile's tasks on each device, in order: each task waits for the one before it, and a
+    failed task cancels the rest unless it was marked continue_on_error."""
+    require_role(actor, Role.OPERATOR)
+    steps = profile_specs(actor=actor, profile=profile)
+    chosen, skipped = _eligible(actor, devices, [spec for _, spec in steps], os_type or profile.target_os or None)
+    if not chosen:
+        return BulkResult(batch=None, skipped=skipped)
+    batch = ActionBatch.objects.create(title=f"Profile {profile.name} on {len(chosen)} device(s)"[:255],
+                                       requested_by_id=actor.user_id, requested_by_label=actor.label[:150])
+    expires_at = default_expiry()
+    previous: dict[int, Action] = {}
+    created: list[Action] = []
+    for task, spec in steps:  # one insert per task, so each row can point at the row before it
+        rows = Action.objects.bulk_create([
+            _new_action(actor=actor, device=device, spec=spec, batch=batch, after=previous.get(device.pk),
+                        continue_on_error=task.continue_on_error, schedule=schedule, expires_at=expires_at)
+            for device in chosen])
+        previous = {action.device_id: action for action in rows}
+        created.extend(rows)
+    _announce(actor, created)
+    return BulkResult(batch=batch, queued=len(created), skipped=skipped)
+
+
+@transaction.atomic
+def cancel_action(*, actor: Actor, action: Action) -> Action:
+    """Cancel a waiting or queued action at once; ask the agent to kill a sent or running one."""
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=action.company_id)
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    if action.is_finished:
+        raise ValidationError(f"This action already {action.get_status_display().lower()}.")
+    record(actor=actor, action="action.cancelled", target=action, company_id=action.company_id,
+           before={"status": action.status})
+    if action.status in (ActionStatus.WAITING, ActionStatus.QUEUED):
+        from portal.actions.delivery import finish_action
+
+        finish_action(action=action, status=ActionStatus.CANCELLED, error=f"Cancelled by {actor.label}.")
+        return action
+    action.cancel_requested_at = timezone.now()
+    action.save(update_fields=["cancel_requested_at"])
+    publish_to_group(agent_group(action.device_id), {"type": "agent.cancel", "action_id": action.pk})
+    publish("action.updated", company_id=action.company_id, id=action.pk, device_id=action.device_id)
+    return action

@@ -1,0 +1,114 @@
+"""Scheduled runs of a script or profile, each backed by one django-q2 schedule that calls
+``portal.actions.tasks.run_action_schedule`` (so the scheduler page and the cluster see them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from portal.access import Actor, Role, require_role, system_actor
+from portal.actions.models import ActionSchedule, ScheduleKind
+from portal.actions.requests import BulkResult, apply_profile, queue_bulk
+from portal.actions.specs import script_spec
+from portal.inventory.models import Device
+from portal.tenancy.services import ensure_visible
+from portal.writes import delete_row, save_changes, save_new
+
+SCHEDULE_FIELDS = ("name", "site", "group", "device", "os_type", "script", "profile", "arguments", "kind", "run_at",
+                   "every", "enabled")
+RUN_TASK = "portal.actions.tasks.run_action_schedule"
+
+
+def _q_arguments(schedule: ActionSchedule) -> dict[str, Any]:
+    kinds = {
+        ScheduleKind.ONCE: {"schedule_type": Schedule.ONCE, "repeats": 1, "minutes": None},
+        ScheduleKind.MINUTES: {"schedule_type": Schedule.MINUTES, "minutes": schedule.every, "repeats": -1},
+        ScheduleKind.HOURS: {"schedule_type": Schedule.MINUTES, "minutes": (schedule.every or 1) * 60, "repeats": -1},
+        ScheduleKind.DAILY: {"schedule_type": Schedule.DAILY, "repeats": -1, "minutes": None},
+        ScheduleKind.WEEKLY: {"schedule_type": Schedule.WEEKLY, "repeats": -1, "minutes": None},
+    }
+    arguments = kinds[ScheduleKind(schedule.kind)]
+    arguments["next_run"] = schedule.run_at or timezone.now()
+    return arguments
+
+
+def _sync_q_schedule(schedule: ActionSchedule) -> None:
+    """Create, update or remove the django-q2 schedule behind ``schedule`` (disabled means removed)."""
+    existing = Schedule.objects.filter(pk=schedule.q_schedule_id).first() if schedule.q_schedule_id else None
+    if not schedule.enabled:
+        if existing is not None:
+            existing.delete()
+        ActionSchedule.objects.filter(pk=schedule.pk).update(q_schedule_id=None)
+        return
+    fields = {"name": f"actions: {schedule.name} (#{schedule.pk})"[:100], "func": RUN_TASK,
+              "args": repr((schedule.pk,)), **_q_arguments(schedule)}
+    if existing is None:
+        existing = Schedule.objects.create(**fields)
+    else:
+        for name, value in fields.items():
+            setattr(existing, name, value)
+        existing.save()
+    if schedule.q_schedule_id != existing.pk:
+        ActionSchedule.objects.filter(pk=schedule.pk).update(q_schedule_id=existing.pk)
+        schedule.q_schedule_id = existing.pk
+
+
+@transaction.atomic
+def create_schedule(*, actor: Actor, company: Any, name: str, **fields: Any) -> ActionSchedule:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=company.pk)
+    unknown = set(fields) - set(SCHEDULE_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    schedule = save_new(actor=actor, instance=ActionSchedule(company=company, name=name, created_by_id=actor.user_id,
+                                                             **fields))
+    _sync_q_schedule(schedule)
+    return schedule
+
+
+@transaction.atomic
+def update_schedule(*, actor: Actor, actionschedule: ActionSchedule, **changes: Any) -> ActionSchedule:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=actionschedule.company_id)
+    schedule = save_changes(actor=actor, instance=actionschedule, changes=changes, editable=SCHEDULE_FIELDS)
+    _sync_q_schedule(schedule)
+    return schedule
+
+
+@transaction.atomic
+def delete_schedule(*, actor: Actor, actionschedule: ActionSchedule) -> None:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=actionschedule.company_id)
+    if actionschedule.q_schedule_id:
+        Schedule.objects.filter(pk=actionschedule.q_schedule_id).delete()
+    delete_row(actor=actor, instance=actionschedule)
+
+
+def target_devices(schedule: ActionSchedule) -> Any:
+    devices = Device.objects.filter(company_id=schedule.company_id)
+    for placement in ("site", "group", "device"):
+        target_id = getattr(schedule, f"{placement}_id")
+        if target_id is not None:
+            devices = devices.filter(**({"pk": target_id} if placement == "device" else {f"{placement}_id": target_id}))
+    return devices.order_by("id")
+
+
+def run_schedule(*, schedule_id: int) -> BulkResult | None:
+    """Queue the schedule's script or profile on its devices now (called by django-q2, or 'run now')."""
+    schedule = ActionSchedule.objects.select_related("script", "profile").filter(pk=schedule_id).first()
+    if schedule is None or not schedule.enabled:
+        return None
+    actor = system_actor(f"schedule {schedule.name}"[:150])
+    devices = target_devices(schedule)
+    os_type = schedule.os_type or None
+    if schedule.script is not None:
+        spec = script_spec(actor=actor, script=schedule.script, arguments=schedule.arguments or None)
+        result = queue_bulk(actor=actor, devices=devices, spec=spec, os_type=os_type, schedule=schedule)
+    else:
+        result = apply_profile(actor=actor, profile=schedule.profile, devices=devices, os_type=os_type,
+                               schedule=schedule)
+    ActionSchedule.objects.filter(pk=schedule.pk).update(last_run_at=timezone.now())
+    return result

@@ -1,0 +1,209 @@
+"""Forms of the remote-actions pages: the library, schedules, and the run-an-action form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from portal.access import Actor
+from portal.actions.models import (
+    ActionSchedule,
+    ActionType,
+    DeploymentProfile,
+    ProfileTask,
+    Script,
+    ScriptLanguage,
+    SoftwareItem,
+)
+from portal.actions.selectors import profiles_for, scripts_for, software_items_for
+from portal.inventory.models import OsType
+from portal.tenancy.selectors import companies_for, groups_for, sites_for
+from portal.web.forms import ScopedModelForm
+
+
+class LinesField(forms.CharField):
+    """A list of strings entered one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class EnvironmentField(forms.CharField):
+    """NAME=value pairs, one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
+
+    def to_python(self, value: Any) -> dict[str, str]:
+        pairs = {}
+        for line in (super().to_python(value) or "").splitlines():
+            if not line.strip():
+                continue
+            name, separator, content = line.partition("=")
+            if not separator or not name.strip():
+                raise ValidationError(f"Write NAME=value, not {line!r}.")
+            pairs[name.strip()] = content
+        return pairs
+
+
+class ScriptForm(ScopedModelForm):
+    arguments = LinesField(required=False, help_text="Default arguments, one per line.")
+    environment = EnvironmentField(required=False, help_text="Environment variables, NAME=value one per line.")
+
+    class Meta:
+        model = Script
+        fields = ["name", "description", "language", "target_os", "content", "default_timeout", "arguments",
+                  "environment"]
+        widgets = {"content": forms.Textarea(attrs={"rows": 14, "class": "code", "spellcheck": "false"})}
+
+
+class SoftwareItemForm(ScopedModelForm):
+    class Meta:
+        model = SoftwareItem
+        fields = ["name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name"]
+
+
+class ProfileForm(ScopedModelForm):
+    class Meta:
+        model = DeploymentProfile
+        fields = ["name", "description", "target_os", "is_template"]
+
+
+class ProfileTaskForm(ScopedModelForm):
+    arguments = LinesField(required=False, help_text="Run script: arguments, one per line.")
+    patch_ids = LinesField(required=False, help_text="Install patches: one patch id per line.")
+    reboot_after = forms.BooleanField(required=False, help_text="Install patches: reboot when done.")
+    delay_seconds = forms.IntegerField(required=False, min_value=0, max_value=86400,
+                                       help_text="Reboot: seconds to wait (users are warned).")
+
+    class Meta:
+        model = ProfileTask
+        fields = ["name", "order_index", "action_type", "script", "software", "continue_on_error"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["order_index"].required = False
+        self.fields["order_index"].help_text = "Leave empty to add it last."
+
+    def limit_choices(self) -> None:
+        self.fields["script"].queryset = scripts_for(actor=self.actor)
+        self.fields["software"].queryset = software_items_for(actor=self.actor)
+
+    def _post_clean(self) -> None:
+        """The profile is set by the service, so the model's own checks wait for it."""
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        options: dict[str, Any] = {}
+        if data["action_type"] == ActionType.RUN_SCRIPT and data.get("arguments"):
+            options["arguments"] = data["arguments"]
+        if data["action_type"] == ActionType.INSTALL_PATCHES:
+            options.update(patch_ids=data.get("patch_ids") or [], reboot_after=bool(data.get("reboot_after")))
+        if data["action_type"] == ActionType.REBOOT:
+            options["delay_seconds"] = data.get("delay_seconds") or 0
+        return {"name": data["name"], "order_index": data.get("order_index"), "action_type": data["action_type"],
+                "script": data.get("script"), "software": data.get("software"), "options": options,
+                "continue_on_error": data.get("continue_on_error", False)}
+
+
+class ScheduleForm(ScopedModelForm):
+    create_only_fields = ("company",)
+    arguments = LinesField(required=False, help_text="Script arguments, one per line (empty: the script's own).")
+
+    class Meta:
+        model = ActionSchedule
+        fields = ["name", "company", "site", "group", "os_type", "script", "profile", "arguments", "kind", "run_at",
+                  "every", "enabled"]
+        widgets = {"run_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+
+    def limit_choices(self) -> None:
+        if "company" in self.fields:
+            self.fields["company"].queryset = companies_for(actor=self.actor)
+        self.fields["site"].queryset = sites_for(actor=self.actor)
+        self.fields["group"].queryset = groups_for(actor=self.actor)
+        self.fields["script"].queryset = scripts_for(actor=self.actor)
+        self.fields["profile"].queryset = profiles_for(actor=self.actor).filter(is_template=False)
+
+    def _post_clean(self) -> None:
+        if self.instance.pk is None and self.cleaned_data.get("company") is not None:
+            self.instance.company = self.cleaned_data["company"]
+        super()._post_clean()
+
+
+class RunKind:
+    SCRIPT = "script"
+    INLINE = "inline"
+    REBOOT = "reboot"
+    PATCHES = "patches"
+    SOFTWARE = "software"
+    PROFILE = "profile"
+    CHOICES = [(SCRIPT, "Run a library script"), (INLINE, "Run an ad-hoc script"), (REBOOT, "Reboot"),
+               (PATCHES, "Install patches"), (SOFTWARE, "Install software"), (PROFILE, "Apply a deployment profile")]
+
+
+class RunActionForm(forms.Form):
+    """What to run and where: picked devices, or a group, site or company (with an OS filter)."""
+
+    kind = forms.ChoiceField(choices=RunKind.CHOICES, label="Action")
+    script = forms.ModelChoiceField(queryset=None, required=False, help_text="Library script to run.")
+    language = forms.ChoiceField(choices=[("", "—"), *ScriptLanguage.choices], required=False,
+                                 help_text="Ad-hoc script: its language.")
+    content = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8, "class": "code",
+                                                                           "spellcheck": "false"}),
+                              help_text="Ad-hoc script: its text.")
+    arguments = LinesField(required=False, help_text="Arguments, one per line (empty: the script's defaults).")
+    timeout = forms.IntegerField(required=False, min_value=1, max_value=86400,
+                                 help_text="Seconds before the run is stopped (empty: the script's default).")
+    run_as = forms.CharField(required=False, max_length=64, help_text="Run as this user (Linux/macOS agents "
+                                                                       "running as root).")
+    delay_seconds = forms.IntegerField(required=False, min_value=0, max_value=86400, initial=0,
+                                       help_text="Reboot: seconds to wait; logged-in users are warned.")
+    message = forms.CharField(required=False, max_length=500, help_text="Reboot: the warning users see.")
+    patch_ids = LinesField(required=False, help_text="Patches: one id per line (package, KB number or label).")
+    reboot_after = forms.BooleanField(required=False, help_text="Patches: reboot when they are installed.")
+    software = forms.ModelChoiceField(queryset=None, required=False, help_text="Catalogue item to install.")
+    profile = forms.ModelChoiceField(queryset=None, required=False, help_text="Profile whose tasks run in order.")
+    device = forms.ModelMultipleChoiceField(queryset=None, required=False, widget=forms.MultipleHiddenInput)
+    group = forms.ModelChoiceField(queryset=None, required=False, help_text="Or every device of a group…")
+    site = forms.ModelChoiceField(queryset=None, required=False, help_text="…a site…")
+    company = forms.ModelChoiceField(queryset=None, required=False, help_text="…or a company.")
+    os_type = forms.ChoiceField(choices=[("", "Any OS"), *OsType.choices], required=False, label="Only OS")
+
+    def __init__(self, *args: Any, actor: Actor, devices_queryset: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["script"].queryset = scripts_for(actor=actor)
+        self.fields["software"].queryset = software_items_for(actor=actor)
+        self.fields["profile"].queryset = profiles_for(actor=actor).filter(is_template=False)
+        self.fields["device"].queryset = devices_queryset
+        self.fields["group"].queryset = groups_for(actor=actor)
+        self.fields["site"].queryset = sites_for(actor=actor)
+        self.fields["company"].queryset = companies_for(actor=actor)
+        if not actor.may_run_inline_scripts:
+            self.fields["kind"].choices = [c for c in RunKind.CHOICES if c[0] != RunKind.INLINE]
+            for name in ("language", "content"):
+                del self.fields[name]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        targets = [name for name in ("device", "group", "site", "company") if data.get(name)]
+        if not targets:
+            raise ValidationError("Choose where to run it: devices, a group, a site or a company.")
+        if len(targets) > 1:
+            raise ValidationError("Choose one kind of target: picked devices, or a group, a site or a company.")
+        required = {RunKind.SCRIPT: "script", RunKind.SOFTWARE: "software", RunKind.PROFILE: "profile",
+                    RunKind.INLINE: "content"}.get(data.get("kind"))
+        if required and not data.get(required):
+            self.add_error(required, "Required for this action.")
+        if data.get("kind") == RunKind.PATCHES and not data.get("patch_ids"):
+            self.add_error("patch_ids", "List at least one patch id.")
+        return data

@@ -1,0 +1,157 @@
+"""Pages that run things: the run-an-action form (one device or many), cancel, bulk progress,
+profile tasks and template instantiation. Library and history pages use the generic resource views."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal.access import Actor, Role, require_role
+from portal.actions import library
+from portal.actions.requests import apply_profile, cancel_action, queue_action, queue_bulk
+from portal.actions.selectors import actions_for, batch_summary, batches_for, profiles_for
+from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
+from portal.inventory.selectors import devices_for
+from portal.web.action_forms import ProfileTaskForm, RunActionForm, RunKind
+from portal.web.views import redirect_to
+
+BATCH_PAGE_SIZE = 100
+
+
+def _spec(actor: Actor, data: dict[str, Any]) -> ActionSpec | None:
+    kind = data["kind"]
+    if kind in (RunKind.SCRIPT, RunKind.INLINE):
+        return script_spec(actor=actor, script=data.get("script") if kind == RunKind.SCRIPT else None,
+                           inline_content=data.get("content") if kind == RunKind.INLINE else None,
+                           inline_language=data.get("language") or None,
+                           arguments=data.get("arguments") or None, timeout=data.get("timeout"),
+                           run_as=data.get("run_as") or "")
+    if kind == RunKind.REBOOT:
+        return reboot_spec(actor=actor, delay_seconds=data.get("delay_seconds") or 0, message=data.get("message") or "")
+    if kind == RunKind.PATCHES:
+        return patches_spec(actor=actor, patch_ids=data["patch_ids"], reboot_after=data.get("reboot_after", False))
+    if kind == RunKind.SOFTWARE:
+        return software_spec(actor=actor, software=data["software"])
+    return None  # a profile: its tasks make their own specs
+
+
+def _targets(actor: Actor, data: dict[str, Any]) -> QuerySet:
+    devices = devices_for(actor=actor).order_by("id")
+    if data.get("device"):
+        return devices.filter(pk__in=[d.pk for d in data["device"]])
+    for name in ("group", "site", "company"):
+        if data.get(name):
+            return devices.filter(**{name: data[name]})
+    return devices.none()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def action_new(request: HttpRequest) -> HttpResponse:
+    """Run an action: on the devices picked in the list (``?device=``), or on a group, site or company."""
+    require_role(request.actor, Role.OPERATOR)
+    scoped_devices = devices_for(actor=request.actor)
+    form = RunActionForm(request.POST or None, actor=request.actor, devices_queryset=scoped_devices,
+                         initial={"kind": request.GET.get("kind", RunKind.SCRIPT),
+                                  "device": request.GET.getlist("device")})
+    outcome = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome = _run(request.actor, form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        except (PermissionDenied, ObjectDoesNotExist) as refused:
+            form.add_error(None, str(refused) or "Not allowed.")
+        if isinstance(outcome, str):
+            return redirect_to(request, outcome)
+    if form.is_bound:
+        picked = list(getattr(form, "cleaned_data", {}).get("device") or [])
+    else:
+        picked = list(scoped_devices.filter(pk__in=[v for v in request.GET.getlist("device") if v.isdigit()])[:500])
+    return render(request, "web/action_new.html", {"form": form, "picked": picked, "skipped": outcome})
+
+
+def _run(actor: Actor, data: dict[str, Any]) -> str | list[tuple[Any, str]]:
+    """Queue the action; returns the page to go to, or the skipped devices when nothing could be queued."""
+    devices = _targets(actor, data)
+    spec = _spec(actor, data)
+    single = data.get("device") and len(data["device"]) == 1 and spec is not None
+    if single:
+        action = queue_action(actor=actor, device=devices.get(), spec=spec)
+        return reverse("resource-detail", args=["actions", action.pk])
+    os_type = data.get("os_type") or None
+    if spec is None:
+        result = apply_profile(actor=actor, profile=data["profile"], devices=devices, os_type=os_type)
+    else:
+        result = queue_bulk(actor=actor, devices=devices, spec=spec, os_type=os_type)
+    if result.batch is None:
+        if not result.skipped:
+            raise ValidationError("No device matches this target and OS filter.")
+        return result.skipped
+    return reverse("batch-detail", args=[result.batch.pk])
+
+
+@login_required
+@require_POST
+def action_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    action = get_object_or_404(actions_for(actor=request.actor), pk=pk)
+    with contextlib.suppress(ValidationError):  # it finished meanwhile; the page shows how
+        cancel_action(actor=request.actor, action=action)
+    return redirect_to(request, reverse("resource-detail", args=["actions", pk]))
+
+
+@login_required
+@require_http_methods(["GET"])
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A bulk run or profile roll-out: a live progress bar, the summary, and its actions."""
+    batch = get_object_or_404(batches_for(actor=request.actor), pk=pk)
+    actions = actions_for(actor=request.actor).filter(batch=batch).order_by("device__hostname", "id")
+    context = {"batch": batch, "summary": batch_summary(actor=request.actor, batch=batch),
+               "actions": actions[:BATCH_PAGE_SIZE], "more": max(actions.count() - BATCH_PAGE_SIZE, 0)}
+    return render(request, "web/batch_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile_task_new(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(profiles_for(actor=request.actor), pk=pk)
+    require_role(request.actor, Role.ADMIN)
+    form = ProfileTaskForm(request.POST or None, actor=request.actor)
+    if request.method == "POST" and form.is_valid():
+        try:
+            library.add_profile_task(actor=request.actor, profile=profile, **form.service_arguments())
+            return redirect_to(request, reverse("resource-detail", args=["profiles", pk]))
+        except ValidationError as error:
+            form.add_error(None, error)
+    return render(request, "web/profile_task_form.html", {"profile": profile, "form": form})
+
+
+@login_required
+@require_POST
+def profile_task_delete(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    profile = get_object_or_404(profiles_for(actor=request.actor), pk=pk)
+    task = get_object_or_404(profile.tasks.all(), pk=task_pk)
+    library.delete_profile_task(actor=request.actor, profiletask=task)
+    return redirect_to(request, reverse("resource-detail", args=["profiles", pk]))
+
+
+@login_required
+@require_POST
+def profile_instantiate(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(profiles_for(actor=request.actor), pk=pk)
+    name = (request.POST.get("name") or "").strip() or f"{template.name} (copy)"
+    try:
+        profile = library.instantiate_template(actor=request.actor, template=template, name=name,
+                                               description=request.POST.get("description") or None)
+    except ValidationError as error:
+        return render(request, "web/error.html", {"title": "Cannot copy this", "message": " ".join(error.messages)},
+                      status=400)
+    return redirect_to(request, reverse("resource-detail", args=["profiles", profile.pk]))
