@@ -6,6 +6,7 @@ from strawberry import relay
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from graph.accounts import AccountsMutation, AccountsQuery
+from graph.actions import ActionsMutation, ActionsQuery
 from graph.enrollment import EnrollmentMutation, EnrollmentQuery
 from graph.hardening import hardening_extensions
 from graph.inventory import InventoryMutation, InventoryQuery
@@ -14,12 +15,12 @@ from graph.tenancy import TenancyMutation, TenancyQuery
 
 
 @strawberry.type
-class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery):
+class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.")
 
 
 @strawberry.type
-class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation):
+class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation):
     pass
 
 

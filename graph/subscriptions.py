@@ -9,9 +9,12 @@ from channels.db import database_sync_to_async
 from strawberry import relay
 from strawberry.types import Info
 
+from graph.actions import ActionNode
 from graph.context import actor_from
 from graph.inventory import DeviceNode
 from portal.access import Actor
+from portal.actions.models import Action
+from portal.actions.selectors import actions_for
 from portal.inventory.models import Device
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
@@ -63,8 +66,33 @@ async def _device_events(info: Info, *, company_id: int | None, device_id: int |
                 yield device
 
 
+@database_sync_to_async
+def _visible_action(actor: Actor, action_id: int) -> Action | None:
+    return actions_for(actor=actor).select_related("device", "company").filter(pk=action_id).first()
+
+
 @strawberry.type
 class Subscription:
+    @strawberry.subscription(description="One action: its status as it moves on, and its output while it runs.")
+    async def action_updated(self, info: Info, id: relay.GlobalID) -> AsyncGenerator[ActionNode, None]:
+        actor = actor_from(info)
+        if not actor.is_authenticated:
+            raise PermissionError("Authentication required.")
+        action_id = _node_id(id, "Action")
+        action = await _visible_action(actor, action_id) if action_id and action_id > 0 else None
+        if action is None:
+            return
+        async with info.context["ws"].listen_to_channel("fleet.event",
+                                                        groups=[company_group(action.company_id)]) as messages:
+            async for message in messages:
+                if message.get("event") not in {"action.updated", "action.output"} or message.get("id") != action_id:
+                    continue
+                current = await _visible_action(actor, action_id)
+                if current is not None:
+                    yield current
+                    if current.is_finished:
+                        return
+
     @strawberry.subscription(description="A device of a company you may see came online or went offline.")
     async def device_status_changed(self, info: Info,
                                     company_id: relay.GlobalID | None = None) -> AsyncGenerator[DeviceNode, None]:

@@ -1,0 +1,575 @@
+"""GraphQL for remote actions: the library (scripts, software, profiles), actions and their batches,
+schedules; mutations to manage them and to run, cancel, apply and instantiate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+import strawberry_django
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from strawberry import UNSET, auto, relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+from strawberry_django.relay import DjangoListConnection
+
+from graph.context import actor_from
+from graph.errors import DeletePayload, MutationError, Payload, attempt, lookup
+from graph.inventory import DeviceNode
+from graph.scoping import Scoped
+from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from portal.actions import library, scheduling, selectors
+from portal.actions.models import (
+    Action,
+    ActionBatch,
+    ActionSchedule,
+    DeploymentProfile,
+    ProfileTask,
+    Script,
+    ScriptVersion,
+    SoftwareItem,
+)
+from portal.actions.requests import BulkResult, apply_profile, cancel_action, queue_action, queue_bulk
+from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
+from portal.inventory.selectors import devices_for
+from portal.tenancy.selectors import companies_for, groups_for, sites_for
+
+
+class SignedIn:
+    """The shared library: every signed-in caller sees the same rows, anonymous callers none."""
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
+        return queryset if actor_from(info).is_authenticated else queryset.none()
+
+
+@strawberry_django.type(ScriptVersion, name="ScriptVersion")
+class ScriptVersionNode(SignedIn, relay.Node):
+    number: auto
+    name: auto
+    language: auto
+    content: auto
+    changed_fields: JSON
+    changed_by_label: auto
+    created_at: datetime
+
+
+@strawberry_django.filter_type(Script, lookups=True)
+class ScriptFilter:
+    name: auto
+    language: auto
+    target_os: auto
+
+    @strawberry_django.filter_field
+    def search(self, value: str, prefix: str) -> Q:
+        return _words(value, "name", "description", "content", prefix=prefix)
+
+
+@strawberry_django.type(Script, name="Script", filters=ScriptFilter)
+class ScriptNode(SignedIn, relay.Node):
+    """A library script; ``versions`` is its change history, newest first."""
+
+    name: auto
+    description: auto
+    language: auto
+    content: auto
+    default_timeout: auto
+    arguments: JSON
+    environment: JSON
+    target_os: auto
+    version: auto
+    created_at: datetime
+    updated_at: datetime
+    versions: list[ScriptVersionNode]
+
+
+@strawberry_django.type(SoftwareItem, name="SoftwareItem")
+class SoftwareItemNode(SignedIn, relay.Node):
+    name: auto
+    description: auto
+    winget_id: auto
+    choco_id: auto
+    apt_name: auto
+    dnf_name: auto
+    brew_name: auto
+
+
+@strawberry_django.type(ProfileTask, name="ProfileTask")
+class ProfileTaskNode(SignedIn, relay.Node):
+    name: auto
+    order_index: auto
+    action_type: auto
+    script: ScriptNode | None
+    software: SoftwareItemNode | None
+    options: JSON
+    continue_on_error: auto
+
+
+@strawberry_django.type(DeploymentProfile, name="DeploymentProfile")
+class DeploymentProfileNode(SignedIn, relay.Node):
+    name: auto
+    description: auto
+    target_os: auto
+    is_template: auto
+    tasks: list[ProfileTaskNode]
+    updated_at: datetime
+
+
+@strawberry_django.type(ActionBatch, name="ActionBatch")
+class ActionBatchNode(relay.Node):
+    """Actions requested together (bulk or profile roll-out)."""
+
+    title: auto
+    requested_by_label: auto
+    created_at: datetime
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
+        return queryset.filter(pk__in=selectors.batches_for(actor=actor_from(info)).values("pk"))
+
+    @strawberry_django.field(description="Counts per status (of the actions you may see), total, finished, percent.")
+    def summary(self, info: Info) -> JSON:
+        return selectors.batch_summary(actor=actor_from(info), batch=self)
+
+
+@strawberry_django.filter_type(Action, lookups=True)
+class ActionFilter:
+    status: auto
+    action_type: auto
+    requested_by_label: auto
+    queued_at: auto
+
+    @strawberry_django.filter_field
+    def search(self, value: str, prefix: str) -> Q:
+        return _words(value, "title", "device__hostname", "requested_by_label", prefix=prefix)
+
+    @strawberry_django.filter_field
+    def device(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}device_id": value.node_id})
+
+    @strawberry_django.filter_field
+    def company(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}company_id": value.node_id})
+
+    @strawberry_django.filter_field
+    def batch(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}batch_id": value.node_id})
+
+
+@strawberry_django.order_type(Action)
+class ActionOrder:
+    queued_at: auto
+    finished_at: auto
+    status: auto
+
+
+@strawberry_django.type(Action, name="Action", filters=ActionFilter, ordering=ActionOrder)
+class ActionNode(Scoped, relay.Node):
+    """One thing done on one device, from request to result."""
+
+    action_type: auto
+    status: auto
+    title: auto
+    payload: JSON
+    script: ScriptNode | None
+    script_version: auto
+    batch: ActionBatchNode | None
+    continue_on_error: auto
+    requested_by_label: auto
+    timeout_seconds: auto
+    queued_at: datetime
+    expires_at: datetime
+    sent_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested_at: datetime | None
+    delivery_count: auto
+    exit_code: auto
+    stdout: auto
+    stderr: auto
+    stdout_truncated: auto
+    stderr_truncated: auto
+    result: JSON
+    error: auto
+    device: DeviceNode
+    company: CompanyNode
+
+
+@strawberry_django.type(ActionSchedule, name="ActionSchedule")
+class ActionScheduleNode(Scoped, relay.Node):
+    name: auto
+    company: CompanyNode
+    site: SiteNode | None
+    group: GroupNode | None
+    device: DeviceNode | None
+    os_type: auto
+    script: ScriptNode | None
+    profile: DeploymentProfileNode | None
+    arguments: JSON
+    kind: auto
+    run_at: datetime | None
+    every: auto
+    enabled: auto
+    last_run_at: datetime | None
+    actions: DjangoListConnection[ActionNode] = strawberry_django.connection(max_results=MAX_PAGE)
+
+
+@strawberry.type
+class ActionsQuery:
+    scripts: DjangoListConnection[ScriptNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    software_items: DjangoListConnection[SoftwareItemNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    deployment_profiles: DjangoListConnection[DeploymentProfileNode] = strawberry_django.connection(
+        max_results=MAX_PAGE)
+    actions: DjangoListConnection[ActionNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    action_schedules: DjangoListConnection[ActionScheduleNode] = strawberry_django.connection(max_results=MAX_PAGE)
+
+
+# --- inputs -----------------------------------------------------------------------------------------
+
+@strawberry.input(description="Where to run: some devices, or every device of a group, site or company.")
+class TargetInput:
+    devices: list[relay.GlobalID] | None = None
+    group: relay.GlobalID | None = None
+    site: relay.GlobalID | None = None
+    company: relay.GlobalID | None = None
+    os_type: str | None = strawberry.field(default=None, description="Only devices with this OS.")
+
+
+@strawberry.input
+class RunScriptInput:
+    target: TargetInput
+    script: relay.GlobalID | None = strawberry.field(default=None, description="A library script…")
+    inline_content: str | None = strawberry.field(default=None, description="…or an ad-hoc script (permission).")
+    inline_language: str | None = None
+    arguments: list[str] | None = None
+    environment: JSON | None = None
+    timeout: int | None = None
+    run_as: str = ""
+
+
+@strawberry.input
+class RebootInput:
+    target: TargetInput
+    delay_seconds: int = 0
+    message: str = ""
+
+
+@strawberry.input
+class InstallPatchesInput:
+    target: TargetInput
+    patch_ids: list[str]
+    reboot_after: bool = False
+
+
+@strawberry.input
+class InstallSoftwareInput:
+    target: TargetInput
+    software: relay.GlobalID
+
+
+@strawberry.input
+class ApplyProfileInput:
+    target: TargetInput
+    profile: relay.GlobalID
+
+
+@strawberry.input
+class ScriptCreateInput:
+    name: str
+    content: str
+    language: str
+    description: str = ""
+    default_timeout: int = 300
+    arguments: list[str] | None = None
+    environment: JSON | None = None
+    target_os: str = ""
+
+
+@strawberry.input
+class ScriptUpdateInput:
+    id: relay.GlobalID
+    name: str | None = UNSET
+    content: str | None = UNSET
+    language: str | None = UNSET
+    description: str | None = UNSET
+    default_timeout: int | None = UNSET
+    arguments: list[str] | None = UNSET
+    environment: JSON | None = UNSET
+    target_os: str | None = UNSET
+
+
+@strawberry.input
+class SoftwareItemCreateInput:
+    name: str
+    description: str = ""
+    winget_id: str = ""
+    choco_id: str = ""
+    apt_name: str = ""
+    dnf_name: str = ""
+    brew_name: str = ""
+
+
+@strawberry.input
+class ProfileCreateInput:
+    name: str
+    description: str = ""
+    target_os: str = ""
+    is_template: bool = False
+
+
+@strawberry.input
+class ProfileTaskInput:
+    profile: relay.GlobalID
+    name: str
+    action_type: str
+    order_index: int | None = None
+    script: relay.GlobalID | None = None
+    software: relay.GlobalID | None = None
+    options: JSON | None = None
+    continue_on_error: bool = False
+
+
+@strawberry.input
+class InstantiateTemplateInput:
+    template: relay.GlobalID
+    name: str
+    description: str | None = None
+
+
+@strawberry.input
+class ScheduleCreateInput:
+    company: relay.GlobalID
+    name: str
+    kind: str
+    script: relay.GlobalID | None = None
+    profile: relay.GlobalID | None = None
+    site: relay.GlobalID | None = None
+    group: relay.GlobalID | None = None
+    device: relay.GlobalID | None = None
+    os_type: str = ""
+    arguments: list[str] | None = None
+    run_at: datetime | None = None
+    every: int | None = None
+    enabled: bool = True
+
+
+@strawberry.input
+class ScheduleUpdateInput:
+    id: relay.GlobalID
+    name: str | None = UNSET
+    kind: str | None = UNSET
+    run_at: datetime | None = UNSET
+    every: int | None = UNSET
+    enabled: bool | None = UNSET
+    os_type: str | None = UNSET
+    arguments: list[str] | None = UNSET
+
+
+@strawberry.type
+class SkippedDevice:
+    device: DeviceNode
+    reason: str
+
+
+@strawberry.type(description="What a run queued: one action per device (or a batch), devices skipped and why.")
+class RunPayload:
+    actions: list[ActionNode] = strawberry.field(default_factory=list)
+    batch: ActionBatchNode | None = None
+    skipped: list[SkippedDevice] = strawberry.field(default_factory=list)
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+def _devices(actor: Any, target: TargetInput) -> QuerySet:
+    devices = devices_for(actor=actor).order_by("id")
+    chosen = [g for g in (target.group, target.site, target.company) if g is not None]
+    if bool(target.devices) + len(chosen) != 1:
+        raise ValidationError({"target": "Give devices, or one group, site or company."})
+    if target.devices:
+        ids = [int(g.node_id) for g in target.devices if g.type_name == "Device" and g.node_id.isdigit()]
+        return devices.filter(pk__in=ids)
+    if target.group is not None:
+        return devices.filter(group=lookup(groups_for(actor=actor), target.group, type_name="Group", field="group"))
+    if target.site is not None:
+        return devices.filter(site=lookup(sites_for(actor=actor), target.site, type_name="Site", field="site"))
+    return devices.filter(company=lookup(companies_for(actor=actor), target.company, type_name="Company",
+                                         field="company"))
+
+
+def _run(info: Info, target: TargetInput, make_spec=None, *, profile_id: relay.GlobalID | None = None) -> RunPayload:
+    """Queue on one device (an action), or on many (a batch); everything runs through the services.
+    ``make_spec`` builds the action for a script, reboot, patches or software; a profile brings its own."""
+    actor = actor_from(info)
+
+    def write() -> RunPayload:
+        spec: ActionSpec | None = make_spec(actor) if make_spec else None
+        devices = _devices(actor, target)
+        if target.devices and len(target.devices) == 1 and spec is not None and not target.os_type:
+            return RunPayload(actions=[queue_action(actor=actor, device=devices.get(), spec=spec)])
+        if spec is None:
+            profile = _library_lookup(actor, DeploymentProfile.objects.all(), profile_id, "DeploymentProfile",
+                                      "profile")
+            result: BulkResult = apply_profile(actor=actor, profile=profile, devices=devices,
+                                               os_type=target.os_type or None)
+        else:
+            result = queue_bulk(actor=actor, devices=devices, spec=spec, os_type=target.os_type or None)
+        actions = list(result.batch.actions.all()[:MAX_PAGE]) if result.batch else []
+        return RunPayload(actions=actions, batch=result.batch,
+                          skipped=[SkippedDevice(device=d, reason=r) for d, r in result.skipped])
+
+    payload, errors = attempt(write)
+    return payload or RunPayload(errors=errors)
+
+
+def _set(data: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(data, name) for name in names if getattr(data, name) is not UNSET}
+
+
+def _library_lookup(actor: Any, rows: QuerySet, global_id: relay.GlobalID | None, type_name: str, field: str):
+    if global_id is None:
+        return None
+    return lookup(rows if actor.is_authenticated else rows.none(), global_id, type_name=type_name, field=field)
+
+
+@strawberry.type
+class ActionsMutation:
+    @strawberry.mutation(description="Run a library script (operators) or an ad-hoc one (with the permission).")
+    def run_script(self, info: Info, input: RunScriptInput) -> RunPayload:
+        def spec(actor):
+            script = _library_lookup(actor, Script.objects.all(), input.script, "Script", "script")
+            return script_spec(actor=actor, script=script, inline_content=input.inline_content,
+                               inline_language=input.inline_language, arguments=input.arguments,
+                               environment=input.environment, timeout=input.timeout, run_as=input.run_as)
+        return _run(info, input.target, spec)
+
+    @strawberry.mutation(description="Reboot now or after a delay; logged-in users are warned (operators).")
+    def reboot(self, info: Info, input: RebootInput) -> RunPayload:
+        return _run(info, input.target, lambda actor: reboot_spec(actor=actor, delay_seconds=input.delay_seconds,
+                                                                  message=input.message))
+
+    @strawberry.mutation(description="Install patches by id, optionally rebooting after (operators).")
+    def install_patches(self, info: Info, input: InstallPatchesInput) -> RunPayload:
+        return _run(info, input.target, lambda actor: patches_spec(actor=actor, patch_ids=input.patch_ids,
+                                                                   reboot_after=input.reboot_after))
+
+    @strawberry.mutation(description="Install a package from the software catalogue (operators).")
+    def install_software(self, info: Info, input: InstallSoftwareInput) -> RunPayload:
+        return _run(info, input.target, lambda actor: software_spec(actor=actor, software=_library_lookup(
+            actor, SoftwareItem.objects.all(), input.software, "SoftwareItem", "software")))
+
+    @strawberry.mutation(description="Queue a profile's tasks on each device, in order (operators).")
+    def apply_profile(self, info: Info, input: ApplyProfileInput) -> RunPayload:
+        return _run(info, input.target, profile_id=input.profile)
+
+    @strawberry.mutation(description="Cancel a waiting or queued action, or kill a running one (operators).")
+    def cancel_action(self, info: Info, input: DeleteInput) -> Payload[ActionNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: cancel_action(
+            actor=actor, action=lookup(selectors.actions_for(actor=actor), input.id, type_name="Action")))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Add a library script (admins).")
+    def create_script(self, info: Info, input: ScriptCreateInput) -> Payload[ScriptNode]:
+        node, errors = attempt(lambda: library.create_script(actor=actor_from(info), **vars(input)))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Change a library script; each change becomes a new version (admins).")
+    def update_script(self, info: Info, input: ScriptUpdateInput) -> Payload[ScriptNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: library.update_script(
+            actor=actor, script=_library_lookup(actor, Script.objects.all(), input.id, "Script", "id"),
+            **_set(input, library.SCRIPT_FIELDS)))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a library script (admins).")
+    def delete_script(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.scripts_for, "Script", library.delete_script, "script", input.id)
+
+    @strawberry.mutation(description="Add a catalogue package (admins).")
+    def create_software_item(self, info: Info, input: SoftwareItemCreateInput) -> Payload[SoftwareItemNode]:
+        node, errors = attempt(lambda: library.create_software_item(actor=actor_from(info), **vars(input)))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a catalogue package (admins).")
+    def delete_software_item(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.software_items_for, "SoftwareItem", library.delete_software_item,
+                        "softwareitem", input.id)
+
+    @strawberry.mutation(description="Add a deployment profile or template (admins).")
+    def create_deployment_profile(self, info: Info, input: ProfileCreateInput) -> Payload[DeploymentProfileNode]:
+        node, errors = attempt(lambda: library.create_profile(actor=actor_from(info), **vars(input)))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a deployment profile (admins).")
+    def delete_deployment_profile(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.profiles_for, "DeploymentProfile", library.delete_profile,
+                        "deploymentprofile", input.id)
+
+    @strawberry.mutation(description="Add a task to a profile; without an order index it goes last (admins).")
+    def add_profile_task(self, info: Info, input: ProfileTaskInput) -> Payload[ProfileTaskNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: library.add_profile_task(
+            actor=actor, profile=_library_lookup(actor, DeploymentProfile.objects.all(), input.profile,
+                                                 "DeploymentProfile", "profile"),
+            name=input.name, action_type=input.action_type, order_index=input.order_index,
+            script=_library_lookup(actor, Script.objects.all(), input.script, "Script", "script"),
+            software=_library_lookup(actor, SoftwareItem.objects.all(), input.software, "SoftwareItem", "software"),
+            options=input.options or {}, continue_on_error=input.continue_on_error))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Remove a task from its profile (admins).")
+    def delete_profile_task(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.profile_tasks_for, "ProfileTask", library.delete_profile_task,
+                        "profiletask", input.id)
+
+    @strawberry.mutation(description="Copy a template into a new, editable profile (admins).")
+    def instantiate_template(self, info: Info, input: InstantiateTemplateInput) -> Payload[DeploymentProfileNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: library.instantiate_template(
+            actor=actor, template=_library_lookup(actor, DeploymentProfile.objects.all(), input.template,
+                                                  "DeploymentProfile", "template"),
+            name=input.name, description=input.description))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Schedule a script or profile on a company, site, group or device (operators).")
+    def create_action_schedule(self, info: Info, input: ScheduleCreateInput) -> Payload[ActionScheduleNode]:
+        actor = actor_from(info)
+
+        def write() -> ActionSchedule:
+            placement = {
+                "site": lookup(sites_for(actor=actor), input.site, type_name="Site", field="site") if input.site
+                else None,
+                "group": lookup(groups_for(actor=actor), input.group, type_name="Group", field="group")
+                if input.group else None,
+                "device": lookup(devices_for(actor=actor), input.device, type_name="Device", field="device")
+                if input.device else None,
+            }
+            return scheduling.create_schedule(
+                actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
+                                            field="company"),
+                name=input.name, kind=input.kind, os_type=input.os_type, arguments=input.arguments or [],
+                run_at=input.run_at, every=input.every, enabled=input.enabled,
+                script=_library_lookup(actor, Script.objects.all(), input.script, "Script", "script"),
+                profile=_library_lookup(actor, DeploymentProfile.objects.all(), input.profile, "DeploymentProfile",
+                                        "profile"),
+                **placement)
+
+        node, errors = attempt(write)
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Change a schedule: timing, enabled, OS filter, arguments (operators).")
+    def update_action_schedule(self, info: Info, input: ScheduleUpdateInput) -> Payload[ActionScheduleNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: scheduling.update_schedule(
+            actor=actor, actionschedule=lookup(selectors.schedules_for(actor=actor), input.id,
+                                               type_name="ActionSchedule"),
+            **_set(input, ("name", "kind", "run_at", "every", "enabled", "os_type", "arguments"))))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a schedule (past actions stay in the history) (operators).")
+    def delete_action_schedule(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.schedules_for, "ActionSchedule", scheduling.delete_schedule,
+                        "actionschedule", input.id)
