@@ -22,4 +22,6 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
                  minutes=1, description="Devices whose agents missed three heartbeats go offline."),
     ScheduleSpec(name="agents: prune metric history", func="portal.inventory.tasks.prune_metric_history_task",
                  minutes=24 * 60, description="Keeps FLEETWATCH_METRICS_RETENTION_DAYS of CPU/memory history."),
+    ScheduleSpec(name="actions: expire overdue actions", func="portal.actions.tasks.expire_overdue_actions_task",
+                 minutes=1, description="Actions no agent picked up before their expiry become expired."),
 )

@@ -210,14 +210,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
             device_id=self.device_id, action_id=frame.action_id, status=frame.status, exit_code=frame.exit_code,
             stdout=frame.stdout, stderr=frame.stderr, stdout_truncated=frame.stdout_truncated,
             stderr_truncated=frame.stderr_truncated, started_at=frame.started_at, finished_at=frame.finished_at,
-            result=frame.result, error=frame.error)
+            result=frame.result, error=frame.error, notify_agent=False)
         # Acknowledged even when unknown (e.g. the action was deleted): the agent may drop its spooled copy.
         await self._send({"type": "action_stored", "action_id": frame.action_id, "known": known})
+        if known:
+            await self._deliver_actions()  # the next profile task, if this result released one
 
     async def on_action_refused(self, frame: ActionRefusedFrame) -> None:
         known = await database_sync_to_async(delivery.store_refusal)(
-            device_id=self.device_id, action_id=frame.action_id, reason=frame.reason, message=frame.message)
+            device_id=self.device_id, action_id=frame.action_id, reason=frame.reason, message=frame.message,
+            notify_agent=False)
         await self._send({"type": "action_stored", "action_id": frame.action_id, "known": known})
+        if known:
+            await self._deliver_actions()
 
     async def agent_deliver(self, message: dict[str, Any]) -> None:
         """New actions were queued for this device (in any process)."""

@@ -34,7 +34,7 @@ class UserAdmin(AuditedAdminMixin, AdminsOnly, DjangoUserAdmin):
     list_filter = ("role", "all_companies", "is_active")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
-        ("Fleetwatch access", {"fields": ("role", "all_companies", "companies")}),
+        ("Fleetwatch access", {"fields": ("role", "all_companies", "companies", "can_run_inline_scripts")}),
     )
     filter_horizontal = ("companies", "groups", "user_permissions")
 

@@ -34,7 +34,8 @@ class IssuedToken:
 
 @transaction.atomic
 def create_user(*, actor: Actor, username: str, role: Role, email: str = "", password: str | None = None,
-                all_companies: bool = False, companies: Iterable[Company] = ()) -> tuple[User, str]:
+                all_companies: bool = False, companies: Iterable[Company] = (),
+                can_run_inline_scripts: bool = False) -> tuple[User, str]:
     """Create a user; returns the user and their password (generated when not given, shown once)."""
     require_role(actor, Role.ADMIN)
     company_list = list(companies)
@@ -44,7 +45,7 @@ def create_user(*, actor: Actor, username: str, role: Role, email: str = "", pas
         raise ValidationError("You can only grant companies you can see yourself.")
     password = password or secrets.token_urlsafe(15)
     user = User(username=username, email=email, role=role, all_companies=all_companies,
-                is_staff=role == Role.ADMIN)
+                is_staff=role == Role.ADMIN, can_run_inline_scripts=can_run_inline_scripts)
     user.set_password(password)
     user.full_clean()
     user.save()

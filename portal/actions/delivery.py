@@ -31,7 +31,9 @@ def deliverable_actions(*, device_id: int, already_sent: set[int]) -> list[Actio
     """Queued or sent, unexpired actions of the device in request order, minus those this connection sent."""
     return list(Action.objects.filter(device_id=device_id, status__in=DELIVERABLE, expires_at__gt=timezone.now(),
                                       cancel_requested_at__isnull=True)
-                .exclude(pk__in=already_sent).order_by("id")[:MAX_ACTIONS_PER_DELIVERY])
+                .exclude(pk__in=already_sent).order_by("id")
+                .only("pk", "company_id", "device_id", "action_type", "status", "payload", "expires_at", "sent_at")
+                [:MAX_ACTIONS_PER_DELIVERY])
 
 
 def action_frame(action: Action) -> dict[str, Any]:
@@ -50,10 +52,11 @@ def deliver(*, device_id: int, already_sent: set[int]) -> list[dict[str, Any]]:
     now = timezone.now()
     ids = [action.pk for action in actions]
     with transaction.atomic():
-        Action.objects.filter(pk__in=ids).update(delivery_count=F("delivery_count") + 1)
+        Action.objects.filter(pk__in=ids).order_by().update(delivery_count=F("delivery_count") + 1)
         queued = [a for a in actions if a.status == ActionStatus.QUEUED]
-        Action.objects.filter(pk__in=[a.pk for a in queued], status=ActionStatus.QUEUED).update(
-            status=ActionStatus.SENT, sent_at=now)
+        if queued:
+            Action.objects.filter(pk__in=[a.pk for a in queued], status=ActionStatus.QUEUED).order_by().update(
+                status=ActionStatus.SENT, sent_at=now)
         for action in queued:
             action.status, action.sent_at = ActionStatus.SENT, now
             _announce(action)
@@ -68,7 +71,10 @@ def cancel_frames(*, device_id: int) -> list[dict[str, Any]]:
 
 
 def _locked(device_id: int, action_id: int) -> Action | None:
-    return Action.objects.select_for_update().filter(pk=action_id, device_id=device_id).first()
+    try:
+        return Action.objects.select_for_update().get(pk=action_id, device_id=device_id)
+    except Action.DoesNotExist:
+        return None
 
 
 def _capped(text: str) -> tuple[str, bool]:
@@ -109,8 +115,12 @@ def append_output(*, device_id: int, action_id: int, stdout: str, stderr: str) -
 @transaction.atomic
 def store_result(*, device_id: int, action_id: int, status: str, exit_code: int | None, stdout: str, stderr: str,
                  stdout_truncated: bool, stderr_truncated: bool, started_at: datetime | None,
-                 finished_at: datetime | None, result: dict[str, Any], error: str = "") -> bool:
-    """Store an agent's result once; returns False when the action is unknown to this device."""
+                 finished_at: datetime | None, result: dict[str, Any], error: str = "",
+                 notify_agent: bool = True) -> bool:
+    """Store an agent's result once; returns False when the action is unknown to this device.
+
+    ``notify_agent=False`` when the caller is the device's own socket, which delivers what the result
+    released (the next profile task) itself instead of going through the channel layer."""
     action = _locked(device_id, action_id)
     if action is None:
         return False
@@ -122,33 +132,36 @@ def store_result(*, device_id: int, action_id: int, status: str, exit_code: int 
     action.stdout_truncated, action.stderr_truncated = stdout_truncated or cut_out, stderr_truncated or cut_err
     action.started_at = action.started_at or started_at
     action.result = result
-    finish_action(action=action, status=status, error=error, finished_at=finished_at)
+    finish_action(action=action, status=status, error=error, finished_at=finished_at, notify_agent=notify_agent)
     return True
 
 
 @transaction.atomic
-def store_refusal(*, device_id: int, action_id: int, reason: str, message: str) -> bool:
+def store_refusal(*, device_id: int, action_id: int, reason: str, message: str, notify_agent: bool = True) -> bool:
     """The agent would not run the action (bad signature, expired, replayed, …): it fails, with why."""
     action = _locked(device_id, action_id)
     if action is None:
         return False
     if not action.is_finished:
-        finish_action(action=action, status=ActionStatus.FAILED, error=f"Refused by the agent ({reason}): {message}")
+        finish_action(action=action, status=ActionStatus.FAILED, error=f"Refused by the agent ({reason}): {message}",
+                      notify_agent=notify_agent)
     return True
 
 
-def finish_action(*, action: Action, status: str, error: str = "", finished_at: datetime | None = None) -> None:
+def finish_action(*, action: Action, status: str, error: str = "", finished_at: datetime | None = None,
+                  notify_agent: bool = True) -> None:
     """Move an action to a final status and start, or cancel, what waits for it (call inside a transaction)."""
     action.status = status
     action.error = error[:2000]
     action.finished_at = finished_at or timezone.now()
-    action.save()
+    action.save(update_fields=["status", "error", "finished_at", "exit_code", "stdout", "stderr", "stdout_truncated",
+                               "stderr_truncated", "started_at", "result"])
     _announce(action)
-    _advance_chain(action)
+    _advance_chain(action, notify_agent=notify_agent)
 
 
-def _advance_chain(action: Action) -> None:
-    followers = list(Action.objects.select_for_update().filter(after=action, status=ActionStatus.WAITING))
+def _advance_chain(action: Action, *, notify_agent: bool) -> None:
+    followers = list(Action.objects.select_for_update().filter(after=action, status=ActionStatus.WAITING).order_by())
     if not followers:
         return
     go_on = action.status == ActionStatus.SUCCEEDED or (
@@ -158,9 +171,10 @@ def _advance_chain(action: Action) -> None:
             follower.status = ActionStatus.QUEUED
             follower.save(update_fields=["status"])
             _announce(follower)
-            from portal.actions.requests import notify_agent
+            if notify_agent:
+                from portal.actions.requests import notify_agent as tell_agent
 
-            notify_agent(follower.device_id)
+                tell_agent(follower.device_id)
         else:
             finish_action(action=follower, status=ActionStatus.CANCELLED,
                           error=f"Not run: the earlier task {action.title!r} {action.get_status_display().lower()}.")
