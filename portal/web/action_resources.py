@@ -6,7 +6,7 @@ from typing import Any
 
 from portal.access import Actor, Role
 from portal.actions import library, scheduling
-from portal.actions.models import ActionStatus, ActionType, OsType
+from portal.actions.models import UNFINISHED, ActionStatus, ActionType, OsType
 from portal.actions.selectors import (
     actions_for,
     profile_tasks_for,
@@ -119,6 +119,9 @@ ACTIONS = Resource(
     filters=(
         ListFilter("type", "Type", "action_type", _static_choices(list(ActionType.choices))),
         ListFilter("status", "Status", "status", _static_choices(list(ActionStatus.choices))),
+        ListFilter("state", "State", "", _static_choices([("open", "Not finished"), ("finished", "Finished")]),
+                   apply=lambda rows, value: rows.filter(status__in=UNFINISHED) if value == "open"
+                   else rows.exclude(status__in=UNFINISHED)),
         ListFilter("company", "Company", "company_id", _company_choices),
         ListFilter("requester", "Requested by", "requested_by_label", _requester_choices),
         ListFilter("device", "Device", "device_id", None),

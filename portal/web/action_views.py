@@ -19,7 +19,7 @@ from portal.actions import library
 from portal.actions.requests import apply_profile, cancel_action, queue_action, queue_bulk
 from portal.actions.selectors import actions_for, batch_summary, batches_for, profiles_for
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
-from portal.inventory.selectors import devices_for
+from portal.inventory.selectors import devices_for, pending_patches_for
 from portal.web.action_forms import ProfileTaskForm, RunActionForm, RunKind
 from portal.web.views import redirect_to
 
@@ -59,9 +59,14 @@ def action_new(request: HttpRequest) -> HttpResponse:
     """Run an action: on the devices picked in the list (``?device=``), or on a group, site or company."""
     require_role(request.actor, Role.OPERATOR)
     scoped_devices = devices_for(actor=request.actor)
+    picked_ids = [value for value in request.GET.getlist("device") if value.isdigit()]
+    initial = {"kind": request.GET.get("kind", RunKind.SCRIPT), "device": picked_ids}
+    if initial["kind"] == RunKind.PATCHES and len(picked_ids) == 1:
+        # One device: offer the patches its agent reported as pending, one per line, to trim.
+        initial["patch_ids"] = list(pending_patches_for(actor=request.actor).filter(
+            device_id=picked_ids[0]).values_list("patch_id", flat=True)[:500])
     form = RunActionForm(request.POST or None, actor=request.actor, devices_queryset=scoped_devices,
-                         initial={"kind": request.GET.get("kind", RunKind.SCRIPT),
-                                  "device": request.GET.getlist("device")})
+                         initial=initial)
     outcome = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -75,7 +80,7 @@ def action_new(request: HttpRequest) -> HttpResponse:
     if form.is_bound:
         picked = list(getattr(form, "cleaned_data", {}).get("device") or [])
     else:
-        picked = list(scoped_devices.filter(pk__in=[v for v in request.GET.getlist("device") if v.isdigit()])[:500])
+        picked = list(scoped_devices.filter(pk__in=picked_ids)[:500])
     return render(request, "web/action_new.html", {"form": form, "picked": picked, "skipped": outcome})
 
 

@@ -17,7 +17,7 @@ from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
 from portal.inventory import services as device_services
 from portal.inventory.charts import percent_series
-from portal.inventory.models import DeviceStatus, OsType
+from portal.inventory.models import DeviceStatus, OsType, PendingPatch
 from portal.inventory.selectors import (
     devices_for,
     inventory_changes_for,
@@ -56,6 +56,8 @@ class ListFilter:
     lookup: str
     # None: any positive integer is accepted (ids linked from other pages, e.g. one device's actions).
     choices_for: Callable[[Actor], list[tuple[str, str]]] | None
+    # Instead of ``lookup`` equality: narrow the rows yourself (e.g. devices that have pending patches).
+    apply: Callable[[QuerySet, str], QuerySet] | None = None
 
 
 def _static_choices(choices: list[tuple[str, str]]) -> Callable[[Actor], list[tuple[str, str]]]:
@@ -263,6 +265,8 @@ DEVICES = Resource(
         ListFilter("company", "Company", "company_id", _company_choices),
         ListFilter("site", "Site", "site_id", _site_choices),
         ListFilter("group", "Group", "group_id", _group_choices),
+        ListFilter("patches", "Patches", "", _static_choices([("pending", "Pending patches")]),
+                   apply=lambda rows, value: rows.filter(pk__in=PendingPatch.objects.values("device_id"))),
     ),
 )
 

@@ -17,9 +17,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from portal.access import require_role
 from portal.accounts import services as account_services
 from portal.accounts.selectors import api_tokens_of
-from portal.tenancy.selectors import companies_with_counts_for
 from portal.web.forms import APITokenForm, ScopedModelForm
 from portal.web.listing import build_listing
+from portal.web.overview import fleet_overview
 from portal.web.resources import RESOURCES, Resource
 
 
@@ -51,8 +51,7 @@ def _cell(obj: Any, attribute: str) -> Any:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    companies = companies_with_counts_for(actor=request.actor).order_by("name")[:50]
-    return render(request, "web/home.html", {"companies": companies})
+    return render(request, "web/home.html", fleet_overview(actor=request.actor))
 
 
 @login_required
@@ -66,7 +65,7 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
         chosen = request.GET.get(list_filter.name, "")
         allowed = chosen.isdigit() if choices is None else chosen in {value for value, _ in choices}
         if chosen and allowed:  # anything else is ignored, never trusted
-            rows = rows.filter(**{list_filter.lookup: chosen})
+            rows = list_filter.apply(rows, chosen) if list_filter.apply else rows.filter(**{list_filter.lookup: chosen})
         else:
             chosen = ""
         filters.append({"filter": list_filter, "choices": choices, "chosen": chosen})

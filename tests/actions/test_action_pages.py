@@ -134,3 +134,21 @@ def test_schedule_pages(tenant_a, operator_a, script):
     assert Schedule.objects.get(pk=schedule.q_schedule_id).minutes == 60
     page = client.get(created["Location"]).content.decode()
     assert "Next run" in page and "It has not run yet." in page
+
+
+def test_overview_numbers_link_to_filtered_lists(tenant_a, operator_a):
+    from portal.inventory.models import PendingPatch
+
+    PendingPatch.objects.create(device=tenant_a.device, patch_id="openssl")
+    client = logged_in(operator_a)
+    overview = client.get(reverse("home")).content.decode()
+    assert "?patches=pending" in overview and f"?company={tenant_a.company.pk}&amp;status=online" in overview
+    patched = client.get(reverse("resource-list", args=["devices"]), {"patches": "pending"}).content.decode()
+    assert tenant_a.device.hostname in patched
+    form = client.get(reverse("action-new"), {"device": tenant_a.device.pk, "kind": "patches"}).content.decode()
+    assert "openssl</textarea>" in form  # the device's pending patches, ready to trim
+    client.post(reverse("action-new"), {"kind": "reboot", "device": [tenant_a.device.pk]})
+    action_url = reverse("resource-detail", args=["actions", Action.objects.get().pk])
+    assert action_url in client.get(reverse("resource-list", args=["actions"]), {"state": "open"}).content.decode()
+    finished = client.get(reverse("resource-list", args=["actions"]), {"state": "finished"}).content.decode()
+    assert action_url not in finished
