@@ -86,3 +86,20 @@ def test_search_and_paginate_the_device_list(live_daphne, tenant_a, technician, 
     screenshot("page-2")
     page.get_by_role("link", name="Hostname").click()  # sort descending
     expect(page.locator("tbody tr").first).to_contain_text("ws-29")
+
+
+def test_page_refreshes_what_it_missed_after_the_server_restarts(live_daphne, tenant_a, technician, page,
+                                                                 screenshot):
+    _sign_in(page, live_daphne)
+    page.goto(f"{live_daphne.url}/devices/?q=alpha")
+    row = page.locator(f"#device-row-{tenant_a.device.pk}")
+    expect(row).to_contain_text("alpha-host-1")
+    page.wait_for_timeout(500)  # the live socket is open
+    page.evaluate("window.__sameDocument = true")
+    live_daphne.stop()
+    # Changed while the page had no socket: no push can carry this; the refresh on reconnect must.
+    Device.objects.filter(pk=tenant_a.device.pk).update(hostname="alpha-renamed")
+    live_daphne.start()
+    expect(row).to_contain_text("alpha-renamed", timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True  # refreshed in place, not reloaded
+    screenshot("refreshed-after-reconnect")
