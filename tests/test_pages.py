@@ -115,3 +115,20 @@ def test_device_list_filters_keep_their_state_in_the_url(tenant_a, tenant_b, ope
     assert hostnames(status="exploded") == ["alpha-host-1", "mac-1", "win-1"]
     body = client.get(url, {"status": "offline", "per_page": 1}).content.decode()
     assert '<option value="offline" selected>' in body and "Bravo" not in body
+
+
+def test_times_are_shown_in_the_users_time_zone(tenant_a, operator_a):
+    from datetime import UTC, datetime
+
+    from portal.inventory.models import Device
+
+    Device.objects.filter(pk=tenant_a.device.pk).update(last_seen=datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    client = logged_in(operator_a)
+    url = reverse("resource-detail", args=["devices", tenant_a.device.pk])
+    assert "2026-01-15T12:00:00+00:00" in client.get(url).content.decode()
+    assert client.post(reverse("account"), {"time_zone": "Asia/Tokyo"}).status_code == 200
+    assert "2026-01-15T21:00:00+09:00" in client.get(url).content.decode()
+    refused = client.post(reverse("account"), {"time_zone": "Mars/Olympus"}).content.decode()
+    assert "Select a valid choice" in refused
+    operator_a.refresh_from_db()
+    assert operator_a.time_zone == "Asia/Tokyo"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from portal.access import actor_for_user
@@ -55,3 +57,21 @@ def _unauthorized(message: str) -> JsonResponse:
     response = JsonResponse({"error": "unauthorized", "message": message}, status=401)
     response["WWW-Authenticate"] = 'Bearer realm="fleetwatch"'
     return response
+
+
+class TimeZoneMiddleware:
+    """Show times in the signed-in user's own time zone (the server's zone otherwise)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone_name = getattr(getattr(request, "user", None), "time_zone", "")
+        if zone_name:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(zone_name))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

@@ -17,6 +17,8 @@ class User(AbstractUser):
         default=False, help_text="Sees every company, present and future; otherwise only those chosen."
     )
     companies = models.ManyToManyField("tenancy.Company", blank=True, related_name="members")
+    time_zone = models.CharField(max_length=64, blank=True,
+                                 help_text="Times on the dashboard are shown in this zone (empty: the server's).")
     can_run_inline_scripts = models.BooleanField(
         default=False, help_text="May run ad-hoc scripts that are not in the library (admins always may).")
 

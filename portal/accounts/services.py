@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -130,3 +131,19 @@ def _touch_last_used(token: APIToken) -> None:
     stale_before = now - timedelta(seconds=settings.FLEETWATCH_TOKEN_TOUCH_SECONDS)
     if token.last_used_at is None or token.last_used_at < stale_before:
         APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+@transaction.atomic
+def set_own_time_zone(*, actor: Actor, time_zone: str) -> User:
+    """A user chooses the zone the dashboard shows times in (empty: the server's)."""
+    if actor.user_id is None:
+        raise PermissionDenied("Sign in first.")
+    if time_zone and time_zone not in zoneinfo.available_timezones():
+        raise ValidationError({"time_zone": f"Unknown time zone {time_zone!r}."})
+    user = User.objects.get(pk=actor.user_id)
+    if user.time_zone != time_zone:
+        record(actor=actor, action="user.updated", target=user, company_id=None,
+               before={"time_zone": user.time_zone}, after={"time_zone": time_zone})
+        user.time_zone = time_zone
+        user.save(update_fields=["time_zone"])
+    return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -120,3 +121,12 @@ class EnrollmentTokenForm(forms.Form):
         if data.get("group") and data.get("site") and data["group"].site_id != data["site"].pk:
             self.add_error("group", "This group belongs to another site.")
         return data
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    return [("", "The server's time zone"), *((name, name) for name in sorted(zoneinfo.available_timezones()))]
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(choices=_time_zone_choices, required=False,
+                                  help_text="Times on every page are shown in this zone.")

@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from portal.access import require_role
 from portal.accounts import services as account_services
 from portal.accounts.selectors import api_tokens_of
-from portal.web.forms import APITokenForm, ScopedModelForm
+from portal.web.forms import APITokenForm, ScopedModelForm, TimeZoneForm
 from portal.web.listing import build_listing
 from portal.web.overview import fleet_overview
 from portal.web.resources import RESOURCES, Resource
@@ -225,6 +225,21 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error)
     context = {"tokens": api_tokens_of(actor=request.actor), "form": form, "issued": issued}
     return render(request, "web/api_tokens.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own preferences: the time zone the dashboard shows times in."""
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": request.user.time_zone})
+    saved = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_services.set_own_time_zone(actor=request.actor, time_zone=form.cleaned_data["time_zone"])
+            saved = True
+        except ValidationError as error:
+            form.add_error(None, error)
+    return render(request, "web/account.html", {"form": form, "saved": saved})
 
 
 @login_required
