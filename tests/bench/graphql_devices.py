@@ -1,6 +1,7 @@
-"""Benchmark: ``devices(first: 100)`` with site, company and group, over 10,000 devices.
+"""Benchmark: ``devices(first: 100)`` with site, company and group, and the dashboard's device list
+(first page, a search, filters), over 10,000 devices.
 
-Prints median and p95 latency and the SQL query count. Runs against a throw-away database: a fresh
+Prints median and p95 latency and the SQL query count of each. Runs against a throw-away database: a fresh
 SQLite file (embedded), or the PostgreSQL database named by ``DATABASE_URL`` (created if missing and
 emptied first). Usage: ``python -m tests.bench.graphql_devices [--devices N] [--runs N]``.
 """
@@ -102,6 +103,43 @@ def main() -> None:
     print(f"graphql devices(first: 100) nested, {args.devices} devices, {connection.vendor}: "
           f"median {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms, {len(captured)} SQL queries "
           f"({args.runs} runs)")
+    _dashboard_pages(args.runs, args.devices)
+
+
+def _dashboard_pages(runs: int, device_count: int) -> None:
+    """The device list as a browser asks for it: a full page load and an htmx search swap."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.accounts.models import User
+    from portal.tenancy.models import Company
+
+    client = Client()
+    client.force_login(User.objects.get(username="bench"))
+    company = Company.objects.order_by("pk").first()
+    pages = {
+        "device list, first page": ("/devices/", {}),
+        "device list, search 'host-0042' (htmx swap)": ("/devices/", {"q": "host-0042", "HTTP_HX_REQUEST": "true"}),
+        "device list, company + status filters, sorted by last seen": (
+            "/devices/", {"company": company.pk, "status": "online", "sort": "-last_seen"}),
+    }
+    for label, (url, params) in pages.items():
+        headers = {k: v for k, v in params.items() if k.startswith("HTTP_")}
+        query = {k: v for k, v in params.items() if not k.startswith("HTTP_")}
+        client.get(url, query, **headers)
+        latencies = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = client.get(url, query, **headers)
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url, query, **headers)
+        latencies.sort()
+        p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
+        print(f"{label}, {device_count} devices, {connection.vendor}: median {statistics.median(latencies):.1f} ms, "
+              f"p95 {p95:.1f} ms, {len(captured)} SQL queries ({runs} runs)")
 
 
 if __name__ == "__main__":
