@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from portal.access import Actor
+from portal.access import Actor, Role
 from portal.actions.selectors import actions_for, batch_summary, batches_for
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
@@ -45,8 +45,9 @@ def _action_fragments(actor: Actor, action_id: int, *, with_output: bool) -> str
     action = actions_for(actor=actor).filter(pk=action_id).first()
     if action is None:
         return None
-    context = {"action": action, "oob": True}
+    context = {"action": action, "oob": True, "can_cancel": actor.has_role(Role.OPERATOR)}
     html = render_to_string("web/partials/_action_status.html", context)
+    html += render_to_string("web/partials/_action_controls.html", context)
     html += render_to_string("web/partials/_row.html", {"resource": ACTIONS, "obj": action,
                                                         "cells": row_cells(ACTIONS, action), "oob": True})
     html += render_to_string("web/partials/_action_timeline.html", context)

@@ -85,10 +85,15 @@ def test_cancel_kills_a_running_action_and_streams_output_live(agent, tmp_path):
     assert done.finished_at is not None
     wait_for(lambda: _gone(int(pid_file.read_text())), timeout=5, what="the cancelled process tree to die")
 
-    queued = _bash(agent, "echo never")
     agent.stop()
-    cancel_action(actor=ACTOR, action=fresh(queued))  # already queued or sent to an agent that left
-    assert wait_for_status(queued, ActionStatus.CANCELLED).stdout == ""
+    marker = tmp_path / "never.txt"
+    queued = _bash(agent, f"echo ran > {marker}")  # held for the stopped agent
+    cancel_action(actor=ACTOR, action=fresh(queued))
+    assert fresh(queued).status == ActionStatus.CANCELLED
+    agent.start()
+    later = _bash(agent, "echo after")
+    wait_for_status(later, ActionStatus.SUCCEEDED)
+    assert not marker.exists() and fresh(queued).delivery_count == 0
 
 
 def test_action_queued_while_agent_stopped_runs_exactly_once(agent, tmp_path):

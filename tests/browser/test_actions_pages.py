@@ -38,6 +38,7 @@ def test_run_a_script_from_the_device_list_and_watch_it_live(live_daphne, tenant
         screenshot("running")
         expect(page.locator(f"#action-status-{action.pk}")).to_have_text("Succeeded", timeout=20_000)
         expect(output).to_contain_text("done")
+        expect(page.get_by_role("button", name="Cancel action")).to_have_count(0)  # gone once it finished
         assert page.evaluate("window.__sameDocument") is True  # pushed, not reloaded
         screenshot("succeeded")
 
