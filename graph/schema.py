@@ -10,17 +10,20 @@ from graph.actions import ActionsMutation, ActionsQuery
 from graph.enrollment import EnrollmentMutation, EnrollmentQuery
 from graph.hardening import hardening_extensions
 from graph.inventory import InventoryMutation, InventoryQuery
+from graph.monitoring import MonitoringMutation, MonitoringQuery
 from graph.subscriptions import Subscription
 from graph.tenancy import TenancyMutation, TenancyQuery
 
 
 @strawberry.type
-class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery):
+class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
+            MonitoringQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.")
 
 
 @strawberry.type
-class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation):
+class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
+               MonitoringMutation):
     pass
 
 

@@ -24,4 +24,9 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
                  minutes=24 * 60, description="Keeps FLEETWATCH_METRICS_RETENTION_DAYS of CPU/memory history."),
     ScheduleSpec(name="actions: expire overdue actions", func="portal.actions.tasks.expire_overdue_actions_task",
                  minutes=1, description="Actions no agent picked up before their expiry become expired."),
+    ScheduleSpec(name="network: poll due SNMP devices", func="monitoring.tasks.poll_due_network_devices_task",
+                 minutes=1, description="Polls each network device when its own interval (5 minutes by default) "
+                                        "has passed; a cycle still running makes the next one skip."),
+    ScheduleSpec(name="network: prune poll history", func="monitoring.tasks.prune_network_history_task",
+                 minutes=24 * 60, description="Keeps FLEETWATCH_NETWORK_RETENTION_DAYS of poll history."),
 )

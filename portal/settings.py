@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "portal.inventory",
     "portal.audit",
     "portal.actions",
+    "monitoring",
     "portal.web",
     "realtime",
     "graph",
@@ -244,3 +245,5 @@ LOGGING = {
 # Remote actions: how long an action waits for an offline agent by default, and its output cap.
 FLEETWATCH_ACTION_EXPIRY_HOURS = int(os.environ.get("FLEETWATCH_ACTION_EXPIRY_HOURS", 72))
 FLEETWATCH_ACTION_SIGNING_KEY = DATA_DIR / "action-signing.key"
+FLEETWATCH_NETWORK_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_NETWORK_RETENTION_DAYS", 30))
+FLEETWATCH_SNMP_CONCURRENCY = int(os.environ.get("FLEETWATCH_SNMP_CONCURRENCY", 200))

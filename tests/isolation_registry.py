@@ -10,7 +10,8 @@ from collections.abc import Callable
 from django.db.models import Model
 from django.utils import timezone
 
-from portal.actions.models import Action, ActionBatch, ActionSchedule, ScheduleKind
+from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from portal.actions.models import Action, ActionBatch, ActionSchedule, ScheduleKind, Script
 from portal.audit.models import AuditEvent
 from portal.inventory import models as inventory
 from portal.inventory.models import Device
@@ -42,11 +43,14 @@ def _action_in(company: Company) -> Action:
 
 
 def _schedule_in(company: Company) -> ActionSchedule:
-    from portal.actions.models import Script
-
     script, _ = Script.objects.get_or_create(name="isolation script", defaults={"content": "true"})
     return ActionSchedule.objects.create(company=company, name=f"{company.name} nightly", script=script,
                                          kind=ScheduleKind.MINUTES, every=60)
+
+
+def _network_device_in(company: Company) -> NetworkDevice:
+    return NetworkDevice.objects.create(company=company, site=factories.SiteFactory(company=company),
+                                        name=f"{company.name} core switch", host="192.0.2.1", community="public")
 
 
 TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
@@ -73,6 +77,11 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
         device=_device_in(company), key_id=f"{company.pk:012x}", secret_digest="0" * 64),
     Action: _action_in,
     ActionSchedule: _schedule_in,
+    NetworkDevice: _network_device_in,
+    NetworkInterface: lambda company: NetworkInterface.objects.create(device=_network_device_in(company), if_index=1,
+                                                                      name=f"{company.name} uplink"),
+    NetworkPollSample: lambda company: NetworkPollSample.objects.create(device=_network_device_in(company),
+                                                                        at=timezone.now(), status="up"),
 }
 
 # Rows not owned by a company whose visibility follows tenant-owned rows (a batch is visible through its
@@ -90,6 +99,7 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "enrollment-token-revoke": (inventory.EnrollmentToken, "POST"),
     "action-cancel": (Action, "POST"),
     "batch-detail": (ActionBatch, "GET"),
+    "network-poll": (NetworkDevice, "POST"),
 }
 # Pages of the shared library (scripts, software, profiles): the same for every signed-in user.
 SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate"}

@@ -16,7 +16,10 @@ SECRET_FIELD_NAMES = frozenset({"password", "secret_digest", "token_digest", "cr
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
     """A JSON-safe picture of a row's own fields, without secrets, for before/after in the log."""
-    fields = [f.name for f in instance._meta.concrete_fields if f.name not in SECRET_FIELD_NAMES]
+    from portal.secrets import EncryptedTextField
+
+    fields = [f.name for f in instance._meta.concrete_fields
+              if f.name not in SECRET_FIELD_NAMES and not isinstance(f, EncryptedTextField)]
     data = model_to_dict(instance, fields=fields)
     for name, value in data.items():
         if not isinstance(value, str | int | float | bool | dict | list | type(None)):

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from monitoring import views as network_views
 from portal.web import action_views, device_views, views
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     path("profiles/<int:pk>/tasks/<int:task_pk>/delete/", action_views.profile_task_delete,
          name="profile-task-delete"),
     path("profiles/<int:pk>/instantiate/", action_views.profile_instantiate, name="profile-instantiate"),
+    path("network/<int:pk>/poll/", network_views.network_poll, name="network-poll"),
     path("<slug:slug>/", views.resource_list, name="resource-list"),
     path("<slug:slug>/new/", views.resource_create, name="resource-create"),
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),

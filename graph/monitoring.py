@@ -1,0 +1,179 @@
+"""GraphQL for network gear: devices (secrets are write-only), interfaces, poll history; manage, poll now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+import strawberry_django
+from django.db.models import Q
+from strawberry import UNSET, auto, relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+from strawberry_django.relay import DjangoListConnection
+
+from graph.context import actor_from
+from graph.errors import DeletePayload, Payload, attempt, lookup
+from graph.scoping import Scoped
+from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from monitoring import selectors, services
+from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from portal.tenancy.selectors import groups_for, sites_for
+
+
+@strawberry_django.type(NetworkInterface, name="NetworkInterface")
+class NetworkInterfaceNode(Scoped, relay.Node):
+    if_index: auto
+    name: auto
+    alias: auto
+    if_type: auto
+    speed_bps: float | None
+    admin_status: auto
+    oper_status: auto
+    counter_bits: auto
+    in_bps: float | None = strawberry_django.field(description="Bits per second since the previous poll.")
+    out_bps: float | None
+    sampled_at: datetime | None
+
+
+@strawberry_django.type(NetworkPollSample, name="NetworkPollSample")
+class NetworkPollSampleNode(Scoped, relay.Node):
+    at: datetime
+    status: auto
+    response_ms: float | None
+    cpu_percent: float | None
+    in_bps: float | None
+    out_bps: float | None
+
+
+@strawberry_django.filter_type(NetworkDevice, lookups=True)
+class NetworkDeviceFilter:
+    status: auto
+    device_type: auto
+
+    @strawberry_django.filter_field
+    def search(self, value: str, prefix: str) -> Q:
+        return _words(value, "name", "host", "vendor", "sys_name", prefix=prefix)
+
+    @strawberry_django.filter_field
+    def company(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}company_id": value.node_id})
+
+
+@strawberry_django.type(NetworkDevice, name="NetworkDevice", filters=NetworkDeviceFilter)
+class NetworkDeviceNode(Scoped, relay.Node):
+    """A switch, router, firewall, printer or access point polled over SNMP. Secrets are never returned."""
+
+    name: auto
+    host: auto
+    port: auto
+    vendor: auto
+    device_type: auto
+    snmp_version: auto
+    v3_user: auto
+    auth_protocol: auto
+    priv_protocol: auto
+    poll_interval_minutes: auto
+    status: auto
+    status_detail: auto
+    last_polled_at: datetime | None
+    response_ms: float | None
+    sys_descr: auto
+    sys_object_id: auto
+    sys_uptime_seconds: float | None
+    sys_contact: auto
+    sys_name: auto
+    sys_location: auto
+    cpu_percent: float | None
+    storage: JSON
+    company: CompanyNode
+    site: SiteNode
+    group: GroupNode | None
+    interfaces: DjangoListConnection[NetworkInterfaceNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    samples: DjangoListConnection[NetworkPollSampleNode] = strawberry_django.connection(max_results=MAX_PAGE)
+
+    @strawberry_django.field(description="Whether a v1/v2c community is stored (its value is never shown).")
+    def has_community(self) -> bool:
+        return bool(self.community)
+
+
+@strawberry.type
+class MonitoringQuery:
+    network_devices: DjangoListConnection[NetworkDeviceNode] = strawberry_django.connection(max_results=MAX_PAGE)
+
+
+@strawberry.input
+class NetworkDeviceCreateInput:
+    site: relay.GlobalID
+    name: str
+    host: str
+    group: relay.GlobalID | None = None
+    port: int = 161
+    vendor: str = ""
+    device_type: str = "switch"
+    snmp_version: str = "2c"
+    community: str = ""
+    v3_user: str = ""
+    auth_protocol: str = ""
+    auth_key: str = ""
+    priv_protocol: str = ""
+    priv_key: str = ""
+    poll_interval_minutes: int = 5
+
+
+@strawberry.input
+class NetworkDeviceUpdateInput:
+    id: relay.GlobalID
+    name: str | None = UNSET
+    host: str | None = UNSET
+    port: int | None = UNSET
+    vendor: str | None = UNSET
+    device_type: str | None = UNSET
+    snmp_version: str | None = UNSET
+    community: str | None = UNSET
+    v3_user: str | None = UNSET
+    auth_protocol: str | None = UNSET
+    auth_key: str | None = UNSET
+    priv_protocol: str | None = UNSET
+    priv_key: str | None = UNSET
+    poll_interval_minutes: int | None = UNSET
+
+
+CREATE_FIELDS = ("port", "vendor", "device_type", "snmp_version", "community", "v3_user", "auth_protocol", "auth_key",
+                 "priv_protocol", "priv_key", "poll_interval_minutes")
+
+
+@strawberry.type
+class MonitoringMutation:
+    @strawberry.mutation(description="Add a network device to a site (operators).")
+    def create_network_device(self, info: Info, input: NetworkDeviceCreateInput) -> Payload[NetworkDeviceNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: services.create_network_device(
+            actor=actor, site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site"),
+            group=lookup(groups_for(actor=actor), input.group, type_name="Group", field="group") if input.group
+            else None, name=input.name, host=input.host,
+            **{name: getattr(input, name) for name in CREATE_FIELDS}))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Change a network device; omitted fields (and secrets) stay (operators).")
+    def update_network_device(self, info: Info, input: NetworkDeviceUpdateInput) -> Payload[NetworkDeviceNode]:
+        actor = actor_from(info)
+        changes = {name: getattr(input, name) for name in ("name", "host", *CREATE_FIELDS)
+                   if getattr(input, name) is not UNSET and getattr(input, name) is not None}
+        node, errors = attempt(lambda: services.update_network_device(
+            actor=actor, networkdevice=lookup(selectors.network_devices_for(actor=actor), input.id,
+                                              type_name="NetworkDevice"), **changes))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a network device and its history (operators).")
+    def delete_network_device(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.network_devices_for, "NetworkDevice", services.delete_network_device,
+                        "networkdevice", input.id)
+
+    @strawberry.mutation(description="Poll a network device now and return what it found (operators).")
+    def poll_network_device(self, info: Info, input: DeleteInput) -> Payload[NetworkDeviceNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: services.poll_now(
+            actor=actor, networkdevice=lookup(selectors.network_devices_for(actor=actor), input.id,
+                                              type_name="NetworkDevice")))
+        return Payload(node=node, errors=errors)

@@ -1,0 +1,50 @@
+"""The network device form: secrets are write-only (never shown back; empty keeps the stored one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from monitoring.models import NetworkDevice
+from portal.tenancy.selectors import groups_for, sites_for
+from portal.web.forms import ScopedModelForm
+
+SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
+class NetworkDeviceForm(ScopedModelForm):
+    class Meta:
+        model = NetworkDevice
+        fields = ["site", "group", "name", "host", "port", "vendor", "device_type", "snmp_version", "community",
+                  "v3_user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "poll_interval_minutes"]
+        widgets = {"community": SECRET_WIDGET, "auth_key": SECRET_WIDGET, "priv_key": SECRET_WIDGET}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in ("community", "auth_key", "priv_key"):
+                self.fields[name].help_text = "Stored encrypted; leave empty to keep the current value."
+
+    def limit_choices(self) -> None:
+        self.fields["site"].queryset = sites_for(actor=self.actor)
+        self.fields["group"].queryset = groups_for(actor=self.actor)
+        if not self.instance.pk:
+            self.instance.company_id = None
+
+    def _post_clean(self) -> None:
+        site = self.cleaned_data.get("site")
+        if site is not None:
+            self.instance.company_id = site.company_id
+        stored = NetworkDevice.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        for name in ("community", "auth_key", "priv_key"):
+            if stored is not None and not self.cleaned_data.get(name):
+                self.cleaned_data[name] = getattr(stored, name)  # empty means "keep": validate with the stored one
+        super()._post_clean()
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        if self.instance.pk is None:
+            return data
+        return {name: value for name, value in data.items()
+                if name not in ("community", "auth_key", "priv_key") or value}

@@ -1,0 +1,157 @@
+"""Network gear polled over SNMP (switches, routers, firewalls, printers, access points): what it is,
+how to reach it (secrets encrypted at rest), and what the last poll found, with a history."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from portal.access import TenantOwned
+from portal.secrets import EncryptedTextField
+from portal.tenancy.models import Company, Group, Site, Timestamped
+
+
+class NetworkDeviceType(models.TextChoices):
+    SWITCH = "switch", "Switch"
+    ROUTER = "router", "Router"
+    FIREWALL = "firewall", "Firewall"
+    PRINTER = "printer", "Printer"
+    ACCESS_POINT = "access_point", "Access point"
+    OTHER = "other", "Other"
+
+
+class SnmpVersion(models.TextChoices):
+    V1 = "1", "SNMP v1"
+    V2C = "2c", "SNMP v2c"
+    V3 = "3", "SNMP v3"
+
+
+class AuthProtocol(models.TextChoices):
+    NONE = "", "None"
+    MD5 = "md5", "MD5"
+    SHA = "sha", "SHA-1"
+    SHA256 = "sha256", "SHA-256"
+    SHA512 = "sha512", "SHA-512"
+
+
+class PrivProtocol(models.TextChoices):
+    NONE = "", "None"
+    DES = "des", "DES"
+    AES = "aes", "AES-128"
+    AES256 = "aes256", "AES-256"
+
+
+class PollStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Not polled yet"
+    UP = "up", "Up"
+    TIMEOUT = "timeout", "No answer (timeout or wrong credentials)"
+    UNREACHABLE = "unreachable", "Unreachable"
+    ERROR = "error", "SNMP error"
+
+
+class NetworkDevice(TenantOwned, Timestamped):
+    company_path = "company_id"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="network_devices")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="network_devices")
+    group = models.ForeignKey(Group, on_delete=models.SET_NULL, null=True, blank=True, related_name="network_devices")
+    name = models.CharField(max_length=200)
+    host = models.CharField(max_length=255, help_text="IP address or host name.")
+    port = models.PositiveIntegerField(default=161, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    vendor = models.CharField(max_length=100, blank=True)
+    device_type = models.CharField(max_length=16, choices=NetworkDeviceType.choices, default=NetworkDeviceType.SWITCH)
+    snmp_version = models.CharField(max_length=2, choices=SnmpVersion.choices, default=SnmpVersion.V2C)
+    community = EncryptedTextField(blank=True, help_text="v1/v2c community (stored encrypted).")
+    v3_user = models.CharField(max_length=100, blank=True)
+    auth_protocol = models.CharField(max_length=8, choices=AuthProtocol.choices, blank=True)
+    auth_key = EncryptedTextField(blank=True, help_text="v3 authentication key (stored encrypted).")
+    priv_protocol = models.CharField(max_length=8, choices=PrivProtocol.choices, blank=True)
+    priv_key = EncryptedTextField(blank=True, help_text="v3 privacy key (stored encrypted).")
+    poll_interval_minutes = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1),
+                                                                               MaxValueValidator(1440)])
+    # What the last poll found.
+    status = models.CharField(max_length=16, choices=PollStatus.choices, default=PollStatus.UNKNOWN)
+    status_detail = models.CharField(max_length=300, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                        help_text="Due for polling from this time (empty: at once).")
+    response_ms = models.FloatField(null=True, blank=True)
+    sys_descr = models.TextField(blank=True)
+    sys_object_id = models.CharField(max_length=255, blank=True)
+    sys_uptime_seconds = models.BigIntegerField(null=True, blank=True)
+    sys_contact = models.CharField(max_length=255, blank=True)
+    sys_name = models.CharField(max_length=255, blank=True)
+    sys_location = models.CharField(max_length=255, blank=True)
+    cpu_percent = models.FloatField(null=True, blank=True, help_text="Mean hrProcessorLoad.")
+    storage = models.JSONField(default=list, blank=True, help_text="hrStorage entries: descr, size and used bytes.")
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["company", "status"]), models.Index(fields=["next_poll_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.site_id and self.company_id and self.site.company_id != self.company_id:
+            raise ValidationError({"site": "This site belongs to another company."})
+        if self.group_id and self.site_id and self.group.site_id != self.site_id:
+            raise ValidationError({"group": "This group belongs to another site."})
+        if self.snmp_version == SnmpVersion.V3:
+            if not self.v3_user:
+                raise ValidationError({"v3_user": "SNMP v3 needs a user name."})
+            if self.priv_protocol and not self.auth_protocol:
+                raise ValidationError({"priv_protocol": "Privacy needs authentication too."})
+            for protocol, key, name in ((self.auth_protocol, self.auth_key, "auth_key"),
+                                        (self.priv_protocol, self.priv_key, "priv_key")):
+                if protocol and len(key or "") < 8:
+                    raise ValidationError({name: "SNMP v3 keys are at least 8 characters."})
+        elif not self.community:
+            raise ValidationError({"community": "SNMP v1/v2c needs a community."})
+
+
+class NetworkInterface(TenantOwned):
+    """One row of ifTable/ifXTable as last polled, with rates from the previous poll's counters."""
+
+    company_path = "device__company_id"
+
+    device = models.ForeignKey(NetworkDevice, on_delete=models.CASCADE, related_name="interfaces")
+    if_index = models.PositiveIntegerField()
+    name = models.CharField(max_length=255, blank=True)
+    alias = models.CharField(max_length=255, blank=True)
+    if_type = models.PositiveIntegerField(null=True, blank=True)
+    speed_bps = models.BigIntegerField(null=True, blank=True)
+    admin_status = models.CharField(max_length=16, blank=True)
+    oper_status = models.CharField(max_length=16, blank=True)
+    in_octets = models.DecimalField(max_digits=20, decimal_places=0, null=True, blank=True)
+    out_octets = models.DecimalField(max_digits=20, decimal_places=0, null=True, blank=True)
+    counter_bits = models.PositiveSmallIntegerField(default=32, help_text="64 when ifXTable HC counters are used.")
+    in_bps = models.FloatField(null=True, blank=True)
+    out_bps = models.FloatField(null=True, blank=True)
+    sampled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["if_index"]
+        constraints = [models.UniqueConstraint(fields=["device", "if_index"], name="interface_once_per_device")]
+
+    def __str__(self) -> str:
+        return self.name or f"if{self.if_index}"
+
+
+class NetworkPollSample(TenantOwned):
+    """One poll's outcome, kept for FLEETWATCH_NETWORK_RETENTION_DAYS."""
+
+    company_path = "device__company_id"
+
+    device = models.ForeignKey(NetworkDevice, on_delete=models.CASCADE, related_name="samples")
+    at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=PollStatus.choices)
+    response_ms = models.FloatField(null=True, blank=True)
+    cpu_percent = models.FloatField(null=True, blank=True)
+    in_bps = models.FloatField(null=True, blank=True, help_text="All interfaces together.")
+    out_bps = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["device", "-at"])]

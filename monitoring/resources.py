@@ -1,0 +1,44 @@
+"""Network gear in the dashboard's resource registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitoring import services
+from monitoring.forms import NetworkDeviceForm
+from monitoring.models import NetworkDeviceType, PollStatus
+from monitoring.selectors import network_devices_for, network_interfaces_for, network_samples_for
+from portal.access import Actor, Role
+
+
+def _network_detail(actor: Actor, device: Any) -> dict[str, Any]:
+    from portal.inventory.charts import percent_series
+
+    samples = list(reversed(network_samples_for(actor=actor).filter(device=device)[:120]))
+    return {"interfaces": network_interfaces_for(actor=actor).filter(device=device),
+            "samples": samples[-20:],
+            "charts": [percent_series("CPU", [s.cpu_percent for s in samples])],
+            "can_poll": actor.has_role(Role.OPERATOR)}
+
+
+def network_resource() -> Any:
+    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
+
+    return Resource(
+        slug="network", noun="networkdevice", title="Network devices",
+        rows_for=network_devices_for,
+        columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
+                 Column("Type", "get_device_type_display", "device_type"),
+                 Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
+                 Column("Site", "site.name", "site__name"), Column("Response ms", "response_ms", "response_ms"),
+                 Column("Last poll", "last_polled_at", "last_polled_at")),
+        search_fields=("name", "host", "vendor", "sys_name", "sys_descr", "company__name", "site__name"),
+        default_sort="name", form_class=NetworkDeviceForm, create=services.create_network_device,
+        update=services.update_network_device, delete=services.delete_network_device, parent_fields=("site",),
+        detail_context=_network_detail,
+        hidden_fields=("community", "auth_key", "priv_key", "storage", "sys_descr", "status"),
+        empty_hint="Add the switches, routers, firewalls, printers and access points you watch over SNMP.",
+        filters=(ListFilter("status", "Status", "status", _static_choices(list(PollStatus.choices))),
+                 ListFilter("type", "Type", "device_type", _static_choices(list(NetworkDeviceType.choices))),
+                 ListFilter("company", "Company", "company_id", _company_choices)),
+    )

@@ -1,0 +1,20 @@
+"""Reads of network gear, scoped to the actor's companies."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from portal.access import Actor, visible_to
+
+
+def network_devices_for(*, actor: Actor) -> QuerySet[NetworkDevice]:
+    return visible_to(NetworkDevice.objects.select_related("company", "site", "group"), actor)
+
+
+def network_interfaces_for(*, actor: Actor) -> QuerySet[NetworkInterface]:
+    return visible_to(NetworkInterface.objects.all(), actor)
+
+
+def network_samples_for(*, actor: Actor) -> QuerySet[NetworkPollSample]:
+    return visible_to(NetworkPollSample.objects.all(), actor)

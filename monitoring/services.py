@@ -1,0 +1,178 @@
+"""Writes to network gear: manage devices (operators), store poll results, the polling cycle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
+from portal.access import Actor, Role, require_role
+from portal.tenancy.models import Group, Site
+from portal.tenancy.services import ensure_visible
+from portal.writes import delete_row, save_changes, save_new
+from realtime import publish
+
+DEVICE_FIELDS = ("site", "group", "name", "host", "port", "vendor", "device_type", "snmp_version", "community",
+                 "v3_user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "poll_interval_minutes")
+CYCLE_LOCK = "monitoring:snmp-cycle"
+CYCLE_LOCK_SECONDS = 15 * 60
+
+
+@transaction.atomic
+def create_network_device(*, actor: Actor, site: Site, name: str, host: str, group: Group | None = None,
+                          **fields: Any) -> NetworkDevice:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=site.company_id)
+    unknown = set(fields) - set(DEVICE_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    return save_new(actor=actor, instance=NetworkDevice(company_id=site.company_id, site=site, group=group,
+                                                        name=name, host=host, **fields))
+
+
+@transaction.atomic
+def update_network_device(*, actor: Actor, networkdevice: NetworkDevice, **changes: Any) -> NetworkDevice:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=networkdevice.company_id)
+    site = changes.get("site")
+    if site is not None:
+        ensure_visible(actor=actor, company_id=site.company_id)
+        if site.company_id != networkdevice.company_id:
+            changes["company"] = site.company  # moving to another company's site moves the device
+    for secret in ("community", "auth_key", "priv_key"):
+        if changes.get(secret) == "":
+            changes.pop(secret)  # an empty secret field in a form means "keep the stored one"
+    editable = (*DEVICE_FIELDS, "company")
+    interval_before = networkdevice.poll_interval_minutes
+    device = save_changes(actor=actor, instance=networkdevice, changes=changes, editable=editable)
+    if device.poll_interval_minutes != interval_before and device.last_polled_at is not None:
+        device.next_poll_at = device.last_polled_at + timedelta(minutes=device.poll_interval_minutes)
+        device.save(update_fields=["next_poll_at"])
+    return device
+
+
+@transaction.atomic
+def delete_network_device(*, actor: Actor, networkdevice: NetworkDevice) -> None:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=networkdevice.company_id)
+    delete_row(actor=actor, instance=networkdevice)
+
+
+def target_of(device: NetworkDevice) -> SnmpTarget:
+    return SnmpTarget(host=device.host, port=device.port, version=device.snmp_version, community=device.community,
+                      v3_user=device.v3_user, auth_protocol=device.auth_protocol, auth_key=device.auth_key,
+                      priv_protocol=device.priv_protocol, priv_key=device.priv_key)
+
+
+@transaction.atomic
+def store_poll_result(*, device_id: int, result: PollResult) -> None:
+    """Keep the device's current state, its interfaces with rates, and one history sample."""
+    device = NetworkDevice.objects.select_for_update().filter(pk=device_id).first()
+    if device is None:
+        return  # deleted while it was being polled
+    now = timezone.now()
+    device.status, device.status_detail = result.status, result.detail[:300]
+    device.last_polled_at, device.response_ms = now, result.response_ms
+    device.next_poll_at = now + timedelta(minutes=device.poll_interval_minutes)
+    update = ["status", "status_detail", "last_polled_at", "next_poll_at", "response_ms"]
+    total_in = total_out = None
+    if result.status == "up":
+        system = result.system
+        device.sys_descr, device.sys_object_id = system.get("descr", ""), system.get("object_id", "")[:255]
+        device.sys_uptime_seconds = system.get("uptime_seconds")
+        device.sys_contact, device.sys_name = system.get("contact", "")[:255], system.get("name", "")[:255]
+        device.sys_location = system.get("location", "")[:255]
+        device.cpu_percent, device.storage = result.cpu_percent, result.storage
+        update += ["sys_descr", "sys_object_id", "sys_uptime_seconds", "sys_contact", "sys_name", "sys_location",
+                   "cpu_percent", "storage"]
+        total_in, total_out = _store_interfaces(device, result, now)
+    device.save(update_fields=update)
+    NetworkPollSample.objects.create(device=device, at=now, status=result.status, response_ms=result.response_ms,
+                                     cpu_percent=result.cpu_percent if result.status == "up" else None,
+                                     in_bps=total_in, out_bps=total_out)
+    publish("networkdevice.polled", company_id=device.company_id, id=device.pk, status=device.status)
+
+
+def _store_interfaces(device: NetworkDevice, result: PollResult, now: Any) -> tuple[float | None, float | None]:
+    existing = {i.if_index: i for i in NetworkInterface.objects.filter(device=device)}
+    total_in = total_out = None
+    keep = []
+    for reading in result.interfaces:
+        row = existing.get(reading.if_index) or NetworkInterface(device=device, if_index=reading.if_index)
+        seconds = (now - row.sampled_at).total_seconds() if row.sampled_at else 0
+        same_width = row.counter_bits == reading.counter_bits
+        in_bps = octets_rate(previous=int(row.in_octets) if row.in_octets is not None and same_width else None,
+                             current=reading.in_octets, seconds=seconds, counter_bits=reading.counter_bits,
+                             speed_bps=reading.speed_bps)
+        out_bps = octets_rate(previous=int(row.out_octets) if row.out_octets is not None and same_width else None,
+                              current=reading.out_octets, seconds=seconds, counter_bits=reading.counter_bits,
+                              speed_bps=reading.speed_bps)
+        row.name, row.alias, row.if_type = reading.name[:255], reading.alias[:255], reading.if_type
+        row.speed_bps, row.admin_status, row.oper_status = reading.speed_bps, reading.admin_status, \
+            reading.oper_status
+        row.in_octets = Decimal(reading.in_octets) if reading.in_octets is not None else None
+        row.out_octets = Decimal(reading.out_octets) if reading.out_octets is not None else None
+        row.counter_bits, row.in_bps, row.out_bps, row.sampled_at = reading.counter_bits, in_bps, out_bps, now
+        row.save()
+        keep.append(row.pk)
+        if in_bps is not None:
+            total_in = (total_in or 0) + in_bps
+        if out_bps is not None:
+            total_out = (total_out or 0) + out_bps
+    NetworkInterface.objects.filter(device=device).exclude(pk__in=keep).delete()  # gone from the device
+    return total_in, total_out
+
+
+def poll_devices(*, devices: Iterable[NetworkDevice]) -> dict[str, int]:
+    """Poll the devices concurrently (bounded by FLEETWATCH_SNMP_CONCURRENCY) and store every result."""
+    targets = [(device.pk, target_of(device)) for device in devices]
+    if not targets:
+        return {}
+    results = asyncio.run(poll_many(targets, concurrency=settings.FLEETWATCH_SNMP_CONCURRENCY))
+    counts: dict[str, int] = {}
+    for device_id, result in results:
+        store_poll_result(device_id=device_id, result=result)
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return counts
+
+
+def due_devices() -> Any:
+    """Devices never polled, or whose interval has passed since their last poll (within the minute the
+    cycle runs on, so a 5-minute interval polls every 5 minutes, not every 6)."""
+    return NetworkDevice.objects.filter(Q(next_poll_at__isnull=True)
+                                        | Q(next_poll_at__lte=timezone.now() + timedelta(seconds=20)))
+
+
+def poll_due_devices() -> dict[str, int] | None:
+    """One polling cycle. A cycle still running (a slow network) makes the next one skip, not pile up."""
+    if not cache.add(CYCLE_LOCK, "running", timeout=CYCLE_LOCK_SECONDS):
+        return None
+    try:
+        return poll_devices(devices=list(due_devices()))
+    finally:
+        cache.delete(CYCLE_LOCK)
+
+
+def poll_now(*, actor: Actor, networkdevice: NetworkDevice) -> NetworkDevice:
+    """Poll one device right away (operators); the result is stored and pushed like a scheduled poll."""
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=networkdevice.company_id)
+    poll_devices(devices=[networkdevice])
+    networkdevice.refresh_from_db()
+    return networkdevice
+
+
+def prune_network_history() -> int:
+    cutoff = timezone.now() - timedelta(days=settings.FLEETWATCH_NETWORK_RETENTION_DAYS)
+    deleted, _ = NetworkPollSample.objects.filter(at__lt=cutoff).delete()
+    return deleted

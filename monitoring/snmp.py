@@ -1,0 +1,282 @@
+"""The SNMP poller on pysnmp 7's asyncio API: system group, interfaces (ifTable + ifXTable, 64-bit
+counters where present), CPU (hrProcessorLoad) and storage (hrStorage), with a response time.
+
+Nothing here touches the database: ``poll`` turns a target into a ``PollResult``; ``poll_many`` runs
+many polls concurrently with a bound. A timeout, a wrong community or an unreachable host comes back
+as a status with a message, never as an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pysnmp.error import PySnmpError
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_walk_cmd,
+    get_cmd,
+    usmAesCfb128Protocol,
+    usmAesCfb256Protocol,
+    usmDESPrivProtocol,
+    usmHMAC192SHA256AuthProtocol,
+    usmHMAC384SHA512AuthProtocol,
+    usmHMACMD5AuthProtocol,
+    usmHMACSHAAuthProtocol,
+    usmNoAuthProtocol,
+    usmNoPrivProtocol,
+    walk_cmd,
+)
+
+SYSTEM = {"descr": "1.3.6.1.2.1.1.1.0", "object_id": "1.3.6.1.2.1.1.2.0", "uptime": "1.3.6.1.2.1.1.3.0",
+          "contact": "1.3.6.1.2.1.1.4.0", "name": "1.3.6.1.2.1.1.5.0", "location": "1.3.6.1.2.1.1.6.0"}
+IF_ENTRY = "1.3.6.1.2.1.2.2.1"
+IFX_ENTRY = "1.3.6.1.2.1.31.1.1.1"
+HR_PROCESSOR_LOAD = "1.3.6.1.2.1.25.3.3.1.2"
+HR_STORAGE_ENTRY = "1.3.6.1.2.1.25.2.3.1"
+IF_STATUS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
+AUTH = {"": usmNoAuthProtocol, "md5": usmHMACMD5AuthProtocol, "sha": usmHMACSHAAuthProtocol,
+        "sha256": usmHMAC192SHA256AuthProtocol, "sha512": usmHMAC384SHA512AuthProtocol}
+PRIV = {"": usmNoPrivProtocol, "des": usmDESPrivProtocol, "aes": usmAesCfb128Protocol, "aes256": usmAesCfb256Protocol}
+
+
+@dataclass(frozen=True)
+class SnmpTarget:
+    host: str
+    port: int = 161
+    version: str = "2c"
+    community: str = ""
+    v3_user: str = ""
+    auth_protocol: str = ""
+    auth_key: str = ""
+    priv_protocol: str = ""
+    priv_key: str = ""
+    timeout: float = 2.0
+    retries: int = 1
+
+
+@dataclass
+class InterfaceReading:
+    if_index: int
+    name: str = ""
+    alias: str = ""
+    if_type: int | None = None
+    speed_bps: int | None = None
+    admin_status: str = ""
+    oper_status: str = ""
+    in_octets: int | None = None
+    out_octets: int | None = None
+    counter_bits: int = 32
+
+
+@dataclass
+class PollResult:
+    status: str  # up, timeout, unreachable, error (monitoring.models.PollStatus)
+    detail: str = ""
+    response_ms: float | None = None
+    system: dict[str, Any] = field(default_factory=dict)
+    interfaces: list[InterfaceReading] = field(default_factory=list)
+    cpu_percent: float | None = None
+    storage: list[dict[str, Any]] = field(default_factory=list)
+    monotonic_at: float = field(default_factory=time.monotonic)
+
+
+def _auth(target: SnmpTarget) -> CommunityData | UsmUserData:
+    if target.version == "3":
+        return UsmUserData(target.v3_user, authKey=target.auth_key or None, privKey=target.priv_key or None,
+                           authProtocol=AUTH[target.auth_protocol], privProtocol=PRIV[target.priv_protocol])
+    return CommunityData(target.community, mpModel=0 if target.version == "1" else 1)
+
+
+def _text(value: Any) -> str:
+    return value.prettyPrint() if hasattr(value, "prettyPrint") else str(value)
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None  # noSuchInstance / noSuchObject / endOfMibView
+
+
+async def _walk(engine: SnmpEngine, auth: Any, transport: Any, target: SnmpTarget,
+                root: str) -> list[tuple[tuple[int, ...], Any]]:
+    """(OID suffix under ``root``, value) for every object in the subtree."""
+    prefix = tuple(int(part) for part in root.split("."))
+    found = []
+    walker = walk_cmd(engine, auth, transport, ContextData(), ObjectType(ObjectIdentity(root)),
+                      lexicographicMode=False) if target.version == "1" else bulk_walk_cmd(
+        engine, auth, transport, ContextData(), 0, 50, ObjectType(ObjectIdentity(root)), lexicographicMode=False)
+    async for error_indication, error_status, _, var_binds in walker:
+        if error_indication or error_status:
+            break
+        for name, value in var_binds:
+            oid = tuple(name)
+            if oid[:len(prefix)] == prefix and _is_value(value):
+                found.append((oid[len(prefix):], value))
+    return found
+
+
+def _is_value(value: Any) -> bool:
+    return value.__class__.__name__ not in {"NoSuchInstance", "NoSuchObject", "EndOfMibView", "Null"}
+
+
+def _interfaces(if_rows: list, ifx_rows: list) -> list[InterfaceReading]:
+    readings: dict[int, InterfaceReading] = {}
+
+    def reading(index: int) -> InterfaceReading:
+        return readings.setdefault(index, InterfaceReading(if_index=index))
+
+    for suffix, value in if_rows:
+        if len(suffix) != 2:
+            continue
+        column, index = suffix
+        row = reading(index)
+        if column == 2:
+            row.name = row.name or _text(value)
+        elif column == 3:
+            row.if_type = _number(value)
+        elif column == 5:
+            row.speed_bps = _number(value)
+        elif column == 7:
+            row.admin_status = IF_STATUS.get(_number(value) or 0, "")
+        elif column == 8:
+            row.oper_status = IF_STATUS.get(_number(value) or 0, "")
+        elif column == 10 and row.counter_bits == 32:
+            row.in_octets = _number(value)
+        elif column == 16 and row.counter_bits == 32:
+            row.out_octets = _number(value)
+    for suffix, value in ifx_rows:
+        if len(suffix) != 2:
+            continue
+        column, index = suffix
+        row = reading(index)
+        if column == 1 and _text(value):
+            row.name = _text(value)
+        elif column == 6:
+            row.in_octets, row.counter_bits = _number(value), 64
+        elif column == 10:
+            row.out_octets, row.counter_bits = _number(value), 64
+        elif column == 15 and _number(value):
+            row.speed_bps = max(row.speed_bps or 0, (_number(value) or 0) * 1_000_000)
+        elif column == 18:
+            row.alias = _text(value)
+    return [readings[index] for index in sorted(readings)]
+
+
+def _storage(rows: list) -> list[dict[str, Any]]:
+    entries: dict[int, dict[str, Any]] = {}
+    for suffix, value in rows:
+        if len(suffix) != 2:
+            continue
+        column, index = suffix
+        entry = entries.setdefault(index, {"index": index})
+        if column == 3:
+            entry["descr"] = _text(value)
+        elif column == 4:
+            entry["unit"] = _number(value) or 1
+        elif column == 5:
+            entry["size_units"] = _number(value)
+        elif column == 6:
+            entry["used_units"] = _number(value)
+    storage = []
+    for entry in entries.values():
+        unit = entry.get("unit", 1)
+        if entry.get("size_units") is None:
+            continue
+        size, used = entry["size_units"] * unit, (entry.get("used_units") or 0) * unit
+        storage.append({"descr": entry.get("descr", ""), "size_bytes": size, "used_bytes": used,
+                        "used_percent": round(100 * used / size, 1) if size else None})
+    return storage
+
+
+async def poll(engine: SnmpEngine, target: SnmpTarget, *, with_tables: bool = True) -> PollResult:
+    """One poll of one device; every failure is a status with a message."""
+    started = time.perf_counter()
+    try:
+        transport = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout,
+                                                    retries=target.retries)
+    except PySnmpError as error:
+        return PollResult(status="unreachable", detail=f"Cannot resolve or reach {target.host}: {error}"[:300])
+    auth = _auth(target)
+    try:
+        error_indication, error_status, _, var_binds = await get_cmd(
+            engine, auth, transport, ContextData(), *(ObjectType(ObjectIdentity(oid)) for oid in SYSTEM.values()))
+    except (PySnmpError, OSError) as error:
+        return PollResult(status="unreachable", detail=str(error)[:300])
+    response_ms = (time.perf_counter() - started) * 1000
+    if error_indication:
+        name = type(error_indication).__name__ if not isinstance(error_indication, str) else error_indication
+        text = str(error_indication)
+        if "timed out" in text.lower() or "RequestTimedOut" in name:
+            total = target.timeout * (target.retries + 1)
+            return PollResult(status="timeout", detail=f"No answer within {total:g} s: wrong community or "
+                                                       "credentials, SNMP off, or a firewall in between.")
+        return PollResult(status="error", detail=text[:300])
+    if error_status:
+        return PollResult(status="error", detail=f"The agent answered {error_status.prettyPrint()}.")
+    values = {key: value for key, (_, value) in zip(SYSTEM, var_binds, strict=False)}
+    uptime = _number(values.get("uptime"))
+    object_id = values.get("object_id")
+    system = {"descr": _text(values.get("descr", "")),
+              "object_id": ".".join(str(part) for part in tuple(object_id)) if _is_value(object_id) else "",
+              "uptime_seconds": uptime // 100 if uptime is not None else None,
+              "contact": _text(values.get("contact", "")), "name": _text(values.get("name", "")),
+              "location": _text(values.get("location", ""))}
+    result = PollResult(status="up", response_ms=round(response_ms, 2), system=system)
+    if not with_tables:
+        return result
+    if_rows, ifx_rows, cpu_rows, storage_rows = await asyncio.gather(
+        *(_walk(engine, auth, transport, target, root) for root in (IF_ENTRY, IFX_ENTRY, HR_PROCESSOR_LOAD,
+                                                                    HR_STORAGE_ENTRY)))
+    result.interfaces = _interfaces(if_rows, ifx_rows)
+    loads = [_number(value) for _, value in cpu_rows if _number(value) is not None]
+    result.cpu_percent = round(sum(loads) / len(loads), 1) if loads else None
+    result.storage = _storage(storage_rows)
+    return result
+
+
+async def poll_many(targets: Iterable[tuple[Any, SnmpTarget]], *, concurrency: int,
+                    with_tables: bool = True) -> list[tuple[Any, PollResult]]:
+    """Poll every target, at most ``concurrency`` at a time, on one SNMP engine."""
+    engine = SnmpEngine()
+    bound = asyncio.Semaphore(concurrency)
+
+    async def one(key: Any, target: SnmpTarget) -> tuple[Any, PollResult]:
+        async with bound:
+            try:
+                return key, await poll(engine, target, with_tables=with_tables)
+            except Exception as error:  # a malformed answer from one device must not stop the cycle
+                return key, PollResult(status="error", detail=f"{type(error).__name__}: {error}"[:300])
+
+    try:
+        return list(await asyncio.gather(*(one(key, target) for key, target in targets)))
+    finally:
+        engine.close_dispatcher()
+
+
+def octets_rate(*, previous: int | None, current: int | None, seconds: float, counter_bits: int,
+                speed_bps: int | None = None) -> float | None:
+    """Bits per second between two counter readings; one wrap of the counter is allowed for.
+
+    A "wrap" faster than the link can carry is a counter reset (reboot, counters cleared): no rate then."""
+    if previous is None or current is None or seconds <= 0:
+        return None
+    delta = current - previous
+    if delta < 0:
+        delta += 2 ** counter_bits  # the counter wrapped once
+        if delta < 0:
+            return None
+    rate = delta * 8 / seconds
+    if speed_bps and rate > speed_bps * 1.1:
+        return None
+    return rate

@@ -1,0 +1,14 @@
+"""django-q2 entry points for network monitoring; each only calls a service."""
+
+from __future__ import annotations
+
+from monitoring.services import poll_due_devices, prune_network_history
+
+
+def poll_due_network_devices_task() -> str:
+    counts = poll_due_devices()
+    return "previous cycle still running; skipped" if counts is None else f"polled: {counts or 'nothing due'}"
+
+
+def prune_network_history_task() -> int:
+    return prune_network_history()

@@ -1,0 +1,21 @@
+"""Network pages beyond the generic resource views: poll now."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from monitoring import services
+from monitoring.selectors import network_devices_for
+from portal.web.views import redirect_to
+
+
+@login_required
+@require_POST
+def network_poll(request: HttpRequest, pk: int) -> HttpResponse:
+    device = get_object_or_404(network_devices_for(actor=request.actor), pk=pk)
+    services.poll_now(actor=request.actor, networkdevice=device)
+    return redirect_to(request, reverse("resource-detail", args=["network", pk]))

@@ -1,0 +1,101 @@
+"""Network devices: secrets encrypted at rest and kept out of the audit log, polls stored with
+interface rates and history, the polling cycle that never piles up, and the pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db.models import F
+from django.db import connection
+from django.urls import reverse
+
+from monitoring import services
+from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.snmp import InterfaceReading, PollResult
+from portal.audit.models import AuditEvent
+from tests.conftest import logged_in
+
+pytestmark = pytest.mark.django_db
+
+
+def _device(tenant, actor, **fields):
+    return services.create_network_device(actor=actor, site=tenant.site, name="core-sw-1", host="127.0.0.1",
+                                          **{"community": "s3cret-community", **fields})
+
+
+def test_secrets_are_encrypted_at_rest_and_never_audited(tenant_a, actor_of, operator_a):
+    device = _device(tenant_a, actor_of(operator_a))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT community FROM monitoring_networkdevice WHERE id = %s", [device.pk])
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("fwenc1:") and "s3cret" not in stored
+    assert NetworkDevice.objects.get(pk=device.pk).community == "s3cret-community"
+    event = AuditEvent.objects.get(action="networkdevice.created")
+    assert "community" not in event.after and "s3cret" not in str(event.after)
+
+
+def test_v3_settings_are_checked(tenant_a, actor_of, operator_a):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        _device(tenant_a, actor_of(operator_a), snmp_version="3", community="")
+    with pytest.raises(ValidationError):
+        _device(tenant_a, actor_of(operator_a), snmp_version="3", v3_user="monitor", auth_protocol="sha",
+                auth_key="short")
+    ok = _device(tenant_a, actor_of(operator_a), snmp_version="3", v3_user="monitor", auth_protocol="sha",
+                 auth_key="long-enough-key", priv_protocol="aes", priv_key="another-long-key", community="")
+    assert NetworkDevice.objects.get(pk=ok.pk).priv_key == "another-long-key"
+
+
+def test_poll_results_give_rates_and_history(tenant_a, actor_of, operator_a):
+    device = _device(tenant_a, actor_of(operator_a))
+
+    def result(in_octets: int) -> PollResult:
+        return PollResult(status="up", response_ms=3.2, system={"name": "sw1", "uptime_seconds": 100},
+                          interfaces=[InterfaceReading(if_index=1, name="Gi0/1", speed_bps=1_000_000_000,
+                                                       admin_status="up", oper_status="up", in_octets=in_octets,
+                                                       out_octets=10, counter_bits=64)])
+
+    services.store_poll_result(device_id=device.pk, result=result(1_000))
+    NetworkInterface.objects.update(sampled_at=F("sampled_at") - timedelta(seconds=60))  # a minute ago
+    services.store_poll_result(device_id=device.pk, result=result(61_000))
+    interface = NetworkInterface.objects.get()
+    assert interface.name == "Gi0/1" and interface.in_bps == pytest.approx(60_000 * 8 / 60, rel=0.05)
+    assert NetworkPollSample.objects.filter(device=device).count() == 2
+    services.store_poll_result(device_id=device.pk, result=PollResult(status="timeout", detail="No answer"))
+    device.refresh_from_db()
+    assert device.status == "timeout" and device.sys_name == "sw1"  # the last good facts stay
+
+
+def test_a_running_cycle_makes_the_next_one_skip(tenant_a, actor_of, operator_a, monkeypatch):
+    _device(tenant_a, actor_of(operator_a))
+    polled = []
+    monkeypatch.setattr(services, "poll_devices", lambda devices: polled.append(list(devices)) or {"up": 1})
+    cache.set(services.CYCLE_LOCK, "running")
+    try:
+        assert services.poll_due_devices() is None and polled == []
+    finally:
+        cache.delete(services.CYCLE_LOCK)
+    assert services.poll_due_devices() == {"up": 1} and len(polled[0]) == 1
+
+
+def test_pages_and_poll_now_against_snmpd(snmpd, tenant_a, operator_a, viewer_a):
+    client = logged_in(operator_a)
+    created = client.post(reverse("resource-create", args=["network"]), {
+        "site": tenant_a.site.pk, "name": "lab-switch", "host": "127.0.0.1", "port": snmpd.port,
+        "device_type": "switch", "snmp_version": "2c", "community": snmpd.community, "poll_interval_minutes": 5})
+    assert created.status_code == 302, created.content.decode()[:2000]
+    device = NetworkDevice.objects.get()
+    assert logged_in(viewer_a).post(reverse("network-poll", args=[device.pk])).status_code == 403
+    assert client.post(reverse("network-poll", args=[device.pk])).status_code == 302
+    page = client.get(reverse("resource-detail", args=["network", device.pk])).content.decode()
+    assert "stand-in-agent" in page and ">lo<" in page and snmpd.community not in page
+    edit = client.get(reverse("resource-edit", args=["network", device.pk])).content.decode()
+    assert snmpd.community not in edit  # secrets are write-only
+    kept = client.post(reverse("resource-edit", args=["network", device.pk]), {
+        "site": tenant_a.site.pk, "name": "lab-switch-renamed", "host": "127.0.0.1", "port": snmpd.port,
+        "device_type": "switch", "snmp_version": "2c", "community": "", "poll_interval_minutes": 5})
+    assert kept.status_code == 302
+    assert NetworkDevice.objects.get().community == snmpd.community
