@@ -60,6 +60,7 @@ class SnmpTarget:
     auth_key: str = ""
     priv_protocol: str = ""
     priv_key: str = ""
+    context_name: str = ""  # SNMPv3 context (most devices use the empty default)
     timeout: float = 2.0
     retries: int = 1
 
@@ -97,6 +98,10 @@ def _auth(target: SnmpTarget) -> CommunityData | UsmUserData:
     return CommunityData(target.community, mpModel=0 if target.version == "1" else 1)
 
 
+def _context(target: SnmpTarget) -> ContextData:
+    return ContextData(contextName=target.context_name) if target.context_name else ContextData()
+
+
 def _text(value: Any) -> str:
     return value.prettyPrint() if hasattr(value, "prettyPrint") else str(value)
 
@@ -113,9 +118,9 @@ async def _walk(engine: SnmpEngine, auth: Any, transport: Any, target: SnmpTarge
     """(OID suffix under ``root``, value) for every object in the subtree."""
     prefix = tuple(int(part) for part in root.split("."))
     found = []
-    walker = walk_cmd(engine, auth, transport, ContextData(), ObjectType(ObjectIdentity(root)),
+    walker = walk_cmd(engine, auth, transport, _context(target), ObjectType(ObjectIdentity(root)),
                       lexicographicMode=False) if target.version == "1" else bulk_walk_cmd(
-        engine, auth, transport, ContextData(), 0, 50, ObjectType(ObjectIdentity(root)), lexicographicMode=False)
+        engine, auth, transport, _context(target), 0, 50, ObjectType(ObjectIdentity(root)), lexicographicMode=False)
     async for error_indication, error_status, _, var_binds in walker:
         if error_indication or error_status:
             break
@@ -210,7 +215,7 @@ async def poll(engine: SnmpEngine, target: SnmpTarget, *, with_tables: bool = Tr
     auth = _auth(target)
     try:
         error_indication, error_status, _, var_binds = await get_cmd(
-            engine, auth, transport, ContextData(), *(ObjectType(ObjectIdentity(oid)) for oid in SYSTEM.values()))
+            engine, auth, transport, _context(target), *(ObjectType(ObjectIdentity(oid)) for oid in SYSTEM.values()))
     except (PySnmpError, OSError) as error:
         return PollResult(status="unreachable", detail=str(error)[:300])
     response_ms = (time.perf_counter() - started) * 1000
@@ -247,16 +252,22 @@ async def poll(engine: SnmpEngine, target: SnmpTarget, *, with_tables: bool = Tr
 
 async def poll_many(targets: Iterable[tuple[Any, SnmpTarget]], *, concurrency: int,
                     with_tables: bool = True) -> list[tuple[Any, PollResult]]:
-    """Poll every target, at most ``concurrency`` at a time, on one SNMP engine."""
+    """Poll every target, at most ``concurrency`` at a time. v1/v2c targets share one SNMP engine; each v3
+    target gets its own, because an engine keeps one set of keys per user name and two devices may use
+    the same user name with different keys."""
     engine = SnmpEngine()
     bound = asyncio.Semaphore(concurrency)
 
     async def one(key: Any, target: SnmpTarget) -> tuple[Any, PollResult]:
         async with bound:
+            own_engine = SnmpEngine() if target.version == "3" else None
             try:
-                return key, await poll(engine, target, with_tables=with_tables)
+                return key, await poll(own_engine or engine, target, with_tables=with_tables)
             except Exception as error:  # a malformed answer from one device must not stop the cycle
                 return key, PollResult(status="error", detail=f"{type(error).__name__}: {error}"[:300])
+            finally:
+                if own_engine is not None:
+                    own_engine.close_dispatcher()
 
     try:
         return list(await asyncio.gather(*(one(key, target) for key, target in targets)))

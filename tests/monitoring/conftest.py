@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 COMMUNITY = "fleetwatch-test"
+V3_USER, V3_AUTH_KEY, V3_PRIV_KEY = "fleetwatch", "auth-secret-123", "priv-secret-456"
 
 
 def free_udp_port() -> int:
@@ -53,5 +55,57 @@ def snmpd(tmp_path_factory) -> Iterator[SnmpPeer]:
         process.kill()
         pytest.fail(f"snmpd did not answer: {(folder / 'snmpd.log').read_text()[-1000:]}")
     yield SnmpPeer(port=port, community=COMMUNITY, sys_name="stand-in-agent")
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class SimulatedDevices:
+    port: int
+    communities: list[str]
+
+
+def start_snmpsim(folder: Path, communities: list[str]) -> tuple[subprocess.Popen, int]:
+    """snmpsim answering each community from the recorded switch (one data file per community)."""
+    import sys
+
+    from tests.monitoring.recordings import write_recording
+
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    template = write_recording(folder / "switch.snmprec")
+    for community in communities:
+        target = data / f"{community}.snmprec"
+        if not target.exists():
+            os.link(template, target)  # snmpsim names communities after real files, not symlinks
+    port = free_udp_port()
+    responder = Path(sys.executable).with_name("snmpsim-command-responder")
+    process = subprocess.Popen(
+        [str(responder), f"--cache-dir={folder / 'cache'}", "--log-level=error",
+         # One engine: its id first, then its data, v3 user (SHA, AES; the context names the data file) and
+         # endpoint. Options given before --v3-engine-id are not applied to it.
+         "--v3-engine-id=auto", f"--data-dir={data}", f"--v3-user={V3_USER}", f"--v3-auth-key={V3_AUTH_KEY}",
+         "--v3-auth-proto=SHA",
+         f"--v3-priv-key={V3_PRIV_KEY}", "--v3-priv-proto=AES", f"--agent-udpv4-endpoint=127.0.0.1:{port}"],
+        env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
+        stdout=subprocess.DEVNULL, stderr=(folder / "snmpsim.log").open("w"))
+    deadline = time.monotonic() + 120  # it indexes every data file before answering
+    while time.monotonic() < deadline:
+        probe = subprocess.run(["snmpget", "-v2c", "-c", communities[0], "-t", "0.5", "-r", "0",
+                                f"127.0.0.1:{port}", "1.3.6.1.2.1.1.5.0"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return process, port
+        if process.poll() is not None:
+            break
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"snmpsim did not answer: {(folder / 'snmpsim.log').read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def snmpsim(tmp_path_factory) -> Iterator[SimulatedDevices]:
+    communities = ["switch"]
+    process, port = start_snmpsim(tmp_path_factory.mktemp("snmpsim"), communities)
+    yield SimulatedDevices(port=port, communities=communities)
     process.terminate()
     process.wait(timeout=10)

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db.models import F
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 
 from monitoring import services

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from monitoring.snmp import SnmpTarget, octets_rate, poll_many
-from tests.monitoring.conftest import free_udp_port
+from tests.monitoring.conftest import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, free_udp_port
 
 
 def _poll(*targets: SnmpTarget):
@@ -44,3 +44,31 @@ def test_counter_rates_allow_one_wrap():
     reset = octets_rate(previous=3_000_000_000, current=10, seconds=10, counter_bits=32, speed_bps=100_000_000)
     assert reset is None  # faster than the 100 Mbit/s link: the counters were reset, not wrapped
     assert octets_rate(previous=None, current=10, seconds=10, counter_bits=32) is None
+
+
+def test_recorded_switch_from_snmpsim(snmpsim):
+    [result] = _poll(SnmpTarget(host="127.0.0.1", port=snmpsim.port, community="switch"))
+    assert result.status == "up", result.detail
+    assert result.system == {"descr": "Fleetwatch Test Switch 24-port, firmware 15.2",
+                             "object_id": "1.3.6.1.4.1.9.1.1208", "uptime_seconds": 123456,
+                             "contact": "noc@example.com", "name": "sim-switch", "location": "Closet B"}
+    first, second = result.interfaces
+    assert (first.name, first.alias, first.oper_status, second.oper_status) == ("Gi0/1", "Uplink to core", "up",
+                                                                                 "down")
+    assert first.counter_bits == 64 and first.in_octets == 9876543210 and second.out_octets == 2469135780
+    assert first.speed_bps == 1_000_000_000 and first.if_type == 6
+    assert result.cpu_percent == 41.0
+    assert result.storage == [{"descr": "Physical memory", "size_bytes": 2147483648, "used_bytes": 1073741824,
+                               "used_percent": 50.0}]
+
+
+def test_snmp_v3_against_snmpsim(snmpsim):
+    good, wrong_key = _poll(
+        SnmpTarget(host="127.0.0.1", port=snmpsim.port, version="3", v3_user=V3_USER, auth_protocol="sha",
+                   auth_key=V3_AUTH_KEY, priv_protocol="aes", priv_key=V3_PRIV_KEY, context_name="switch"),
+        SnmpTarget(host="127.0.0.1", port=snmpsim.port, version="3", v3_user=V3_USER, auth_protocol="sha",
+                   auth_key="not-the-key-at-all", priv_protocol="aes", priv_key=V3_PRIV_KEY, context_name="switch",
+                   timeout=0.5, retries=0))
+    assert good.status == "up", good.detail
+    assert good.system["name"] == "sim-switch" and good.cpu_percent == 41.0
+    assert wrong_key.status in ("timeout", "error") and wrong_key.detail
