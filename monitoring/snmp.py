@@ -119,8 +119,9 @@ async def _walk(engine: SnmpEngine, auth: Any, transport: Any, target: SnmpTarge
     prefix = tuple(int(part) for part in root.split("."))
     found = []
     walker = walk_cmd(engine, auth, transport, _context(target), ObjectType(ObjectIdentity(root)),
-                      lexicographicMode=False) if target.version == "1" else bulk_walk_cmd(
-        engine, auth, transport, _context(target), 0, 50, ObjectType(ObjectIdentity(root)), lexicographicMode=False)
+                      lexicographicMode=False, lookupMib=False) if target.version == "1" else bulk_walk_cmd(
+        engine, auth, transport, _context(target), 0, 50, ObjectType(ObjectIdentity(root)), lexicographicMode=False,
+        lookupMib=False)
     async for error_indication, error_status, _, var_binds in walker:
         if error_indication or error_status:
             break
@@ -215,7 +216,8 @@ async def poll(engine: SnmpEngine, target: SnmpTarget, *, with_tables: bool = Tr
     auth = _auth(target)
     try:
         error_indication, error_status, _, var_binds = await get_cmd(
-            engine, auth, transport, _context(target), *(ObjectType(ObjectIdentity(oid)) for oid in SYSTEM.values()))
+            engine, auth, transport, _context(target), *(ObjectType(ObjectIdentity(oid)) for oid in SYSTEM.values()),
+            lookupMib=False)  # numeric OIDs only: resolving MIB names costs more CPU than the poll itself
     except (PySnmpError, OSError) as error:
         return PollResult(status="unreachable", detail=str(error)[:300])
     response_ms = (time.perf_counter() - started) * 1000
