@@ -16,8 +16,9 @@ from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, lookup
 from graph.scoping import Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from monitoring import cameras as camera_services
 from monitoring import selectors, services
-from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.models import Camera, NetworkDevice, NetworkInterface, NetworkPollSample
 from portal.tenancy.selectors import groups_for, sites_for
 
 
@@ -97,9 +98,40 @@ class NetworkDeviceNode(Scoped, relay.Node):
         return bool(self.community)
 
 
+@strawberry_django.type(Camera, name="Camera")
+class CameraNode(Scoped, relay.Node):
+    """An IP camera checked over RTSP. The password is never returned."""
+
+    name: auto
+    host: auto
+    rtsp_url: auto
+    username: auto
+    location: auto
+    check_interval_minutes: auto
+    status: auto
+    status_detail: auto
+    last_checked_at: datetime | None
+    response_ms: float | None
+    company: CompanyNode
+    site: SiteNode
+
+
 @strawberry.type
 class MonitoringQuery:
     network_devices: DjangoListConnection[NetworkDeviceNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    cameras: DjangoListConnection[CameraNode] = strawberry_django.connection(max_results=MAX_PAGE)
+
+
+@strawberry.input
+class CameraCreateInput:
+    site: relay.GlobalID
+    name: str
+    host: str
+    rtsp_url: str
+    username: str = ""
+    password: str = ""
+    location: str = ""
+    check_interval_minutes: int = 10
 
 
 @strawberry.input
@@ -176,4 +208,24 @@ class MonitoringMutation:
         node, errors = attempt(lambda: services.poll_now(
             actor=actor, networkdevice=lookup(selectors.network_devices_for(actor=actor), input.id,
                                               type_name="NetworkDevice")))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Add an IP camera to a site (operators).")
+    def create_camera(self, info: Info, input: CameraCreateInput) -> Payload[CameraNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: camera_services.create_camera(
+            actor=actor, site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site"),
+            name=input.name, host=input.host, rtsp_url=input.rtsp_url, username=input.username,
+            password=input.password, location=input.location, check_interval_minutes=input.check_interval_minutes))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a camera (operators).")
+    def delete_camera(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.cameras_for, "Camera", camera_services.delete_camera, "camera", input.id)
+
+    @strawberry.mutation(description="Check a camera over RTSP now and return what it found (operators).")
+    def check_camera(self, info: Info, input: DeleteInput) -> Payload[CameraNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: camera_services.check_now(
+            actor=actor, camera=lookup(selectors.cameras_for(actor=actor), input.id, type_name="Camera")))
         return Payload(node=node, errors=errors)

@@ -48,3 +48,27 @@ class NetworkDeviceForm(ScopedModelForm):
             return data
         return {name: value for name, value in data.items()
                 if name not in ("community", "auth_key", "priv_key") or value}
+
+
+class CameraForm(ScopedModelForm):
+    class Meta:
+        from monitoring.models import Camera
+
+        model = Camera
+        fields = ["site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes"]
+        widgets = {"password": SECRET_WIDGET}
+
+    def limit_choices(self) -> None:
+        self.fields["site"].queryset = sites_for(actor=self.actor)
+        if not self.instance.pk:
+            self.instance.company_id = None
+        else:
+            self.fields["password"].help_text = "Stored encrypted; leave empty to keep the current password."
+
+    def _post_clean(self) -> None:
+        site = self.cleaned_data.get("site")
+        if site is not None:
+            self.instance.company_id = site.company_id
+        if self.instance.pk and not self.cleaned_data.get("password"):
+            self.cleaned_data["password"] = type(self.instance).objects.get(pk=self.instance.pk).password
+        super()._post_clean()

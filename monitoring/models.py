@@ -155,3 +155,48 @@ class NetworkPollSample(TenantOwned):
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["device", "-at"])]
+
+
+class CameraStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Not checked yet"
+    UP = "up", "Up"
+    AUTH_FAILED = "auth_failed", "Authentication failed"
+    DOWN = "down", "Down"
+
+
+class Camera(TenantOwned, Timestamped):
+    """An IP camera checked over RTSP (OPTIONS, then DESCRIBE with its credentials)."""
+
+    company_path = "company_id"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="cameras")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="cameras")
+    name = models.CharField(max_length=200)
+    host = models.CharField(max_length=255, help_text="IP address or host name.")
+    rtsp_url = models.CharField(max_length=500, help_text="e.g. rtsp://192.0.2.10:554/stream1 (no credentials in it).")
+    username = models.CharField(max_length=100, blank=True)
+    password = EncryptedTextField(blank=True, help_text="Stored encrypted.")
+    location = models.CharField(max_length=255, blank=True, help_text="Where it hangs, e.g. 'Loading dock, north'.")
+    check_interval_minutes = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1),
+                                                                                 MaxValueValidator(1440)])
+    status = models.CharField(max_length=16, choices=CameraStatus.choices, default=CameraStatus.UNKNOWN)
+    status_detail = models.CharField(max_length=300, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True, editable=False)
+    response_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["company", "status"]), models.Index(fields=["next_check_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.site_id and self.company_id and self.site.company_id != self.company_id:
+            raise ValidationError({"site": "This site belongs to another company."})
+        if not self.rtsp_url.startswith("rtsp://"):
+            raise ValidationError({"rtsp_url": "An RTSP URL starts with rtsp://."})
+        if "@" in self.rtsp_url.split("/")[2]:
+            raise ValidationError({"rtsp_url": "Put the user name and password in their own fields (the password "
+                                               "is stored encrypted; a URL is not)."})

@@ -42,3 +42,28 @@ def network_resource() -> Any:
                  ListFilter("type", "Type", "device_type", _static_choices(list(NetworkDeviceType.choices))),
                  ListFilter("company", "Company", "company_id", _company_choices)),
     )
+
+
+def camera_resource() -> Any:
+    from monitoring import cameras
+    from monitoring.forms import CameraForm
+    from monitoring.models import CameraStatus
+    from monitoring.selectors import cameras_for
+    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
+
+    return Resource(
+        slug="cameras", noun="camera", title="Cameras",
+        rows_for=cameras_for,
+        columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
+                 Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
+                 Column("Site", "site.name", "site__name"), Column("Location", "location", "location"),
+                 Column("Response ms", "response_ms", "response_ms"),
+                 Column("Last check", "last_checked_at", "last_checked_at")),
+        search_fields=("name", "host", "location", "company__name", "site__name"), default_sort="name",
+        form_class=CameraForm, create=cameras.create_camera, update=cameras.update_camera,
+        delete=cameras.delete_camera, parent_fields=("site",), hidden_fields=("password",),
+        detail_context=lambda actor, camera: {"can_check": actor.has_role(Role.OPERATOR)},
+        empty_hint="Add IP cameras by their RTSP URL; each is checked with OPTIONS and DESCRIBE every 10 minutes.",
+        filters=(ListFilter("status", "Status", "status", _static_choices(list(CameraStatus.choices))),
+                 ListFilter("company", "Company", "company_id", _company_choices)),
+    )

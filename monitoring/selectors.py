@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.models import Camera, NetworkDevice, NetworkInterface, NetworkPollSample
 from portal.access import Actor, visible_to
 
 
@@ -18,3 +18,7 @@ def network_interfaces_for(*, actor: Actor) -> QuerySet[NetworkInterface]:
 
 def network_samples_for(*, actor: Actor) -> QuerySet[NetworkPollSample]:
     return visible_to(NetworkPollSample.objects.all(), actor)
+
+
+def cameras_for(*, actor: Actor) -> QuerySet[Camera]:
+    return visible_to(Camera.objects.select_related("company", "site"), actor)

@@ -12,3 +12,10 @@ def poll_due_network_devices_task() -> str:
 
 def prune_network_history_task() -> int:
     return prune_network_history()
+
+
+def check_due_cameras_task() -> str:
+    from monitoring.cameras import check_due_cameras
+
+    counts = check_due_cameras()
+    return "previous cycle still running; skipped" if counts is None else f"checked: {counts or 'nothing due'}"

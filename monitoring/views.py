@@ -19,3 +19,14 @@ def network_poll(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_object_or_404(network_devices_for(actor=request.actor), pk=pk)
     services.poll_now(actor=request.actor, networkdevice=device)
     return redirect_to(request, reverse("resource-detail", args=["network", pk]))
+
+
+@login_required
+@require_POST
+def camera_check(request: HttpRequest, pk: int) -> HttpResponse:
+    from monitoring.cameras import check_now
+    from monitoring.selectors import cameras_for
+
+    camera = get_object_or_404(cameras_for(actor=request.actor), pk=pk)
+    check_now(actor=request.actor, camera=camera)
+    return redirect_to(request, reverse("resource-detail", args=["cameras", pk]))

@@ -27,6 +27,9 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(name="network: poll due SNMP devices", func="monitoring.tasks.poll_due_network_devices_task",
                  minutes=1, description="Polls each network device when its own interval (5 minutes by default) "
                                         "has passed; a cycle still running makes the next one skip."),
+    ScheduleSpec(name="network: check due cameras", func="monitoring.tasks.check_due_cameras_task",
+                 minutes=1, description="RTSP-checks each camera when its interval (10 minutes by default) has "
+                                        "passed; a cycle still running makes the next one skip."),
     ScheduleSpec(name="network: prune poll history", func="monitoring.tasks.prune_network_history_task",
                  minutes=24 * 60, description="Keeps FLEETWATCH_NETWORK_RETENTION_DAYS of poll history."),
 )

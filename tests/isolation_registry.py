@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.db.models import Model
 from django.utils import timezone
 
-from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.models import Camera, NetworkDevice, NetworkInterface, NetworkPollSample
 from portal.actions.models import Action, ActionBatch, ActionSchedule, ScheduleKind, Script
 from portal.audit.models import AuditEvent
 from portal.inventory import models as inventory
@@ -82,6 +82,9 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
                                                                       name=f"{company.name} uplink"),
     NetworkPollSample: lambda company: NetworkPollSample.objects.create(device=_network_device_in(company),
                                                                         at=timezone.now(), status="up"),
+    Camera: lambda company: Camera.objects.create(company=company, site=factories.SiteFactory(company=company),
+                                                  name=f"{company.name} lobby cam", host="192.0.2.20",
+                                                  rtsp_url="rtsp://192.0.2.20/stream1"),
 }
 
 # Rows not owned by a company whose visibility follows tenant-owned rows (a batch is visible through its
@@ -100,6 +103,7 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "action-cancel": (Action, "POST"),
     "batch-detail": (ActionBatch, "GET"),
     "network-poll": (NetworkDevice, "POST"),
+    "camera-check": (Camera, "POST"),
 }
 # Pages of the shared library (scripts, software, profiles): the same for every signed-in user.
 SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate"}

@@ -285,9 +285,10 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
-from monitoring.resources import network_resource  # noqa: E402
+from monitoring.resources import camera_resource, network_resource  # noqa: E402
 from portal.web.action_resources import ACTIONS, PROFILES, SCHEDULES, SCRIPTS, SOFTWARE  # noqa: E402
 
 NETWORK = network_resource()
+CAMERAS = camera_resource()
 RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT, SCRIPTS,
-                                                      SOFTWARE, PROFILES, SCHEDULES, ACTIONS, NETWORK)}
+                                                      SOFTWARE, PROFILES, SCHEDULES, ACTIONS, NETWORK, CAMERAS)}

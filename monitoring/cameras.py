@@ -1,0 +1,101 @@
+"""Writes to cameras (operators) and their RTSP checks: one now, or every camera that is due."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from monitoring.models import Camera
+from monitoring.rtsp import RtspResult, check
+from portal.access import Actor, Role, require_role
+from portal.tenancy.models import Site
+from portal.tenancy.services import ensure_visible
+from portal.writes import delete_row, save_changes, save_new
+from realtime import publish
+
+CAMERA_FIELDS = ("site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes")
+CHECK_CONCURRENCY = 50
+CYCLE_LOCK = "monitoring:camera-cycle"
+
+
+@transaction.atomic
+def create_camera(*, actor: Actor, site: Site, name: str, host: str, rtsp_url: str, **fields: Any) -> Camera:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=site.company_id)
+    return save_new(actor=actor, instance=Camera(company_id=site.company_id, site=site, name=name, host=host,
+                                                 rtsp_url=rtsp_url, **fields))
+
+
+@transaction.atomic
+def update_camera(*, actor: Actor, camera: Camera, **changes: Any) -> Camera:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=camera.company_id)
+    site = changes.get("site")
+    if site is not None:
+        ensure_visible(actor=actor, company_id=site.company_id)
+        changes["company"] = site.company
+    if changes.get("password") == "":
+        changes.pop("password")  # an empty password field keeps the stored one
+    return save_changes(actor=actor, instance=camera, changes=changes, editable=(*CAMERA_FIELDS, "company"))
+
+
+@transaction.atomic
+def delete_camera(*, actor: Actor, camera: Camera) -> None:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=camera.company_id)
+    delete_row(actor=actor, instance=camera)
+
+
+def store_check_result(*, camera_id: int, result: RtspResult) -> None:
+    now = timezone.now()
+    camera = Camera.objects.filter(pk=camera_id).first()
+    if camera is None:
+        return
+    Camera.objects.filter(pk=camera_id).update(
+        status=result.status, status_detail=result.detail[:300], response_ms=result.response_ms, last_checked_at=now,
+        next_check_at=now + timedelta(minutes=camera.check_interval_minutes))
+    publish("camera.checked", company_id=camera.company_id, id=camera_id, status=result.status)
+
+
+def check_cameras(*, cameras: list[Camera]) -> dict[str, int]:
+    """Check the cameras concurrently (bounded) and store every result."""
+    async def run_all() -> list[tuple[int, RtspResult]]:
+        bound = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+        async def one(camera: Camera) -> tuple[int, RtspResult]:
+            async with bound:
+                return camera.pk, await check(url=camera.rtsp_url, username=camera.username,
+                                              password=camera.password)
+        return list(await asyncio.gather(*(one(camera) for camera in cameras)))
+
+    counts: dict[str, int] = {}
+    for camera_id, result in asyncio.run(run_all()) if cameras else []:
+        store_check_result(camera_id=camera_id, result=result)
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return counts
+
+
+def check_due_cameras() -> dict[str, int] | None:
+    """One check cycle of the cameras whose interval has passed; skipped while the previous one runs."""
+    if not cache.add(CYCLE_LOCK, "running", timeout=15 * 60):
+        return None
+    try:
+        due = Camera.objects.filter(Q(next_check_at__isnull=True)
+                                    | Q(next_check_at__lte=timezone.now() + timedelta(seconds=20)))
+        return check_cameras(cameras=list(due))
+    finally:
+        cache.delete(CYCLE_LOCK)
+
+
+def check_now(*, actor: Actor, camera: Camera) -> Camera:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=camera.company_id)
+    check_cameras(cameras=[camera])
+    camera.refresh_from_db()
+    return camera
