@@ -27,6 +27,7 @@ from portal.tenancy.selectors import companies_for
 class UserNode(relay.Node):
     """A person who signs in; administrators who see every company see all users, others only themselves."""
 
+    _id_attr = "pk"  # as in graph.scoping.Scoped
     username: auto
     email: auto
     role: auto
@@ -48,6 +49,7 @@ class UserNode(relay.Node):
 class ApiTokenNode(relay.Node):
     """One of your API tokens (its secret is never readable)."""
 
+    _id_attr = "pk"  # as in graph.scoping.Scoped
     name: auto
     key_id: auto
     created_at: datetime

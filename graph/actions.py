@@ -40,6 +40,8 @@ from portal.tenancy.selectors import companies_for, groups_for, sites_for
 class SignedIn:
     """The shared library: every signed-in caller sees the same rows, anonymous callers none."""
 
+    _id_attr = "pk"  # as in graph.scoping.Scoped
+
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
         return queryset if actor_from(info).is_authenticated else queryset.none()
@@ -121,6 +123,7 @@ class DeploymentProfileNode(SignedIn, relay.Node):
 class ActionBatchNode(relay.Node):
     """Actions requested together (bulk or profile roll-out)."""
 
+    _id_attr = "pk"  # as in graph.scoping.Scoped
     title: auto
     requested_by_label: auto
     created_at: datetime

@@ -14,6 +14,10 @@ from portal.access import visible_to
 class Scoped:
     """Mixin for strawberry-django types: root lists, nested lists and ``node(id:)`` are all scoped."""
 
+    # Global ids are built from the primary key. Saying so here spares strawberry a search of every
+    # annotation for a NodeID on each object it returns (uncached when none is found: ~4 ms per object).
+    _id_attr = "pk"
+
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
         return visible_to(queryset, actor_from(info))
