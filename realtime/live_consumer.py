@@ -8,11 +8,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from monitoring.selectors import cameras_for, network_devices_for, network_interfaces_for
 from portal.access import Actor, Role
 from portal.actions.selectors import actions_for, batch_summary, batches_for
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
-from portal.web.resources import ACTIONS, DEVICES
+from portal.web.resources import ACTIONS, CAMERAS, DEVICES, NETWORK
 from portal.web.views import row_cells
 from realtime.groups import company_group
 from realtime.relay import ensure_relay_running
@@ -69,6 +70,28 @@ def _batch_fragments(actor: Actor, batch_id: int) -> str | None:
     return None if batch is None else _batch_fragment(actor, batch)
 
 
+@database_sync_to_async
+def _network_fragments(actor: Actor, device_id: int) -> str | None:
+    """A polled network device's list row and its interfaces with the new rates."""
+    device = network_devices_for(actor=actor).filter(pk=device_id).first()
+    if device is None:
+        return None
+    row = render_to_string("web/partials/_row.html",
+                           {"resource": NETWORK, "obj": device, "cells": row_cells(NETWORK, device), "oob": True})
+    interfaces = network_interfaces_for(actor=actor).filter(device=device)
+    return row + render_to_string("web/partials/_network_interfaces.html",
+                                  {"device": device, "interfaces": interfaces, "oob": True})
+
+
+@database_sync_to_async
+def _camera_fragments(actor: Actor, camera_id: int) -> str | None:
+    camera = cameras_for(actor=actor).filter(pk=camera_id).first()
+    if camera is None:
+        return None
+    return render_to_string("web/partials/_row.html",
+                            {"resource": CAMERAS, "obj": camera, "cells": row_cells(CAMERAS, camera), "oob": True})
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """A signed-in browser on our own pages. Groups come from the actor's companies, never from the client."""
 
@@ -103,6 +126,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             html = await _action_fragments(self.actor, message["id"], with_output=event == "action.output")
         elif event == "actionbatch.updated":
             html = await _batch_fragments(self.actor, message["id"])
+        elif event == "networkdevice.polled":
+            html = await _network_fragments(self.actor, message["id"])
+        elif event == "camera.checked":
+            html = await _camera_fragments(self.actor, message["id"])
         else:
             return
         if html is not None:

@@ -55,3 +55,30 @@ def test_pages_connect_the_live_socket(operator_a):
 
     body = logged_in(operator_a).get("/devices/").content.decode()
     assert 'ws-connect="/ws/live/"' in body and "htmx-ext-ws.min.js" in body
+
+
+def test_network_polls_are_pushed_only_to_their_company(live_daphne, tenant_a, tenant_b, operator_a):
+    from tests.isolation_registry import _network_device_in
+    from tests.live import run_in_other_process
+
+    own, other = _network_device_in(tenant_a.company), _network_device_in(tenant_b.company)
+    headers = {"Cookie": _session_cookie(operator_a), "Origin": live_daphne.url}
+
+    def poll_elsewhere(device_id: int) -> None:
+        run_in_other_process(
+            "from monitoring.services import store_poll_result\n"
+            "from monitoring.snmp import InterfaceReading, PollResult\n"
+            f"store_poll_result(device_id={device_id}, result=PollResult(status='up', response_ms=2.0, "
+            "system={'name': 'core'}, interfaces=[InterfaceReading(if_index=1, name='uplink-port', "
+            "oper_status='up', admin_status='up')]))\n")
+
+    async def scenario() -> str:
+        async with websockets.connect(f"{live_daphne.ws_url}/ws/live/", additional_headers=headers) as socket:
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(poll_elsewhere, other.pk)
+            await asyncio.to_thread(poll_elsewhere, own.pk)
+            return await asyncio.wait_for(socket.recv(), 10)
+
+    pushed = asyncio.run(scenario())
+    assert f'id="networkdevice-row-{own.pk}"' in pushed and f'id="network-interfaces-{own.pk}"' in pushed
+    assert "uplink-port" in pushed and f"networkdevice-row-{other.pk}" not in pushed
