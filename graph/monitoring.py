@@ -18,7 +18,8 @@ from graph.scoping import Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from monitoring import cameras as camera_services
 from monitoring import selectors, services
-from monitoring.models import Camera, NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.alerting import acknowledge_alert
+from monitoring.models import Alert, Camera, Check, NetworkDevice, NetworkInterface, NetworkPollSample
 from portal.tenancy.selectors import groups_for, sites_for
 
 
@@ -116,8 +117,63 @@ class CameraNode(Scoped, relay.Node):
     site: SiteNode
 
 
+@strawberry_django.type(Check, name="Check")
+class CheckNode(Scoped, relay.Node):
+    name: auto
+    kind: auto
+    warning_threshold: float | None
+    critical_threshold: float | None
+    failures_before_alert: auto
+    parameter: auto
+    warning_severity: auto
+    critical_severity: auto
+    enabled: auto
+    company: CompanyNode
+
+
+@strawberry_django.filter_type(Alert, lookups=True)
+class AlertFilter:
+    severity: auto
+    status: auto
+    kind: auto
+    opened_at: auto
+
+    @strawberry_django.filter_field
+    def company(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}company_id": value.node_id})
+
+
+@strawberry_django.type(Alert, name="Alert", filters=AlertFilter)
+class AlertNode(Scoped, relay.Node):
+    """One problem on one object; at most one unresolved per check and object."""
+
+    object_key: auto
+    object_label: auto
+    kind: auto
+    severity: auto
+    status: auto
+    message: auto
+    value: float | None
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    acknowledged_by_label: auto
+    acknowledged_at: datetime | None
+    acknowledgement_note: auto
+    company: CompanyNode
+    check_rule: CheckNode
+
+
+@strawberry.input
+class AcknowledgeAlertInput:
+    id: relay.GlobalID
+    note: str = ""
+
+
 @strawberry.type
 class MonitoringQuery:
+    alerts: DjangoListConnection[AlertNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    checks: DjangoListConnection[CheckNode] = strawberry_django.connection(max_results=MAX_PAGE)
     network_devices: DjangoListConnection[NetworkDeviceNode] = strawberry_django.connection(max_results=MAX_PAGE)
     cameras: DjangoListConnection[CameraNode] = strawberry_django.connection(max_results=MAX_PAGE)
 
@@ -228,4 +284,12 @@ class MonitoringMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: camera_services.check_now(
             actor=actor, camera=lookup(selectors.cameras_for(actor=actor), input.id, type_name="Camera")))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Acknowledge an alert with a note: who and when are recorded (operators).")
+    def acknowledge_alert(self, info: Info, input: AcknowledgeAlertInput) -> Payload[AlertNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: acknowledge_alert(
+            actor=actor, alert=lookup(selectors.alerts_for(actor=actor), input.id, type_name="Alert"),
+            note=input.note))
         return Payload(node=node, errors=errors)

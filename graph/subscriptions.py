@@ -12,6 +12,7 @@ from strawberry.types import Info
 from graph.actions import ActionNode
 from graph.context import actor_from
 from graph.inventory import DeviceNode
+from graph.monitoring import AlertNode
 from portal.access import Actor
 from portal.actions.models import Action
 from portal.actions.selectors import actions_for
@@ -71,8 +72,32 @@ def _visible_action(actor: Actor, action_id: int) -> Action | None:
     return actions_for(actor=actor).select_related("device", "company").filter(pk=action_id).first()
 
 
+@database_sync_to_async
+def _visible_alert(actor: Actor, alert_id: int):
+    from monitoring.selectors import alerts_for
+
+    return alerts_for(actor=actor).filter(pk=alert_id).first()
+
+
 @strawberry.type
 class Subscription:
+    @strawberry.subscription(description="A new alert opened in a company you may see (optionally one company).")
+    async def alert_raised(self, info: Info, company_id: relay.GlobalID | None = None) -> AsyncGenerator[AlertNode,
+                                                                                                       None]:
+        actor = actor_from(info)
+        if not actor.is_authenticated:
+            raise PermissionError("Authentication required.")
+        groups = [company_group(pk) for pk in await _visible_company_ids(actor, _node_id(company_id, "Company"))]
+        if not groups:
+            return
+        async with info.context["ws"].listen_to_channel("fleet.event", groups=groups) as messages:
+            async for message in messages:
+                if message.get("event") != "alert.raised" or not isinstance(message.get("id"), int):
+                    continue
+                alert = await _visible_alert(actor, message["id"])
+                if alert is not None:
+                    yield alert
+
     @strawberry.subscription(description="One action: its status as it moves on, and its output while it runs.")
     async def action_updated(self, info: Info, id: relay.GlobalID) -> AsyncGenerator[ActionNode, None]:
         actor = actor_from(info)

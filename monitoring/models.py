@@ -3,6 +3,7 @@ how to reach it (secrets encrypted at rest), and what the last poll found, with 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -200,3 +201,127 @@ class Camera(TenantOwned, Timestamped):
         if "@" in self.rtsp_url.split("/")[2]:
             raise ValidationError({"rtsp_url": "Put the user name and password in their own fields (the password "
                                                "is stored encrypted; a URL is not)."})
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class CheckKind(models.TextChoices):
+    AGENT_OFFLINE = "agent_offline", "Agent offline longer than N minutes"
+    AGENT_CPU = "agent_cpu", "Agent device CPU above X %"
+    AGENT_MEMORY = "agent_memory", "Agent device memory above X %"
+    AGENT_DISK_FREE = "agent_disk_free", "Agent device disk free below Z %"
+    SERVICE_NOT_RUNNING = "service_not_running", "A service is not running"
+    CRITICAL_PATCHES = "critical_patches", "Critical patches pending"
+    NETWORK_UNREACHABLE = "network_unreachable", "Network device unreachable"
+    INTERFACE_DOWN = "interface_down", "Interface down (admin up)"
+    NETWORK_CPU = "network_cpu", "Network device CPU above X %"
+    NETWORK_STORAGE = "network_storage", "Network device storage above X % used"
+    CAMERA_DOWN = "camera_down", "Camera down"
+    CAMERA_AUTH_FAILED = "camera_auth_failed", "Camera authentication failed"
+
+
+class Check(TenantOwned, Timestamped):
+    """A condition watched on every matching object of one company, alerting after N failures in a row."""
+
+    company_path = "company_id"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="checks")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=CheckKind.choices)
+    warning_threshold = models.FloatField(null=True, blank=True, help_text="Minutes, percent or count by kind.")
+    critical_threshold = models.FloatField(null=True, blank=True)
+    failures_before_alert = models.PositiveIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="Consecutive failing evaluations (one a minute) before an alert opens.")
+    parameter = models.CharField(max_length=200, blank=True, help_text="The service name, for service checks.")
+    warning_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.MEDIUM)
+    critical_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.CRITICAL)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["company", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CheckState(TenantOwned):
+    """How many evaluations in a row one object has failed one check."""
+
+    company_path = "check_rule__company_id"
+
+    check_rule = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="states")
+    object_key = models.CharField(max_length=64)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["check_rule", "object_key"], name="check_state_once")]
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(TenantOwned):
+    """One problem on one object: at most one unresolved alert per check and object."""
+
+    company_path = "company_id"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="alerts")
+    check_rule = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="alerts")
+    object_key = models.CharField(max_length=64, help_text="e.g. device:12, network:3, camera:5, interface:9")
+    object_label = models.CharField(max_length=255)
+    kind = models.CharField(max_length=32, choices=CheckKind.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    message = models.CharField(max_length=500)
+    value = models.FloatField(null=True, blank=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+")
+    acknowledged_by_label = models.CharField(max_length=150, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledgement_note = models.TextField(blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["company", "status", "severity"])]
+        constraints = [models.UniqueConstraint(fields=["check_rule", "object_key"],
+                                               condition=models.Q(resolved_at__isnull=True),
+                                               name="one_unresolved_alert_per_check_and_object")]
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: {self.message}"
+
+
+class MaintenanceWindow(TenantOwned):
+    """No new alerts for a company, one of its sites, or one device while the window is open."""
+
+    company_path = "company_id"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="maintenance_windows")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    object_key = models.CharField(max_length=64, blank=True, help_text="One object (device:12, network:3); empty: "
+                                                                       "the whole site or company.")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+
+    def clean(self) -> None:
+        if self.ends_at and self.starts_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The window must end after it starts."})

@@ -67,3 +67,27 @@ def camera_resource() -> Any:
         filters=(ListFilter("status", "Status", "status", _static_choices(list(CameraStatus.choices))),
                  ListFilter("company", "Company", "company_id", _company_choices)),
     )
+
+
+def alert_resource() -> Any:
+    from monitoring.models import AlertStatus, CheckKind, Severity
+    from monitoring.selectors import alerts_for
+    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
+
+    return Resource(
+        slug="alerts", noun="alert", title="Alerts",
+        rows_for=alerts_for,
+        columns=(Column("Alert", "message", "message"), Column("Severity", "get_severity_display", "severity"),
+                 Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
+                 Column("Type", "get_kind_display", "kind"), Column("Opened", "opened_at", "opened_at"),
+                 Column("Acknowledged by", "acknowledged_by_label")),
+        search_fields=("message", "object_label", "company__name"), default_sort="-opened_at",
+        hidden_fields=("check_rule", "object_key"),
+        detail_context=lambda actor, alert: {"can_acknowledge": actor.has_role(Role.OPERATOR)
+                                             and alert.resolved_at is None},
+        empty_hint="No alerts. Checks run every minute on agents, network devices and cameras.",
+        filters=(ListFilter("severity", "Severity", "severity", _static_choices(list(Severity.choices))),
+                 ListFilter("status", "Status", "status", _static_choices(list(AlertStatus.choices))),
+                 ListFilter("company", "Company", "company_id", _company_choices),
+                 ListFilter("type", "Type", "kind", _static_choices(list(CheckKind.choices)))),
+    )

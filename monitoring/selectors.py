@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from monitoring.models import Camera, NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.models import Alert, Camera, Check, NetworkDevice, NetworkInterface, NetworkPollSample
 from portal.access import Actor, visible_to
 
 
@@ -22,3 +22,11 @@ def network_samples_for(*, actor: Actor) -> QuerySet[NetworkPollSample]:
 
 def cameras_for(*, actor: Actor) -> QuerySet[Camera]:
     return visible_to(Camera.objects.select_related("company", "site"), actor)
+
+
+def alerts_for(*, actor: Actor) -> QuerySet[Alert]:
+    return visible_to(Alert.objects.select_related("company", "check_rule"), actor)
+
+
+def checks_for(*, actor: Actor) -> QuerySet[Check]:
+    return visible_to(Check.objects.select_related("company"), actor)

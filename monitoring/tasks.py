@@ -19,3 +19,15 @@ def check_due_cameras_task() -> str:
 
     counts = check_due_cameras()
     return "previous cycle still running; skipped" if counts is None else f"checked: {counts or 'nothing due'}"
+
+
+def evaluate_checks_task() -> dict[str, int]:
+    from monitoring.alerting import evaluate_all_checks
+
+    return evaluate_all_checks()
+
+
+def daily_alert_summary_task() -> int:
+    from monitoring.alerting import send_daily_summary
+
+    return send_daily_summary()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -30,3 +33,15 @@ def camera_check(request: HttpRequest, pk: int) -> HttpResponse:
     camera = get_object_or_404(cameras_for(actor=request.actor), pk=pk)
     check_now(actor=request.actor, camera=camera)
     return redirect_to(request, reverse("resource-detail", args=["cameras", pk]))
+
+
+@login_required
+@require_POST
+def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    from monitoring.alerting import acknowledge_alert
+    from monitoring.selectors import alerts_for
+
+    alert = get_object_or_404(alerts_for(actor=request.actor), pk=pk)
+    with contextlib.suppress(ValidationError):  # resolved meanwhile: the page says so
+        acknowledge_alert(actor=request.actor, alert=alert, note=request.POST.get("note", ""))
+    return redirect_to(request, reverse("resource-detail", args=["alerts", pk]))

@@ -30,6 +30,11 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(name="network: check due cameras", func="monitoring.tasks.check_due_cameras_task",
                  minutes=1, description="RTSP-checks each camera when its interval (10 minutes by default) has "
                                         "passed; a cycle still running makes the next one skip."),
+    ScheduleSpec(name="alerts: evaluate checks", func="monitoring.tasks.evaluate_checks_task", minutes=1,
+                 description="Counts failures per check and object, opens, updates and resolves alerts, and "
+                             "notifies about new high and critical ones."),
+    ScheduleSpec(name="alerts: daily summary email", func="monitoring.tasks.daily_alert_summary_task",
+                 minutes=24 * 60, description="Emails every unresolved alert to FLEETWATCH_ALERT_EMAILS."),
     ScheduleSpec(name="network: prune poll history", func="monitoring.tasks.prune_network_history_task",
                  minutes=24 * 60, description="Keeps FLEETWATCH_NETWORK_RETENTION_DAYS of poll history."),
 )

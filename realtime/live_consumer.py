@@ -8,12 +8,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from monitoring.selectors import cameras_for, network_devices_for, network_interfaces_for
+from monitoring.selectors import alerts_for, cameras_for, network_devices_for, network_interfaces_for
 from portal.access import Actor, Role
 from portal.actions.selectors import actions_for, batch_summary, batches_for
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
-from portal.web.resources import ACTIONS, CAMERAS, DEVICES, NETWORK
+from portal.web.resources import ACTIONS, ALERTS, CAMERAS, DEVICES, NETWORK
 from portal.web.views import row_cells
 from realtime.groups import company_group
 from realtime.relay import ensure_relay_running
@@ -92,6 +92,17 @@ def _camera_fragments(actor: Actor, camera_id: int) -> str | None:
                             {"resource": CAMERAS, "obj": camera, "cells": row_cells(CAMERAS, camera), "oob": True})
 
 
+@database_sync_to_async
+def _alert_fragments(actor: Actor, alert_id: int, *, new: bool) -> str | None:
+    """A new alert arrives at the top of the alert list; a changed one replaces its row."""
+    alert = alerts_for(actor=actor).filter(pk=alert_id).first()
+    if alert is None:
+        return None
+    row = render_to_string("web/partials/_row.html", {"resource": ALERTS, "obj": alert,
+                                                      "cells": row_cells(ALERTS, alert), "oob": not new})
+    return f'<tbody hx-swap-oob="afterbegin:#alerts-rows">{row}</tbody>' if new else row
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """A signed-in browser on our own pages. Groups come from the actor's companies, never from the client."""
 
@@ -130,6 +141,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             html = await _network_fragments(self.actor, message["id"])
         elif event == "camera.checked":
             html = await _camera_fragments(self.actor, message["id"])
+        elif event in ("alert.raised", "alert.updated"):
+            html = await _alert_fragments(self.actor, message["id"], new=event == "alert.raised")
         else:
             return
         if html is not None:

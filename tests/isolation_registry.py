@@ -10,7 +10,16 @@ from collections.abc import Callable
 from django.db.models import Model
 from django.utils import timezone
 
-from monitoring.models import Camera, NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.models import (
+    Alert,
+    Camera,
+    Check,
+    CheckState,
+    MaintenanceWindow,
+    NetworkDevice,
+    NetworkInterface,
+    NetworkPollSample,
+)
 from portal.actions.models import Action, ActionBatch, ActionSchedule, ScheduleKind, Script
 from portal.audit.models import AuditEvent
 from portal.inventory import models as inventory
@@ -53,6 +62,16 @@ def _network_device_in(company: Company) -> NetworkDevice:
                                         name=f"{company.name} core switch", host="192.0.2.1", community="public")
 
 
+def _check_in(company: Company) -> Check:
+    return Check.objects.create(company=company, name=f"{company.name} CPU", kind="agent_cpu", warning_threshold=90)
+
+
+def _alert_in(company: Company) -> Alert:
+    return Alert.objects.create(company=company, check_rule=_check_in(company), object_key="device:1",
+                                object_label=f"{company.name} host", kind="agent_cpu", severity="high",
+                                message=f"{company.name} CPU high")
+
+
 TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     Company: lambda company: company,
     Site: lambda company: factories.SiteFactory(company=company),
@@ -85,6 +104,11 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     Camera: lambda company: Camera.objects.create(company=company, site=factories.SiteFactory(company=company),
                                                   name=f"{company.name} lobby cam", host="192.0.2.20",
                                                   rtsp_url="rtsp://192.0.2.20/stream1"),
+    Check: _check_in,
+    CheckState: lambda company: CheckState.objects.create(check_rule=_check_in(company), object_key="device:1"),
+    Alert: _alert_in,
+    MaintenanceWindow: lambda company: MaintenanceWindow.objects.create(
+        company=company, starts_at=timezone.now(), ends_at=timezone.now() + timezone.timedelta(hours=1)),
 }
 
 # Rows not owned by a company whose visibility follows tenant-owned rows (a batch is visible through its
@@ -104,6 +128,7 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "batch-detail": (ActionBatch, "GET"),
     "network-poll": (NetworkDevice, "POST"),
     "camera-check": (Camera, "POST"),
+    "alert-acknowledge": (Alert, "POST"),
 }
 # Pages of the shared library (scripts, software, profiles): the same for every signed-in user.
 SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate"}

@@ -82,3 +82,36 @@ def test_network_polls_are_pushed_only_to_their_company(live_daphne, tenant_a, t
     pushed = asyncio.run(scenario())
     assert f'id="networkdevice-row-{own.pk}"' in pushed and f'id="network-interfaces-{own.pk}"' in pushed
     assert "uplink-port" in pushed and f"networkdevice-row-{other.pk}" not in pushed
+
+
+def test_new_alerts_arrive_at_the_top_of_the_alert_list(live_daphne, tenant_a, tenant_b, operator_a):
+    from tests.live import run_in_other_process
+
+    headers = {"Cookie": _session_cookie(operator_a), "Origin": live_daphne.url}
+
+    def raise_alert_elsewhere(device_pk: int, company_pk: int) -> None:
+        run_in_other_process(
+            "from monitoring.alerting import evaluate_check\n"
+            "from monitoring.models import Check\n"
+            "from portal.inventory.models import Device\n"
+            f"Device.objects.filter(pk={device_pk}).update(status='online', cpu_percent=99)\n"
+            f"evaluate_check(check=Check.objects.create(company_id={company_pk}, name='CPU', kind='agent_cpu', "
+            "critical_threshold=95, failures_before_alert=1))\n")
+
+    async def scenario() -> str:
+        async with websockets.connect(f"{live_daphne.ws_url}/ws/live/", additional_headers=headers) as socket:
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(raise_alert_elsewhere, tenant_b.device.pk, tenant_b.company.pk)
+            await asyncio.to_thread(raise_alert_elsewhere, tenant_a.device.pk, tenant_a.company.pk)
+            return await asyncio.wait_for(socket.recv(), 10)
+
+    pushed = asyncio.run(scenario())
+    assert pushed.startswith('<tbody hx-swap-oob="afterbegin:#alerts-rows">') and "alert-row-" in pushed
+    assert "alpha-host-1" in pushed and "bravo" not in pushed.lower()
+    assert 'id="alerts-rows"' in logged_in_page(operator_a, "/alerts/")
+
+
+def logged_in_page(user, url: str) -> str:
+    from tests.conftest import logged_in
+
+    return logged_in(user).get(url).content.decode()

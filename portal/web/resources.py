@@ -285,10 +285,12 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
-from monitoring.resources import camera_resource, network_resource  # noqa: E402
+from monitoring.resources import alert_resource, camera_resource, network_resource  # noqa: E402
 from portal.web.action_resources import ACTIONS, PROFILES, SCHEDULES, SCRIPTS, SOFTWARE  # noqa: E402
 
 NETWORK = network_resource()
 CAMERAS = camera_resource()
+ALERTS = alert_resource()
 RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT, SCRIPTS,
-                                                      SOFTWARE, PROFILES, SCHEDULES, ACTIONS, NETWORK, CAMERAS)}
+                                                      SOFTWARE, PROFILES, SCHEDULES, ACTIONS, NETWORK, CAMERAS,
+                                                      ALERTS)}

@@ -25,6 +25,7 @@ urlpatterns = [
     path("profiles/<int:pk>/instantiate/", action_views.profile_instantiate, name="profile-instantiate"),
     path("network/<int:pk>/poll/", network_views.network_poll, name="network-poll"),
     path("cameras/<int:pk>/check/", network_views.camera_check, name="camera-check"),
+    path("alerts/<int:pk>/acknowledge/", network_views.alert_acknowledge, name="alert-acknowledge"),
     path("<slug:slug>/", views.resource_list, name="resource-list"),
     path("<slug:slug>/new/", views.resource_create, name="resource-create"),
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),

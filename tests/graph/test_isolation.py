@@ -147,7 +147,7 @@ def _mutations_with_ids():
             continue
         input_type = get_named_type(field.args["input"].type)
         own_type = name
-        for verb in ("create", "update", "delete", "revoke", "cancel", "poll", "check"):
+        for verb in ("create", "update", "delete", "revoke", "cancel", "poll", "check", "acknowledge"):
             own_type = own_type.removeprefix(verb)
         for input_field, type_name in _id_fields_of_input(input_type).items():
             target = own_type if input_field == "id" else type_name

@@ -134,3 +134,31 @@ def test_session_cookie_counts_only_from_our_own_origin(live_daphne, tenant_a, o
     assert asyncio.run(handshake(f"http://127.0.0.1:{live_daphne.port}")) == "connection_ack"
     with pytest.raises(websockets.InvalidStatus):
         asyncio.run(handshake("https://evil.example"))
+
+
+def test_alert_raised_reaches_only_the_alerts_company(live_daphne, tenant_a, tenant_b, operator_a):
+    token = create_api_token(actor=actor_for_user(operator_a), name="alerts").plaintext
+    query = "subscription { alertRaised { id severity message company { name } } }"
+
+    def raise_alert_elsewhere(device_pk: int, company_pk: int) -> None:
+        run_in_other_process(
+            "from monitoring.alerting import evaluate_check\n"
+            "from monitoring.models import Check\n"
+            "from portal.inventory.models import Device\n"
+            f"Device.objects.filter(pk={device_pk}).update(status='online', cpu_percent=99)\n"
+            f"check = Check.objects.create(company_id={company_pk}, name='CPU', kind='agent_cpu', "
+            "critical_threshold=95, failures_before_alert=1)\n"
+            "evaluate_check(check=check)\n")
+
+    async def scenario() -> dict:
+        socket = await _subscribe(live_daphne, token, query)
+        try:
+            await asyncio.to_thread(raise_alert_elsewhere, tenant_b.device.pk, tenant_b.company.pk)
+            await asyncio.to_thread(raise_alert_elsewhere, tenant_a.device.pk, tenant_a.company.pk)
+            return await _next_payload(socket)
+        finally:
+            await socket.close()
+
+    alert = asyncio.run(scenario())["data"]["alertRaised"]
+    assert alert["company"]["name"] == "Alpha Corp" and alert["severity"] == "critical"
+    assert "99 %" in alert["message"]
