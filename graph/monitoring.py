@@ -16,11 +16,19 @@ from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, lookup
 from graph.scoping import Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from monitoring import alerting, selectors, services
 from monitoring import cameras as camera_services
-from monitoring import selectors, services
 from monitoring.alerting import acknowledge_alert
-from monitoring.models import Alert, Camera, Check, NetworkDevice, NetworkInterface, NetworkPollSample
-from portal.tenancy.selectors import groups_for, sites_for
+from monitoring.models import (
+    Alert,
+    Camera,
+    Check,
+    MaintenanceWindow,
+    NetworkDevice,
+    NetworkInterface,
+    NetworkPollSample,
+)
+from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
 @strawberry_django.type(NetworkInterface, name="NetworkInterface")
@@ -164,6 +172,65 @@ class AlertNode(Scoped, relay.Node):
     check_rule: CheckNode
 
 
+@strawberry_django.type(MaintenanceWindow, name="MaintenanceWindow")
+class MaintenanceWindowNode(Scoped, relay.Node):
+    company: CompanyNode
+    site: SiteNode | None
+    object_key: auto
+    starts_at: datetime
+    ends_at: datetime
+    reason: auto
+
+
+@strawberry.input
+class CheckCreateInput:
+    company: relay.GlobalID
+    name: str
+    kind: str
+    warning_threshold: float | None = None
+    critical_threshold: float | None = None
+    failures_before_alert: int = 3
+    parameter: str = ""
+    warning_severity: str = "medium"
+    critical_severity: str = "critical"
+    enabled: bool = True
+
+
+@strawberry.input
+class CheckUpdateInput:
+    id: relay.GlobalID
+    name: str | None = UNSET
+    warning_threshold: float | None = UNSET
+    critical_threshold: float | None = UNSET
+    failures_before_alert: int | None = UNSET
+    parameter: str | None = UNSET
+    warning_severity: str | None = UNSET
+    critical_severity: str | None = UNSET
+    enabled: bool | None = UNSET
+
+
+@strawberry.input
+class MaintenanceWindowCreateInput:
+    company: relay.GlobalID
+    starts_at: datetime
+    ends_at: datetime
+    site: relay.GlobalID | None = None
+    object_key: str = ""
+    reason: str = ""
+
+
+@strawberry.input
+class CameraUpdateInput:
+    id: relay.GlobalID
+    name: str | None = UNSET
+    host: str | None = UNSET
+    rtsp_url: str | None = UNSET
+    username: str | None = UNSET
+    password: str | None = UNSET
+    location: str | None = UNSET
+    check_interval_minutes: int | None = UNSET
+
+
 @strawberry.input
 class AcknowledgeAlertInput:
     id: relay.GlobalID
@@ -174,6 +241,8 @@ class AcknowledgeAlertInput:
 class MonitoringQuery:
     alerts: DjangoListConnection[AlertNode] = strawberry_django.connection(max_results=MAX_PAGE)
     checks: DjangoListConnection[CheckNode] = strawberry_django.connection(max_results=MAX_PAGE)
+    maintenance_windows: DjangoListConnection[MaintenanceWindowNode] = strawberry_django.connection(
+        max_results=MAX_PAGE)
     network_devices: DjangoListConnection[NetworkDeviceNode] = strawberry_django.connection(max_results=MAX_PAGE)
     cameras: DjangoListConnection[CameraNode] = strawberry_django.connection(max_results=MAX_PAGE)
 
@@ -293,3 +362,51 @@ class MonitoringMutation:
             actor=actor, alert=lookup(selectors.alerts_for(actor=actor), input.id, type_name="Alert"),
             note=input.note))
         return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Change a camera; omitted fields (and an empty password) stay (operators).")
+    def update_camera(self, info: Info, input: CameraUpdateInput) -> Payload[CameraNode]:
+        actor = actor_from(info)
+        changes = {name: getattr(input, name) for name in ("name", "host", "rtsp_url", "username", "password",
+                                                            "location", "check_interval_minutes")
+                   if getattr(input, name) is not UNSET and getattr(input, name) is not None}
+        node, errors = attempt(lambda: camera_services.update_camera(
+            actor=actor, camera=lookup(selectors.cameras_for(actor=actor), input.id, type_name="Camera"), **changes))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Add a check to a company (operators).")
+    def create_check(self, info: Info, input: CheckCreateInput) -> Payload[CheckNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: alerting.create_check(
+            actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
+                                        field="company"),
+            **{name: getattr(input, name) for name in alerting.CHECK_FIELDS}))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Change a check's thresholds, severities or failures in a row (operators).")
+    def update_check(self, info: Info, input: CheckUpdateInput) -> Payload[CheckNode]:
+        actor = actor_from(info)
+        changes = {name: getattr(input, name) for name in alerting.CHECK_FIELDS
+                   if hasattr(input, name) and getattr(input, name) is not UNSET}
+        node, errors = attempt(lambda: alerting.update_check(
+            actor=actor, check=lookup(selectors.checks_for(actor=actor), input.id, type_name="Check"), **changes))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a check and its alerts (operators).")
+    def delete_check(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.checks_for, "Check", alerting.delete_check, "check", input.id)
+
+    @strawberry.mutation(description="Open a maintenance window for a company, a site or one object (operators).")
+    def create_maintenance_window(self, info: Info,
+                                  input: MaintenanceWindowCreateInput) -> Payload[MaintenanceWindowNode]:
+        actor = actor_from(info)
+        node, errors = attempt(lambda: alerting.create_maintenance_window(
+            actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
+                                        field="company"),
+            site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site") if input.site else None,
+            starts_at=input.starts_at, ends_at=input.ends_at, object_key=input.object_key, reason=input.reason))
+        return Payload(node=node, errors=errors)
+
+    @strawberry.mutation(description="Delete a maintenance window (operators).")
+    def delete_maintenance_window(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted(info, selectors.maintenance_windows_for, "MaintenanceWindow",
+                        alerting.delete_maintenance_window, "maintenancewindow", input.id)

@@ -305,3 +305,70 @@ def acknowledge_alert(*, actor: Actor, alert: Alert, note: str = "") -> Alert:
     publish("alert.updated", company_id=alert.company_id, id=alert.pk)
     return alert
 
+
+
+CHECK_FIELDS = ("name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert", "parameter",
+                "warning_severity", "critical_severity", "enabled")
+WINDOW_FIELDS = ("site", "object_key", "starts_at", "ends_at", "reason")
+
+
+@transaction.atomic
+def create_check(*, actor: Actor, company: Company, name: str, kind: str, **fields: Any) -> Check:
+    from portal.writes import save_new
+
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=company.pk)
+    return save_new(actor=actor, instance=Check(company=company, name=name, kind=kind,
+                                                **{k: v for k, v in fields.items() if k in CHECK_FIELDS}))
+
+
+@transaction.atomic
+def update_check(*, actor: Actor, check: Check, **changes: Any) -> Check:
+    from portal.writes import save_changes
+
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=check.company_id)
+    return save_changes(actor=actor, instance=check, changes=changes, editable=CHECK_FIELDS)
+
+
+@transaction.atomic
+def delete_check(*, actor: Actor, check: Check) -> None:
+    from portal.writes import delete_row
+
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=check.company_id)
+    delete_row(actor=actor, instance=check)
+
+
+@transaction.atomic
+def create_maintenance_window(*, actor: Actor, company: Company, starts_at: Any, ends_at: Any,
+                              **fields: Any) -> MaintenanceWindow:
+    from portal.writes import save_new
+
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=company.pk)
+    site = fields.get("site")
+    if site is not None and site.company_id != company.pk:
+        raise ValidationError({"site": "This site belongs to another company."})
+    return save_new(actor=actor, instance=MaintenanceWindow(
+        company=company, starts_at=starts_at, ends_at=ends_at,
+        **{k: v for k, v in fields.items() if k in WINDOW_FIELDS}))
+
+
+@transaction.atomic
+def update_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow,
+                              **changes: Any) -> MaintenanceWindow:
+    from portal.writes import save_changes
+
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
+    return save_changes(actor=actor, instance=maintenancewindow, changes=changes, editable=WINDOW_FIELDS)
+
+
+@transaction.atomic
+def delete_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow) -> None:
+    from portal.writes import delete_row
+
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
+    delete_row(actor=actor, instance=maintenancewindow)

@@ -5,3 +5,18 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = "Network monitoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from portal.tenancy.models import Company
+
+        def default_checks_for_new_company(sender: type, instance: Company, created: bool, **kwargs: object) -> None:
+            # Tenancy knows nothing of monitoring; a new company gets its default checks from here.
+            if created and not kwargs.get("raw"):
+                from monitoring.alerting import ensure_default_checks
+
+                ensure_default_checks(company=instance)
+
+        post_save.connect(default_checks_for_new_company, sender=Company,
+                          dispatch_uid="monitoring-default-checks", weak=False)

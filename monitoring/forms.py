@@ -72,3 +72,39 @@ class CameraForm(ScopedModelForm):
         if self.instance.pk and not self.cleaned_data.get("password"):
             self.cleaned_data["password"] = type(self.instance).objects.get(pk=self.instance.pk).password
         super()._post_clean()
+
+
+class CheckForm(ScopedModelForm):
+    create_only_fields = ("company",)
+
+    class Meta:
+        from monitoring.models import Check
+
+        model = Check
+        fields = ["company", "name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert",
+                  "parameter", "warning_severity", "critical_severity", "enabled"]
+
+    def limit_choices(self) -> None:
+        from portal.tenancy.selectors import companies_for
+
+        if "company" in self.fields:
+            self.fields["company"].queryset = companies_for(actor=self.actor)
+
+
+class MaintenanceWindowForm(ScopedModelForm):
+    create_only_fields = ("company",)
+
+    class Meta:
+        from monitoring.models import MaintenanceWindow
+
+        model = MaintenanceWindow
+        fields = ["company", "site", "object_key", "starts_at", "ends_at", "reason"]
+        widgets = {"starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+                   "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+
+    def limit_choices(self) -> None:
+        from portal.tenancy.selectors import companies_for
+
+        if "company" in self.fields:
+            self.fields["company"].queryset = companies_for(actor=self.actor)
+        self.fields["site"].queryset = sites_for(actor=self.actor)

@@ -322,6 +322,9 @@ class MaintenanceWindow(TenantOwned):
     class Meta:
         ordering = ["-starts_at"]
 
+    def __str__(self) -> str:
+        return self.reason or f"maintenance from {self.starts_at:%Y-%m-%d %H:%M}"
+
     def clean(self) -> None:
         if self.ends_at and self.starts_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The window must end after it starts."})

@@ -91,3 +91,48 @@ def alert_resource() -> Any:
                  ListFilter("company", "Company", "company_id", _company_choices),
                  ListFilter("type", "Type", "kind", _static_choices(list(CheckKind.choices)))),
     )
+
+
+def check_resource() -> Any:
+    from monitoring import alerting
+    from monitoring.forms import CheckForm
+    from monitoring.models import CheckKind
+    from monitoring.selectors import checks_for
+    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
+
+    return Resource(
+        slug="checks", noun="check", title="Checks",
+        rows_for=checks_for,
+        columns=(Column("Name", "name", "name"), Column("Company", "company.name", "company__name"),
+                 Column("Watches", "get_kind_display", "kind"), Column("Warning at", "warning_threshold"),
+                 Column("Critical at", "critical_threshold"), Column("Failures in a row", "failures_before_alert"),
+                 Column("Enabled", "enabled", "enabled")),
+        search_fields=("name", "parameter", "company__name"), default_sort="name", form_class=CheckForm,
+        create=alerting.create_check, update=alerting.update_check, delete=alerting.delete_check,
+        parent_fields=("company",),
+        empty_hint="Every company gets default checks; add your own (a service that must run, tighter CPU "
+                   "limits) here.",
+        filters=(ListFilter("company", "Company", "company_id", _company_choices),
+                 ListFilter("kind", "Watches", "kind", _static_choices(list(CheckKind.choices)))),
+    )
+
+
+def maintenance_resource() -> Any:
+    from monitoring import alerting
+    from monitoring.forms import MaintenanceWindowForm
+    from monitoring.selectors import maintenance_windows_for
+    from portal.web.resources import Column, ListFilter, Resource, _company_choices
+
+    return Resource(
+        slug="maintenance", noun="maintenancewindow", title="Maintenance windows",
+        rows_for=maintenance_windows_for,
+        columns=(Column("Reason", "reason", "reason"), Column("Company", "company.name", "company__name"),
+                 Column("Site", "site.name"), Column("Object", "object_key"),
+                 Column("Starts", "starts_at", "starts_at"), Column("Ends", "ends_at", "ends_at")),
+        search_fields=("reason", "object_key", "company__name"), default_sort="-starts_at",
+        form_class=MaintenanceWindowForm, create=alerting.create_maintenance_window,
+        update=alerting.update_maintenance_window, delete=alerting.delete_maintenance_window,
+        parent_fields=("company",),
+        empty_hint="While a window is open, no new alerts are raised for its company, site or object.",
+        filters=(ListFilter("company", "Company", "company_id", _company_choices),),
+    )

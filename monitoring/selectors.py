@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from monitoring.models import Alert, Camera, Check, NetworkDevice, NetworkInterface, NetworkPollSample
+from monitoring.models import (
+    Alert,
+    Camera,
+    Check,
+    MaintenanceWindow,
+    NetworkDevice,
+    NetworkInterface,
+    NetworkPollSample,
+)
 from portal.access import Actor, visible_to
 
 
@@ -30,3 +38,7 @@ def alerts_for(*, actor: Actor) -> QuerySet[Alert]:
 
 def checks_for(*, actor: Actor) -> QuerySet[Check]:
     return visible_to(Check.objects.select_related("company"), actor)
+
+
+def maintenance_windows_for(*, actor: Actor) -> QuerySet[MaintenanceWindow]:
+    return visible_to(MaintenanceWindow.objects.select_related("company", "site"), actor)

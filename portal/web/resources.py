@@ -285,12 +285,20 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
-from monitoring.resources import alert_resource, camera_resource, network_resource  # noqa: E402
+from monitoring.resources import (  # noqa: E402
+    alert_resource,
+    camera_resource,
+    check_resource,
+    maintenance_resource,
+    network_resource,
+)
 from portal.web.action_resources import ACTIONS, PROFILES, SCHEDULES, SCRIPTS, SOFTWARE  # noqa: E402
 
 NETWORK = network_resource()
 CAMERAS = camera_resource()
 ALERTS = alert_resource()
+CHECKS = check_resource()
+MAINTENANCE = maintenance_resource()
 RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT, SCRIPTS,
                                                       SOFTWARE, PROFILES, SCHEDULES, ACTIONS, NETWORK, CAMERAS,
-                                                      ALERTS)}
+                                                      ALERTS, CHECKS, MAINTENANCE)}

@@ -169,6 +169,9 @@ def test_every_mutation_that_takes_a_tenant_id_is_swept():
             assert name in swept, name
 
 
+SAMPLE_VALUES = {"DateTime": "2030-01-01T00:00:00+00:00", "Int": 1, "Float": 1.0, "Boolean": True}
+
+
 def _required_filler(input_type, skip: str, id_values: dict[str, str]) -> dict:
     values = {}
     for name, field in input_type.fields.items():
@@ -177,7 +180,8 @@ def _required_filler(input_type, skip: str, id_values: dict[str, str]) -> dict:
         has_default = field.default_value is not Undefined
         if isinstance(field.type, GraphQLNonNull) and not isinstance(field.type.of_type, GraphQLList) \
                 and not has_default:
-            values[name] = id_values.get(name, "sweep")
+            scalar = get_named_type(field.type).name
+            values[name] = id_values.get(name, SAMPLE_VALUES.get(scalar, "sweep"))
     return values
 
 

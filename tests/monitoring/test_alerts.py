@@ -80,8 +80,12 @@ def test_maintenance_window_suppresses_new_alerts(tenant_a):
 
 
 def test_network_camera_and_default_checks(tenant_a):
-    assert alerting.ensure_default_checks(company=tenant_a.company) == len(alerting.DEFAULT_CHECKS)
+    # A new company got the defaults when it was created; running it again adds nothing.
+    assert set(Check.objects.filter(company=tenant_a.company).values_list("kind", flat=True)) == {
+        spec["kind"] for spec in alerting.DEFAULT_CHECKS}
+    Check.objects.filter(company=tenant_a.company, kind=CheckKind.AGENT_CPU).update(warning_threshold=70)
     assert alerting.ensure_default_checks(company=tenant_a.company) == 0
+    assert Check.objects.get(company=tenant_a.company, kind=CheckKind.AGENT_CPU).warning_threshold == 70
     NetworkDevice.objects.create(company=tenant_a.company, site=tenant_a.site, name="edge", host="192.0.2.1",
                                  community="c", status="timeout", status_detail="No answer")
     Camera.objects.create(company=tenant_a.company, site=tenant_a.site, name="dock", host="192.0.2.9",
@@ -125,6 +129,7 @@ def test_high_alerts_reach_email_and_slack_at_once(tenant_a, settings):
     settings.FLEETWATCH_SLACK_WEBHOOK_URL = f"http://127.0.0.1:{slack.server_port}/hooks/T000/B000"
     settings.FLEETWATCH_BASE_URL = "https://rmm.example.com"
     try:
+        Check.objects.all().delete()  # only the two checks below
         Check.objects.create(company=tenant_a.company, name="Edge down", kind=CheckKind.NETWORK_UNREACHABLE,
                              failures_before_alert=1, critical_severity=Severity.HIGH)
         Check.objects.create(company=tenant_a.company, name="Cam auth", kind=CheckKind.CAMERA_AUTH_FAILED,
@@ -165,3 +170,53 @@ def test_alert_pages_filter_and_acknowledge(tenant_a, operator_a, viewer_a):
     client.post(reverse("alert-acknowledge", args=[alert.pk]), {"note": "on it"})
     alert.refresh_from_db()
     assert alert.status == "acknowledged" and alert.acknowledgement_note == "on it"
+
+
+def test_check_and_maintenance_pages(tenant_a, tenant_b, operator_a):
+    from django.urls import reverse
+
+    from tests.conftest import logged_in
+
+    client = logged_in(operator_a)
+    created = client.post(reverse("resource-create", args=["checks"]), {
+        "company": tenant_a.company.pk, "name": "nginx must run", "kind": "service_not_running",
+        "parameter": "nginx.service", "failures_before_alert": 2, "warning_severity": "medium",
+        "critical_severity": "high", "enabled": "on"})
+    assert created.status_code == 302, created.content.decode()[:1500]
+    assert Check.objects.get(name="nginx must run").parameter == "nginx.service"
+    listing = client.get(reverse("resource-list", args=["checks"])).content.decode()
+    assert "nginx must run" in listing and "Bravo" not in listing
+    window = client.post(reverse("resource-create", args=["maintenance"]), {
+        "company": tenant_a.company.pk, "site": tenant_a.site.pk, "starts_at": "2026-12-01T22:00",
+        "ends_at": "2026-12-01T23:00", "reason": "switch firmware"})
+    assert window.status_code == 302 and MaintenanceWindow.objects.get().reason == "switch firmware"
+    backwards = client.post(reverse("resource-create", args=["maintenance"]), {
+        "company": tenant_a.company.pk, "starts_at": "2026-12-01T22:00", "ends_at": "2026-12-01T21:00"})
+    assert "must end after it starts" in backwards.content.decode()
+
+
+def test_graphql_checks_windows_and_acknowledge(gql_as, tenant_a, operator_a):
+    from tests.graphql_client import global_id
+
+    gql = gql_as(operator_a)
+    created = gql("""mutation ($c: ID!) { createCheck(input: {company: $c, name: "Spooler", kind: "service_not_running",
+        parameter: "spooler", failuresBeforeAlert: 1}) { node { id name failuresBeforeAlert } errors { message } } }""",
+                  {"c": global_id("Company", tenant_a.company.pk)})["data"]["createCheck"]
+    assert created["errors"] == [] and created["node"]["failuresBeforeAlert"] == 1
+    updated = gql("""mutation ($id: ID!) { updateCheck(input: {id: $id, failuresBeforeAlert: 4, enabled: false}) {
+        node { failuresBeforeAlert enabled } } }""", {"id": created["node"]["id"]})["data"]["updateCheck"]["node"]
+    assert updated == {"failuresBeforeAlert": 4, "enabled": False}
+    window = gql("""mutation ($c: ID!) { createMaintenanceWindow(input: {company: $c, startsAt: "2030-01-01T00:00:00Z",
+        endsAt: "2030-01-01T02:00:00Z", reason: "UPS swap"}) { node { reason } errors { message } } }""",
+                 {"c": global_id("Company", tenant_a.company.pk)})["data"]["createMaintenanceWindow"]
+    assert window["node"]["reason"] == "UPS swap"
+    check = _cpu_check(tenant_a.company)
+    _set_cpu(tenant_a.device, 99)
+    alerting.evaluate_check(check=check)
+    [alert] = alerting.evaluate_check(check=check)
+    acknowledged = gql("""mutation ($id: ID!) { acknowledgeAlert(input: {id: $id, note: "rebooting the VM"}) {
+        node { status acknowledgedByLabel acknowledgementNote } } }""", {"id": global_id("Alert", alert.pk)})
+    assert acknowledged["data"]["acknowledgeAlert"]["node"] == {
+        "status": "acknowledged", "acknowledgedByLabel": "operator-a", "acknowledgementNote": "rebooting the VM"}
+    listed = gql('{ alerts(filters: {severity: {exact: "critical"}}) { totalCount } }')
+    assert listed["data"]["alerts"]["totalCount"] == 1
