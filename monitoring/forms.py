@@ -99,6 +99,8 @@ class MaintenanceWindowForm(ScopedModelForm):
 
         model = MaintenanceWindow
         fields = ["company", "site", "object_key", "starts_at", "ends_at", "reason"]
+        help_texts = {"object_key": "Filled in when you come from a device, network device or camera page "
+                                    "(device:12, network:3, camera:5); empty covers the whole site or company."}
         widgets = {"starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
                    "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
 

@@ -132,7 +132,7 @@ def maintenance_resource() -> Any:
         search_fields=("reason", "object_key", "company__name"), default_sort="-starts_at",
         form_class=MaintenanceWindowForm, create=alerting.create_maintenance_window,
         update=alerting.update_maintenance_window, delete=alerting.delete_maintenance_window,
-        parent_fields=("company",),
+        parent_fields=("company", "site", "object_key", "reason"),
         empty_hint="While a window is open, no new alerts are raised for its company, site or object.",
         filters=(ListFilter("company", "Company", "company_id", _company_choices),),
     )

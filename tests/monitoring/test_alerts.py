@@ -220,3 +220,17 @@ def test_graphql_checks_windows_and_acknowledge(gql_as, tenant_a, operator_a):
         "status": "acknowledged", "acknowledgedByLabel": "operator-a", "acknowledgementNote": "rebooting the VM"}
     listed = gql('{ alerts(filters: {severity: {exact: "critical"}}) { totalCount } }')
     assert listed["data"]["alerts"]["totalCount"] == 1
+
+
+def test_device_pages_open_a_window_for_that_device(tenant_a, operator_a):
+    from django.urls import reverse
+
+    from tests.conftest import logged_in
+
+    client = logged_in(operator_a)
+    page = client.get(reverse("resource-detail", args=["devices", tenant_a.device.pk])).content.decode()
+    key = f"device:{tenant_a.device.pk}"
+    assert f"object_key={key}" in page
+    form = client.get(reverse("resource-create", args=["maintenance"]),
+                      {"company": tenant_a.company.pk, "site": tenant_a.site.pk, "object_key": key})
+    assert f'value="device:{tenant_a.device.pk}"' in form.content.decode()
