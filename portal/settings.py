@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.actions",
     "monitoring",
+    "connectors",
     "portal.web",
     "realtime",
     "graph",

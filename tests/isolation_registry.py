@@ -130,7 +130,8 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "camera-check": (Camera, "POST"),
     "alert-acknowledge": (Alert, "POST"),
 }
-# Pages of the shared library (scripts, software, profiles): the same for every signed-in user.
-SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate"}
+# Pages of the shared library (scripts, software, profiles): the same for every signed-in user; and
+# connector pages, for administrators who see every company (tests/connectors checks the others get 404).
+SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate", "connector-sync"}
 # Pages over rows that belong to a user, not a company (covered by their own tests).
 USER_OWNED_PAGES = {"api-token-revoke"}

@@ -101,7 +101,8 @@ class Resource:
     filters: tuple[ListFilter, ...] = ()
     # A date field the list can be narrowed by with ?since=YYYY-MM-DD&until=YYYY-MM-DD.
     date_filter: str | None = None
-    # The MSP's shared library (scripts, software, profiles): every signed-in user sees the same rows.
+    # Not owned by one company: the MSP's shared library (scripts, software, profiles: every signed-in user
+    # sees the same rows) and connectors (administrators who see every company).
     shared: bool = False
     # Rows can be picked with checkboxes and handed to the run-an-action page (devices).
     selectable: bool = False
@@ -285,6 +286,7 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
+from connectors.resources import connector_resource  # noqa: E402
 from monitoring.resources import (  # noqa: E402
     alert_resource,
     camera_resource,
@@ -299,6 +301,7 @@ CAMERAS = camera_resource()
 ALERTS = alert_resource()
 CHECKS = check_resource()
 MAINTENANCE = maintenance_resource()
+CONNECTORS = connector_resource()
 RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT, SCRIPTS,
                                                       SOFTWARE, PROFILES, SCHEDULES, ACTIONS, NETWORK, CAMERAS,
-                                                      ALERTS, CHECKS, MAINTENANCE)}
+                                                      ALERTS, CHECKS, MAINTENANCE, CONNECTORS)}

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from connectors import views as connector_views
 from monitoring import views as network_views
 from portal.web import action_views, device_views, views
 
@@ -26,6 +27,7 @@ urlpatterns = [
     path("network/<int:pk>/poll/", network_views.network_poll, name="network-poll"),
     path("cameras/<int:pk>/check/", network_views.camera_check, name="camera-check"),
     path("alerts/<int:pk>/acknowledge/", network_views.alert_acknowledge, name="alert-acknowledge"),
+    path("connectors/<int:pk>/sync/", connector_views.connector_sync, name="connector-sync"),
     path("<slug:slug>/", views.resource_list, name="resource-list"),
     path("<slug:slug>/new/", views.resource_create, name="resource-create"),
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),

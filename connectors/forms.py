@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from connectors.models import Connector
+from portal.web.forms import ScopedModelForm
+
+
+class ConnectorForm(ScopedModelForm):
+    class Meta:
+        model = Connector
+        fields = ["name", "kind", "base_url", "token_id", "token_secret", "enabled"]
+        widgets = {"token_secret": forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["token_secret"].required = False
+            self.fields["token_secret"].help_text = "Stored encrypted; leave empty to keep the current secret."
+
+    def _post_clean(self) -> None:
+        if self.instance.pk and not self.cleaned_data.get("token_secret"):
+            self.cleaned_data["token_secret"] = Connector.objects.get(pk=self.instance.pk).token_secret
+        super()._post_clean()
