@@ -9,7 +9,8 @@ from django.db import transaction
 
 from connectors.models import Connector
 from portal.access import Actor, Role, require_role
-from portal.audit.services import record, snapshot
+from portal.audit.services import record
+from portal.writes import delete_row, save_changes, save_new
 
 CONNECTOR_FIELDS = ("name", "kind", "base_url", "token_id", "token_secret", "enabled")
 
@@ -24,12 +25,9 @@ def _require_msp_admin(actor: Actor) -> None:
 def create_connector(*, actor: Actor, name: str, base_url: str, token_id: str, token_secret: str,
                      **fields: Any) -> Connector:
     _require_msp_admin(actor)
-    connector = Connector(name=name, base_url=base_url, token_id=token_id, token_secret=token_secret,
-                          **{k: v for k, v in fields.items() if k in CONNECTOR_FIELDS})
-    connector.full_clean()
-    connector.save()
-    record(actor=actor, action="connector.created", target=connector, company_id=None, after=snapshot(connector))
-    return connector
+    return save_new(actor=actor, instance=Connector(
+        name=name, base_url=base_url, token_id=token_id, token_secret=token_secret,
+        **{k: v for k, v in fields.items() if k in CONNECTOR_FIELDS}))
 
 
 @transaction.atomic
@@ -37,22 +35,13 @@ def update_connector(*, actor: Actor, connector: Connector, **changes: Any) -> C
     _require_msp_admin(actor)
     if changes.get("token_secret") == "":
         changes.pop("token_secret")  # empty keeps the stored secret
-    before = snapshot(connector)
-    for name, value in changes.items():
-        if name in CONNECTOR_FIELDS:
-            setattr(connector, name, value)
-    connector.full_clean()
-    connector.save()
-    record(actor=actor, action="connector.updated", target=connector, company_id=None, before=before,
-           after=snapshot(connector))
-    return connector
+    return save_changes(actor=actor, instance=connector, changes=changes, editable=CONNECTOR_FIELDS)
 
 
 @transaction.atomic
 def delete_connector(*, actor: Actor, connector: Connector) -> None:
     _require_msp_admin(actor)
-    record(actor=actor, action="connector.deleted", target=connector, company_id=None, before=snapshot(connector))
-    connector.delete()
+    delete_row(actor=actor, instance=connector)
 
 
 def request_sync(*, actor: Actor, connector: Connector) -> None:

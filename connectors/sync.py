@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,6 @@ from connectors.pulseway import PulsewayClient
 from portal.inventory.models import Device, DeviceStatus, OsType
 from portal.tenancy.models import Company, Group, Site
 
-logger = logging.getLogger(__name__)
 Kind = ExternalRecord.Kind
 MAX_ITEM_ERRORS = 200
 

@@ -15,7 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
 from graph.errors import MutationError, Payload, attempt, lookup
-from graph.scoping import Scoped
+from graph.scoping import PrimaryKeyIds, Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, _words
 from portal.accounts import selectors, services
 from portal.accounts.models import APIToken, User
@@ -24,10 +24,9 @@ from portal.tenancy.selectors import companies_for
 
 
 @strawberry_django.type(User, name="User")
-class UserNode(relay.Node):
+class UserNode(PrimaryKeyIds, relay.Node):
     """A person who signs in; administrators who see every company see all users, others only themselves."""
 
-    _id_attr = "pk"  # as in graph.scoping.Scoped
     username: auto
     email: auto
     role: auto
@@ -46,10 +45,9 @@ class UserNode(relay.Node):
 
 
 @strawberry_django.type(APIToken, name="ApiToken")
-class ApiTokenNode(relay.Node):
+class ApiTokenNode(PrimaryKeyIds, relay.Node):
     """One of your API tokens (its secret is never readable)."""
 
-    _id_attr = "pk"  # as in graph.scoping.Scoped
     name: auto
     key_id: auto
     created_at: datetime

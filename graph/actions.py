@@ -17,8 +17,9 @@ from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
 from graph.errors import DeletePayload, MutationError, Payload, attempt, lookup
+from graph.inputs import sent_fields
 from graph.inventory import DeviceNode
-from graph.scoping import Scoped
+from graph.scoping import PrimaryKeyIds, Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from portal.actions import library, scheduling, selectors
 from portal.actions.models import (
@@ -37,10 +38,8 @@ from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
-class SignedIn:
+class SignedIn(PrimaryKeyIds):
     """The shared library: every signed-in caller sees the same rows, anonymous callers none."""
-
-    _id_attr = "pk"  # as in graph.scoping.Scoped
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
@@ -120,10 +119,9 @@ class DeploymentProfileNode(SignedIn, relay.Node):
 
 
 @strawberry_django.type(ActionBatch, name="ActionBatch")
-class ActionBatchNode(relay.Node):
+class ActionBatchNode(PrimaryKeyIds, relay.Node):
     """Actions requested together (bulk or profile roll-out)."""
 
-    _id_attr = "pk"  # as in graph.scoping.Scoped
     title: auto
     requested_by_label: auto
     created_at: datetime
@@ -419,16 +417,13 @@ def _run(info: Info, target: TargetInput, make_spec=None, *, profile_id: relay.G
                                                os_type=target.os_type or None)
         else:
             result = queue_bulk(actor=actor, devices=devices, spec=spec, os_type=target.os_type or None)
-        actions = list(result.batch.actions.all()[:MAX_PAGE]) if result.batch else []
+        actions = list(selectors.actions_for(actor=actor).filter(batch=result.batch)[:MAX_PAGE]) if result.batch \
+            else []
         return RunPayload(actions=actions, batch=result.batch,
                           skipped=[SkippedDevice(device=d, reason=r) for d, r in result.skipped])
 
     payload, errors = attempt(write)
     return payload or RunPayload(errors=errors)
-
-
-def _set(data: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: getattr(data, name) for name in names if getattr(data, name) is not UNSET}
 
 
 def _library_lookup(actor: Any, rows: QuerySet, global_id: relay.GlobalID | None, type_name: str, field: str):
@@ -484,7 +479,7 @@ class ActionsMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: library.update_script(
             actor=actor, script=_library_lookup(actor, Script.objects.all(), input.id, "Script", "id"),
-            **_set(input, library.SCRIPT_FIELDS)))
+            **sent_fields(input, library.SCRIPT_FIELDS, keep_nulls=True)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a library script (admins).")
@@ -569,7 +564,8 @@ class ActionsMutation:
         node, errors = attempt(lambda: scheduling.update_schedule(
             actor=actor, actionschedule=lookup(selectors.schedules_for(actor=actor), input.id,
                                                type_name="ActionSchedule"),
-            **_set(input, ("name", "kind", "run_at", "every", "enabled", "os_type", "arguments"))))
+            **sent_fields(input, ("name", "kind", "run_at", "every", "enabled", "os_type", "arguments"),
+                          keep_nulls=True)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a schedule (past actions stay in the history) (operators).")

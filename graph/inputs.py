@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from strawberry import UNSET
@@ -27,3 +28,15 @@ def changes_from(data: Any, *, exclude: set[str] = frozenset()) -> dict[str, Any
             value = ""
         changes[name] = value
     return changes
+
+
+def sent_fields(data: Any, names: Iterable[str], *, keep_nulls: bool = False) -> dict[str, Any]:
+    """The named input fields the caller sent: UNSET ones left out, and nulls too unless ``keep_nulls``
+    (for fields where null means "clear", like a threshold)."""
+    values = {}
+    for name in names:
+        value = getattr(data, name, UNSET)
+        if value is UNSET or (value is None and not keep_nulls):
+            continue
+        values[name] = value
+    return values

@@ -14,6 +14,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, lookup
+from graph.inputs import sent_fields
 from graph.scoping import Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from portal.inventory import selectors, services
@@ -201,11 +202,6 @@ def _placement(actor, data, *, partial: bool) -> dict:
     return placement
 
 
-def _fields(data, names: tuple[str, ...]) -> dict:
-    return {name: getattr(data, name) for name in names if getattr(data, name) is not UNSET
-            and getattr(data, name) is not None}
-
-
 @strawberry.type
 class InventoryMutation:
     @strawberry.mutation(description="Add a device record to a site (operators).")
@@ -213,7 +209,7 @@ class InventoryMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.create_device(
             actor=actor, **_placement(actor, input, partial=False),
-            **_fields(input, ("hostname", "display_name", "os_type", "os_version", "external_ids"))))
+            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "external_ids"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Move or rename a device; omitted fields keep their value (operators).")
@@ -222,7 +218,7 @@ class InventoryMutation:
         node, errors = attempt(lambda: services.update_device(
             actor=actor, device=lookup(selectors.devices_for(actor=actor), input.id, type_name="Device"),
             **_placement(actor, input, partial=True),
-            **_fields(input, ("hostname", "display_name", "os_type", "os_version", "heartbeat_interval",
+            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "heartbeat_interval",
                               "external_ids"))))
         return Payload(node=node, errors=errors)
 

@@ -14,6 +14,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, lookup
+from graph.inputs import sent_fields
 from graph.scoping import Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from monitoring import alerting, selectors, services
@@ -315,8 +316,7 @@ class MonitoringMutation:
     @strawberry.mutation(description="Change a network device; omitted fields (and secrets) stay (operators).")
     def update_network_device(self, info: Info, input: NetworkDeviceUpdateInput) -> Payload[NetworkDeviceNode]:
         actor = actor_from(info)
-        changes = {name: getattr(input, name) for name in ("name", "host", *CREATE_FIELDS)
-                   if getattr(input, name) is not UNSET and getattr(input, name) is not None}
+        changes = sent_fields(input, ("name", "host", *CREATE_FIELDS))
         node, errors = attempt(lambda: services.update_network_device(
             actor=actor, networkdevice=lookup(selectors.network_devices_for(actor=actor), input.id,
                                               type_name="NetworkDevice"), **changes))
@@ -366,9 +366,8 @@ class MonitoringMutation:
     @strawberry.mutation(description="Change a camera; omitted fields (and an empty password) stay (operators).")
     def update_camera(self, info: Info, input: CameraUpdateInput) -> Payload[CameraNode]:
         actor = actor_from(info)
-        changes = {name: getattr(input, name) for name in ("name", "host", "rtsp_url", "username", "password",
-                                                            "location", "check_interval_minutes")
-                   if getattr(input, name) is not UNSET and getattr(input, name) is not None}
+        changes = sent_fields(input, ("name", "host", "rtsp_url", "username", "password", "location",
+                                      "check_interval_minutes"))
         node, errors = attempt(lambda: camera_services.update_camera(
             actor=actor, camera=lookup(selectors.cameras_for(actor=actor), input.id, type_name="Camera"), **changes))
         return Payload(node=node, errors=errors)
@@ -385,8 +384,7 @@ class MonitoringMutation:
     @strawberry.mutation(description="Change a check's thresholds, severities or failures in a row (operators).")
     def update_check(self, info: Info, input: CheckUpdateInput) -> Payload[CheckNode]:
         actor = actor_from(info)
-        changes = {name: getattr(input, name) for name in alerting.CHECK_FIELDS
-                   if hasattr(input, name) and getattr(input, name) is not UNSET}
+        changes = sent_fields(input, alerting.CHECK_FIELDS, keep_nulls=True)
         node, errors = attempt(lambda: alerting.update_check(
             actor=actor, check=lookup(selectors.checks_for(actor=actor), input.id, type_name="Check"), **changes))
         return Payload(node=node, errors=errors)

@@ -11,12 +11,17 @@ from graph.context import actor_from
 from portal.access import visible_to
 
 
-class Scoped:
-    """Mixin for strawberry-django types: root lists, nested lists and ``node(id:)`` are all scoped."""
+class PrimaryKeyIds:
+    """Mixin for every relay type over a model: global ids are built from the primary key.
 
-    # Global ids are built from the primary key. Saying so here spares strawberry a search of every
-    # annotation for a NodeID on each object it returns (uncached when none is found: ~4 ms per object).
+    Saying so spares strawberry a search of every annotation for a NodeID on each object it returns
+    (uncached when none is found: about 4 ms per object)."""
+
     _id_attr = "pk"
+
+
+class Scoped(PrimaryKeyIds):
+    """Mixin for strawberry-django types: root lists, nested lists and ``node(id:)`` are all scoped."""
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:

@@ -6,11 +6,11 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.cycles import unless_running
 from monitoring.models import Camera
 from monitoring.rtsp import RtspResult, check
 from portal.access import Actor, Role, require_role
@@ -83,14 +83,11 @@ def check_cameras(*, cameras: list[Camera]) -> dict[str, int]:
 
 def check_due_cameras() -> dict[str, int] | None:
     """One check cycle of the cameras whose interval has passed; skipped while the previous one runs."""
-    if not cache.add(CYCLE_LOCK, "running", timeout=15 * 60):
-        return None
-    try:
-        due = Camera.objects.filter(Q(next_check_at__isnull=True)
-                                    | Q(next_check_at__lte=timezone.now() + timedelta(seconds=20)))
-        return check_cameras(cameras=list(due))
-    finally:
-        cache.delete(CYCLE_LOCK)
+    def due() -> list[Camera]:
+        return list(Camera.objects.filter(Q(next_check_at__isnull=True)
+                                          | Q(next_check_at__lte=timezone.now() + timedelta(seconds=20))))
+
+    return unless_running(CYCLE_LOCK, lambda: check_cameras(cameras=due()))
 
 
 def check_now(*, actor: Actor, camera: Camera) -> Camera:

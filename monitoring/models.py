@@ -10,7 +10,7 @@ from django.db import models
 
 from portal.access import TenantOwned
 from portal.secrets import EncryptedTextField
-from portal.tenancy.models import Company, Group, Site, Timestamped
+from portal.tenancy.models import Company, Group, Site, Timestamped, check_placement
 
 
 class NetworkDeviceType(models.TextChoices):
@@ -95,10 +95,7 @@ class NetworkDevice(TenantOwned, Timestamped):
         return self.name
 
     def clean(self) -> None:
-        if self.site_id and self.company_id and self.site.company_id != self.company_id:
-            raise ValidationError({"site": "This site belongs to another company."})
-        if self.group_id and self.site_id and self.group.site_id != self.site_id:
-            raise ValidationError({"group": "This group belongs to another site."})
+        check_placement(self)
         if self.snmp_version == SnmpVersion.V3:
             if not self.v3_user:
                 raise ValidationError({"v3_user": "SNMP v3 needs a user name."})
@@ -194,8 +191,7 @@ class Camera(TenantOwned, Timestamped):
         return self.name
 
     def clean(self) -> None:
-        if self.site_id and self.company_id and self.site.company_id != self.company_id:
-            raise ValidationError({"site": "This site belongs to another company."})
+        check_placement(self)
         if not self.rtsp_url.startswith("rtsp://"):
             raise ValidationError({"rtsp_url": "An RTSP URL starts with rtsp://."})
         if "@" in self.rtsp_url.split("/")[2]:

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.cycles import unless_running
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
 from portal.access import Actor, Role, require_role
@@ -25,7 +25,6 @@ from realtime import publish
 DEVICE_FIELDS = ("site", "group", "name", "host", "port", "vendor", "device_type", "snmp_version", "community",
                  "v3_user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "poll_interval_minutes")
 CYCLE_LOCK = "monitoring:snmp-cycle"
-CYCLE_LOCK_SECONDS = 15 * 60
 
 
 @transaction.atomic
@@ -155,12 +154,7 @@ def due_devices() -> Any:
 
 def poll_due_devices() -> dict[str, int] | None:
     """One polling cycle. A cycle still running (a slow network) makes the next one skip, not pile up."""
-    if not cache.add(CYCLE_LOCK, "running", timeout=CYCLE_LOCK_SECONDS):
-        return None
-    try:
-        return poll_devices(devices=list(due_devices()))
-    finally:
-        cache.delete(CYCLE_LOCK)
+    return unless_running(CYCLE_LOCK, lambda: poll_devices(devices=list(due_devices())))
 
 
 def poll_now(*, actor: Actor, networkdevice: NetworkDevice) -> NetworkDevice:

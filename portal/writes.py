@@ -1,4 +1,8 @@
-"""The steps every write service shares: validate, save, audit, publish."""
+"""The steps every write service shares: validate, save, audit, publish.
+
+They serve company-owned rows and the MSP's own records alike (the library, connectors): a row without
+a company is audited without one and published to nobody.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +11,74 @@ from typing import Any, TypeVar
 
 from django.db import models
 
-from portal.access import Actor, TenantOwned
+from portal.access import Actor
 from portal.audit.services import record, snapshot
 from realtime import publish
 
-_M = TypeVar("_M", bound=TenantOwned)
+_M = TypeVar("_M", bound=models.Model)
+SECRET_CHANGED = "(changed)"  # noqa: S105 (what the audit log shows instead of a secret)
 
 
 def _noun(instance: models.Model) -> str:
     return instance._meta.model_name or instance.__class__.__name__.lower()
 
 
+def _company_of(instance: models.Model) -> int | None:
+    return getattr(instance, "owning_company_id", None)
+
+
+def _stored(instance: models.Model) -> dict[str, Any]:
+    """Every column as it would be saved, secrets included (the audit snapshot leaves those out)."""
+    return {field.name: field.value_from_object(instance) for field in instance._meta.concrete_fields}
+
+
 def save_new(*, actor: Actor, instance: _M) -> _M:
     """Validate and insert ``instance``; audit ``<noun>.created`` and publish it."""
     instance.full_clean()
     instance.save()
-    company_id = instance.owning_company_id
+    company_id = _company_of(instance)
     record(actor=actor, action=f"{_noun(instance)}.created", target=instance, company_id=company_id,
            after=snapshot(instance))
     publish(f"{_noun(instance)}.created", company_id=company_id, id=instance.pk)
     return instance
 
 
-def save_changes(*, actor: Actor, instance: _M, changes: dict[str, Any], editable: Iterable[str]) -> _M:
-    """Apply ``changes`` (only names in ``editable``), validate, save; audit and publish what changed."""
-    allowed = set(editable)
-    unknown = set(changes) - allowed
+def save_changed_fields(*, actor: Actor, instance: models.Model, changes: dict[str, Any],
+                        editable: Iterable[str]) -> set[str]:
+    """Apply ``changes`` (only names in ``editable``), validate, save when anything changed; audit and
+    publish it. Returns the names of the fields that changed. A changed secret is saved and audited as
+    changed, without its value."""
+    unknown = set(changes) - set(editable)
     if unknown:
         raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
-    before = snapshot(instance)
+    stored_before, before = _stored(instance), snapshot(instance)
     for name, value in changes.items():
         setattr(instance, name, value)
     instance.full_clean()
-    after = snapshot(instance)
-    changed = {name for name in after if before.get(name) != after.get(name)}
+    stored_after, after = _stored(instance), snapshot(instance)
+    changed = {name for name in stored_after if stored_before[name] != stored_after[name]}
     if not changed:
-        return instance
+        return set()
     instance.save()
-    company_id = instance.owning_company_id
+    company_id = _company_of(instance)
+    shown = {name for name in changed if name in after}
     record(actor=actor, action=f"{_noun(instance)}.updated", target=instance, company_id=company_id,
-           before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+           before={k: before[k] for k in shown},
+           after={**{k: after[k] for k in shown}, **dict.fromkeys(changed - shown, SECRET_CHANGED)})
     publish(f"{_noun(instance)}.updated", company_id=company_id, id=instance.pk)
+    return changed
+
+
+def save_changes(*, actor: Actor, instance: _M, changes: dict[str, Any], editable: Iterable[str]) -> _M:
+    """``save_changed_fields``, returning the instance."""
+    save_changed_fields(actor=actor, instance=instance, changes=changes, editable=editable)
     return instance
 
 
-def delete_row(*, actor: Actor, instance: TenantOwned) -> None:
+def delete_row(*, actor: Actor, instance: models.Model) -> None:
     """Delete ``instance`` (and what cascades from it); audit ``<noun>.deleted`` with its last state."""
     before = snapshot(instance)
-    company_id = instance.owning_company_id
+    company_id = _company_of(instance)
     pk = instance.pk
     record(actor=actor, action=f"{_noun(instance)}.deleted", target=instance, company_id=company_id, before=before)
     instance.delete()

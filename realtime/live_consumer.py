@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -27,8 +28,7 @@ def _company_groups(actor: Actor) -> list[str]:
     return [company_group(pk) for pk in companies_for(actor=actor).values_list("pk", flat=True)]
 
 
-@database_sync_to_async
-def _device_fragments(actor: Actor, device_id: int) -> str | None:
+def _device_fragments(actor: Actor, device_id: int, event: str) -> str | None:
     """The device's list row and status badge, re-read through the actor's scope (None if not visible)."""
     device = devices_for(actor=actor).filter(pk=device_id).first()
     if device is None:
@@ -40,12 +40,12 @@ def _device_fragments(actor: Actor, device_id: int) -> str | None:
     return row + badge
 
 
-@database_sync_to_async
-def _action_fragments(actor: Actor, action_id: int, *, with_output: bool) -> str | None:
+def _action_fragments(actor: Actor, action_id: int, event: str) -> str | None:
     """An action's status badge, history row, timeline and output (and its batch's progress)."""
     action = actions_for(actor=actor).filter(pk=action_id).first()
     if action is None:
         return None
+    with_output = event == "action.output"
     context = {"action": action, "oob": True, "can_cancel": actor.has_role(Role.OPERATOR)}
     html = render_to_string("web/partials/_action_status.html", context)
     html += render_to_string("web/partials/_action_controls.html", context)
@@ -64,14 +64,12 @@ def _batch_fragment(actor: Actor, batch: object) -> str:
                             {"batch": batch, "summary": batch_summary(actor=actor, batch=batch), "oob": True})
 
 
-@database_sync_to_async
-def _batch_fragments(actor: Actor, batch_id: int) -> str | None:
+def _batch_fragments(actor: Actor, batch_id: int, event: str) -> str | None:
     batch = batches_for(actor=actor).filter(pk=batch_id).first()
     return None if batch is None else _batch_fragment(actor, batch)
 
 
-@database_sync_to_async
-def _network_fragments(actor: Actor, device_id: int) -> str | None:
+def _network_fragments(actor: Actor, device_id: int, event: str) -> str | None:
     """A polled network device's list row and its interfaces with the new rates."""
     device = network_devices_for(actor=actor).filter(pk=device_id).first()
     if device is None:
@@ -83,8 +81,7 @@ def _network_fragments(actor: Actor, device_id: int) -> str | None:
                                   {"device": device, "interfaces": interfaces, "oob": True})
 
 
-@database_sync_to_async
-def _camera_fragments(actor: Actor, camera_id: int) -> str | None:
+def _camera_fragments(actor: Actor, camera_id: int, event: str) -> str | None:
     camera = cameras_for(actor=actor).filter(pk=camera_id).first()
     if camera is None:
         return None
@@ -92,15 +89,27 @@ def _camera_fragments(actor: Actor, camera_id: int) -> str | None:
                             {"resource": CAMERAS, "obj": camera, "cells": row_cells(CAMERAS, camera), "oob": True})
 
 
-@database_sync_to_async
-def _alert_fragments(actor: Actor, alert_id: int, *, new: bool) -> str | None:
+def _alert_fragments(actor: Actor, alert_id: int, event: str) -> str | None:
     """A new alert arrives at the top of the alert list; a changed one replaces its row."""
+    new = event == "alert.raised"
     alert = alerts_for(actor=actor).filter(pk=alert_id).first()
     if alert is None:
         return None
     row = render_to_string("web/partials/_row.html", {"resource": ALERTS, "obj": alert,
                                                       "cells": row_cells(ALERTS, alert), "oob": not new})
     return f'<tbody hx-swap-oob="afterbegin:#alerts-rows">{row}</tbody>' if new else row
+
+
+# What each event pushes: the partials of the pages that show the object, re-read through the actor's scope.
+RENDERERS: dict[str, Callable[[Actor, int, str], str | None]] = {
+    **dict.fromkeys(DEVICE_EVENTS, _device_fragments),
+    **dict.fromkeys(ACTION_EVENTS, _action_fragments),
+    "actionbatch.updated": _batch_fragments,
+    "networkdevice.polled": _network_fragments,
+    "camera.checked": _camera_fragments,
+    "alert.raised": _alert_fragments,
+    "alert.updated": _alert_fragments,
+}
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -128,22 +137,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """The page sends nothing the server acts on; anything received is ignored."""
 
     async def fleet_event(self, message: dict[str, Any]) -> None:
-        event = message.get("event")
-        if not isinstance(message.get("id"), int):
+        renderer = RENDERERS.get(message.get("event"))
+        if renderer is None or not isinstance(message.get("id"), int):
             return
-        if event in DEVICE_EVENTS:
-            html = await _device_fragments(self.actor, message["id"])
-        elif event in ACTION_EVENTS:
-            html = await _action_fragments(self.actor, message["id"], with_output=event == "action.output")
-        elif event == "actionbatch.updated":
-            html = await _batch_fragments(self.actor, message["id"])
-        elif event == "networkdevice.polled":
-            html = await _network_fragments(self.actor, message["id"])
-        elif event == "camera.checked":
-            html = await _camera_fragments(self.actor, message["id"])
-        elif event in ("alert.raised", "alert.updated"):
-            html = await _alert_fragments(self.actor, message["id"], new=event == "alert.raised")
-        else:
-            return
+        html = await database_sync_to_async(renderer)(self.actor, message["id"], message["event"])
         if html is not None:
             await self.send(text_data=html)

@@ -19,7 +19,6 @@ from portal.actions.signing import sign_envelope
 from realtime import publish
 
 MAX_ACTIONS_PER_DELIVERY = 50
-RESULT_STATUSES = {ActionStatus.SUCCEEDED, ActionStatus.FAILED, ActionStatus.TIMED_OUT, ActionStatus.CANCELLED}
 
 
 def _announce(action: Action) -> None:

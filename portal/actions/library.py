@@ -7,52 +7,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model
 
 from portal.access import Actor, Role, require_role
 from portal.actions.models import DeploymentProfile, ProfileTask, Script, ScriptVersion, SoftwareItem
-from portal.audit.services import record, snapshot
+from portal.writes import delete_row, save_changed_fields, save_new
 
 SCRIPT_FIELDS = ("name", "description", "language", "content", "default_timeout", "arguments", "environment",
                  "target_os")
 SOFTWARE_FIELDS = ("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name")
 PROFILE_FIELDS = ("name", "description", "target_os", "is_template")
 TASK_FIELDS = ("name", "order_index", "action_type", "script", "software", "options", "continue_on_error")
-
-
-def _noun(instance: Model) -> str:
-    return instance._meta.model_name
-
-
-def _create(actor: Actor, instance: Model) -> Model:
-    instance.full_clean()
-    instance.save()
-    record(actor=actor, action=f"{_noun(instance)}.created", target=instance, company_id=None,
-           after=snapshot(instance))
-    return instance
-
-
-def _update(actor: Actor, instance: Model, changes: dict[str, Any], editable: tuple[str, ...]) -> set[str]:
-    unknown = set(changes) - set(editable)
-    if unknown:
-        raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
-    before = snapshot(instance)
-    for name, value in changes.items():
-        setattr(instance, name, value)
-    instance.full_clean()
-    after = snapshot(instance)
-    changed = {name for name in after if before.get(name) != after.get(name)}
-    if changed:
-        instance.save()
-        record(actor=actor, action=f"{_noun(instance)}.updated", target=instance, company_id=None,
-               before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
-    return changed
-
-
-def _delete(actor: Actor, instance: Model) -> None:
-    record(actor=actor, action=f"{_noun(instance)}.deleted", target=instance, company_id=None,
-           before=snapshot(instance))
-    instance.delete()
 
 
 def _keep_version(actor: Actor, script: Script, changed: list[str]) -> None:
@@ -66,9 +30,9 @@ def create_script(*, actor: Actor, name: str, content: str, language: str, descr
                   default_timeout: int = 300, arguments: list[str] | None = None,
                   environment: dict[str, str] | None = None, target_os: str = "") -> Script:
     require_role(actor, Role.ADMIN)
-    script = _create(actor, Script(name=name, content=content, language=language, description=description,
-                                   default_timeout=default_timeout, arguments=arguments or [],
-                                   environment=environment or {}, target_os=target_os or ""))
+    script = save_new(actor=actor, instance=Script(
+        name=name, content=content, language=language, description=description, default_timeout=default_timeout,
+        arguments=arguments or [], environment=environment or {}, target_os=target_os or ""))
     _keep_version(actor, script, list(SCRIPT_FIELDS))
     return script
 
@@ -77,7 +41,7 @@ def create_script(*, actor: Actor, name: str, content: str, language: str, descr
 def update_script(*, actor: Actor, script: Script, **changes: Any) -> Script:
     """Save changes; each saved change becomes a new version (who, when, which fields, the content)."""
     require_role(actor, Role.ADMIN)
-    changed = _update(actor, script, changes, SCRIPT_FIELDS)
+    changed = save_changed_fields(actor=actor, instance=script, changes=changes, editable=SCRIPT_FIELDS)
     if changed:
         Script.objects.filter(pk=script.pk).update(version=script.version + 1)
         script.version += 1
@@ -91,7 +55,7 @@ def delete_script(*, actor: Actor, script: Script) -> None:
     require_role(actor, Role.ADMIN)
     if ProfileTask.objects.filter(script=script).exists():
         raise ValidationError("A deployment profile uses this script; remove it from the profile first.")
-    _delete(actor, script)
+    delete_row(actor=actor, instance=script)
 
 
 @transaction.atomic
@@ -100,13 +64,13 @@ def create_software_item(*, actor: Actor, name: str, **fields: Any) -> SoftwareI
     item = SoftwareItem(name=name, **{k: v for k, v in fields.items() if k in SOFTWARE_FIELDS})
     if not item.packages():
         raise ValidationError("Give the package id for at least one package manager.")
-    return _create(actor, item)
+    return save_new(actor=actor, instance=item)
 
 
 @transaction.atomic
 def update_software_item(*, actor: Actor, softwareitem: SoftwareItem, **changes: Any) -> SoftwareItem:
     require_role(actor, Role.ADMIN)
-    _update(actor, softwareitem, changes, SOFTWARE_FIELDS)
+    save_changed_fields(actor=actor, instance=softwareitem, changes=changes, editable=SOFTWARE_FIELDS)
     if not softwareitem.packages():
         raise ValidationError("Give the package id for at least one package manager.")
     return softwareitem
@@ -117,28 +81,28 @@ def delete_software_item(*, actor: Actor, softwareitem: SoftwareItem) -> None:
     require_role(actor, Role.ADMIN)
     if ProfileTask.objects.filter(software=softwareitem).exists():
         raise ValidationError("A deployment profile installs this item; remove it from the profile first.")
-    _delete(actor, softwareitem)
+    delete_row(actor=actor, instance=softwareitem)
 
 
 @transaction.atomic
 def create_profile(*, actor: Actor, name: str, description: str = "", target_os: str = "",
                    is_template: bool = False) -> DeploymentProfile:
     require_role(actor, Role.ADMIN)
-    return _create(actor, DeploymentProfile(name=name, description=description, target_os=target_os or "",
-                                            is_template=is_template))
+    return save_new(actor=actor, instance=DeploymentProfile(name=name, description=description,
+                                                            target_os=target_os or "", is_template=is_template))
 
 
 @transaction.atomic
 def update_profile(*, actor: Actor, deploymentprofile: DeploymentProfile, **changes: Any) -> DeploymentProfile:
     require_role(actor, Role.ADMIN)
-    _update(actor, deploymentprofile, changes, PROFILE_FIELDS)
+    save_changed_fields(actor=actor, instance=deploymentprofile, changes=changes, editable=PROFILE_FIELDS)
     return deploymentprofile
 
 
 @transaction.atomic
 def delete_profile(*, actor: Actor, deploymentprofile: DeploymentProfile) -> None:
     require_role(actor, Role.ADMIN)
-    _delete(actor, deploymentprofile)
+    delete_row(actor=actor, instance=deploymentprofile)
 
 
 @transaction.atomic
@@ -153,22 +117,22 @@ def add_profile_task(*, actor: Actor, profile: DeploymentProfile, name: str, act
         order_index = 0 if last is None else last + 1
     if profile.tasks.filter(order_index=order_index).exists():
         raise ValidationError({"order_index": f"Another task of this profile is number {order_index}."})
-    return _create(actor, ProfileTask(profile=profile, name=name, action_type=action_type, order_index=order_index,
-                                      script=script, software=software, options=options or {},
-                                      continue_on_error=continue_on_error))
+    return save_new(actor=actor, instance=ProfileTask(
+        profile=profile, name=name, action_type=action_type, order_index=order_index, script=script,
+        software=software, options=options or {}, continue_on_error=continue_on_error))
 
 
 @transaction.atomic
 def update_profile_task(*, actor: Actor, profiletask: ProfileTask, **changes: Any) -> ProfileTask:
     require_role(actor, Role.ADMIN)
-    _update(actor, profiletask, changes, TASK_FIELDS)
+    save_changed_fields(actor=actor, instance=profiletask, changes=changes, editable=TASK_FIELDS)
     return profiletask
 
 
 @transaction.atomic
 def delete_profile_task(*, actor: Actor, profiletask: ProfileTask) -> None:
     require_role(actor, Role.ADMIN)
-    _delete(actor, profiletask)
+    delete_row(actor=actor, instance=profiletask)
 
 
 @transaction.atomic
@@ -178,7 +142,7 @@ def instantiate_template(*, actor: Actor, template: DeploymentProfile, name: str
     require_role(actor, Role.ADMIN)
     if not template.is_template:
         raise ValidationError("Only templates can be instantiated; this is a profile.")
-    profile = _create(actor, DeploymentProfile(
+    profile = save_new(actor=actor, instance=DeploymentProfile(
         name=name, description=template.description if description is None else description,
         target_os=template.target_os, is_template=False))
     ProfileTask.objects.bulk_create([

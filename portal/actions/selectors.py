@@ -3,7 +3,7 @@ library is shared by everyone signed in."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from portal.access import Actor, visible_to
 from portal.actions.models import (
@@ -67,8 +67,3 @@ def profiles_for(*, actor: Actor) -> QuerySet[DeploymentProfile]:
 def profile_tasks_for(*, actor: Actor) -> QuerySet[ProfileTask]:
     return _signed_in(ProfileTask.objects.select_related("script", "software"), actor)
 
-
-def open_actions_count(*, actor: Actor) -> int:
-    return actions_for(actor=actor).filter(~Q(status__in=[s.value for s in ActionStatus if s in (
-        ActionStatus.SUCCEEDED, ActionStatus.FAILED, ActionStatus.TIMED_OUT, ActionStatus.CANCELLED,
-        ActionStatus.EXPIRED)])).count()

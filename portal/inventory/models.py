@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from portal.access import TenantOwned
-from portal.tenancy.models import Company, Group, Site, Timestamped, external_ids_default
+from portal.tenancy.models import Company, Group, Site, Timestamped, check_placement, external_ids_default
 
 
 class OsType(models.TextChoices):
@@ -64,10 +63,7 @@ class Device(TenantOwned, Timestamped):
 
     def clean(self) -> None:
         self.hostname = self.hostname.strip()
-        if self.site_id and self.company_id and self.site.company_id != self.company_id:
-            raise ValidationError({"site": "This site belongs to another company."})
-        if self.group_id and self.site_id and self.group.site_id != self.site_id:
-            raise ValidationError({"group": "This group belongs to another site."})
+        check_placement(self)
 
 
 class DeviceInventory(TenantOwned):

@@ -18,6 +18,15 @@ class Timestamped(models.Model):
         abstract = True
 
 
+def check_placement(instance: models.Model) -> None:
+    """A record placed in a company, a site and maybe a group: the site must be the company's, the group
+    the site's (devices, network devices, cameras)."""
+    if instance.site_id and instance.company_id and instance.site.company_id != instance.company_id:
+        raise ValidationError({"site": "This site belongs to another company."})
+    if getattr(instance, "group_id", None) and instance.site_id and instance.group.site_id != instance.site_id:
+        raise ValidationError({"group": "This group belongs to another site."})
+
+
 def external_ids_default() -> dict[str, str]:
     return {}
 
