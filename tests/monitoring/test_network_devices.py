@@ -99,3 +99,11 @@ def test_pages_and_poll_now_against_snmpd(snmpd, tenant_a, operator_a, viewer_a)
         "device_type": "switch", "snmp_version": "2c", "community": "", "poll_interval_minutes": 5})
     assert kept.status_code == 302
     assert NetworkDevice.objects.get().community == snmpd.community
+
+
+def test_changing_only_a_secret_is_saved_and_audited_without_its_value(tenant_a, actor_of, operator_a):
+    device = _device(tenant_a, actor_of(operator_a))
+    services.update_network_device(actor=actor_of(operator_a), networkdevice=device, community="rotated-community")
+    assert NetworkDevice.objects.get(pk=device.pk).community == "rotated-community"
+    event = AuditEvent.objects.get(action="networkdevice.updated")
+    assert event.after == {"community": "(changed)"} and "rotated" not in str(event.before)
