@@ -9,9 +9,13 @@ from portal.web.forms import ScopedModelForm
 
 
 class ConnectorForm(ScopedModelForm):
+    base_url = forms.URLField(label="Base URL", assume_scheme="https",
+                              help_text=Connector._meta.get_field("base_url").help_text)
+
     class Meta:
         model = Connector
-        fields = ["name", "kind", "base_url", "token_id", "token_secret", "enabled"]
+        fields = ["name", "kind", "base_url", "token_id", "token_secret", "enabled", "write_account_numbers",
+                  "account_number_field"]
         widgets = {"token_secret": forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

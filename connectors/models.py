@@ -1,6 +1,6 @@
-"""Connectors to other tools (Pulseway first), the history of every sync, and which upstream record is
-which Fleetwatch record. A connector imports into many companies, so it belongs to the MSP (admins who
-see every company), not to one client."""
+"""Connectors to other tools (Pulseway, Datto RMM, Freshservice), the history of every sync, and which
+upstream record is which Fleetwatch record. A connector imports into many companies, so it belongs to
+the MSP (admins who see every company), not to one client."""
 
 from __future__ import annotations
 
@@ -12,15 +12,30 @@ from portal.tenancy.models import Timestamped
 
 class ConnectorKind(models.TextChoices):
     PULSEWAY = "pulseway", "Pulseway (REST API v3)"
+    DATTO = "datto", "Datto RMM (API v2)"
+    FRESHSERVICE = "freshservice", "Freshservice (API v2)"
 
 
 class Connector(Timestamped):
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=ConnectorKind.choices, default=ConnectorKind.PULSEWAY)
-    base_url = models.URLField(help_text="e.g. https://api.pulseway.com/v3/ or https://rmm.example.com/api/v3/")
-    token_id = models.CharField(max_length=200, help_text="Pulseway API token id.")
-    token_secret = EncryptedTextField(help_text="Pulseway API token secret (stored encrypted).")
+    base_url = models.URLField(help_text="Pulseway: https://api.pulseway.com/v3/ (self-hosted: "
+                                         "https://<server>/api/v3/). Datto RMM: your platform, e.g. "
+                                         "https://pinotage-api.centrastage.net. Freshservice: "
+                                         "https://<domain>.freshservice.com/api/v2/.")
+    token_id = models.CharField(max_length=200, blank=True,
+                                help_text="Pulseway: the API token id. Datto RMM: the API key. "
+                                          "Freshservice: leave empty.")
+    token_secret = EncryptedTextField(help_text="Pulseway: the token secret. Datto RMM: the API secret. Freshservice: "
+                                                "the API key. Stored encrypted.")
     enabled = models.BooleanField(default=True)
+    write_account_numbers = models.BooleanField(
+        default=False, help_text="Datto RMM: write each company's account number into a device UDF. Freshservice: "
+                                 "give departments without an account number their company's. Off by default.")
+    account_number_field = models.CharField(
+        max_length=100, blank=True,
+        help_text="Where the account number goes: a Datto UDF (udf1…udf30) or a Freshservice department custom "
+                  "field key.")
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=16, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -49,9 +64,14 @@ class SyncRun(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     stale = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Upstream items Fleetwatch has no place for.")
+    conflicts = models.PositiveIntegerField(default=0, help_text="Items another source already holds.")
+    written_upstream = models.PositiveIntegerField(default=0, help_text="Account numbers written to the vendor.")
     requests = models.PositiveIntegerField(default=0)
     retries = models.PositiveIntegerField(default=0)
     progress = models.CharField(max_length=200, blank=True)
+    phase_done = models.PositiveIntegerField(default=0)
+    phase_total = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     item_errors = models.JSONField(default=list, blank=True, help_text="The items that failed and why.")
 
@@ -60,6 +80,13 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector} sync {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def percent(self) -> int | None:
+        """How far the current phase is (None when its size is not known)."""
+        if not self.phase_total:
+            return None
+        return min(100, round(100 * self.phase_done / self.phase_total))
 
 
 class ExternalRecord(models.Model):
@@ -70,6 +97,7 @@ class ExternalRecord(models.Model):
         SITE = "site", "Site"
         GROUP = "group", "Group"
         DEVICE = "device", "Device"
+        CONTACT = "contact", "Contact"
 
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="records")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -78,6 +106,11 @@ class ExternalRecord(models.Model):
     label = models.CharField(max_length=255, blank=True)
     content_hash = models.CharField(max_length=64, help_text="Of the upstream fields last applied.")
     stale = models.BooleanField(default=False, help_text="Gone upstream; the Fleetwatch record is kept.")
+    mapped_by_user = models.BooleanField(
+        default=False, help_text="A person chose the Fleetwatch record: syncs link to it and leave its fields alone.")
+    conflict = models.CharField(
+        max_length=300, blank=True,
+        help_text="Another source already holds the Fleetwatch record; this source does not write it until resolved.")
     last_seen_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:

@@ -6,14 +6,26 @@ from typing import Any
 
 from portal.access import Actor
 
+RECORDS_SHOWN = 200
 
-def _connector_detail(actor: Actor, connector: Any) -> dict[str, Any]:
-    from connectors.selectors import external_records_for, sync_runs_for
+
+def _connector_detail(actor: Actor, connector: Any, params: Any) -> dict[str, Any]:
+    from connectors.selectors import conflicts_for, external_records_for, sync_runs_for
+    from connectors.services import sync_schedule_of
+    from portal.tenancy.selectors import companies_for, sites_for
+    from portal.web.listing import search
 
     records = external_records_for(actor=actor).filter(connector=connector)
-    return {"runs": sync_runs_for(actor=actor).filter(connector=connector)[:20],
-            "records": records.order_by("-stale", "kind", "label")[:200], "record_count": records.count(),
-            "stale_count": records.filter(stale=True).count()}
+    query = params.get("records", "").strip()[:200]
+    shown = search(records, query=query, fields=("label", "external_id")) if query else records
+    runs = sync_runs_for(actor=actor).filter(connector=connector)
+    return {"runs": runs[:20], "latest_run": runs.first(), "record_query": query,
+            "records": shown.order_by("-stale", "kind", "label")[:RECORDS_SHOWN], "record_count": shown.count(),
+            "stale_count": records.filter(stale=True).count(),
+            "conflicts": list(conflicts_for(actor=actor).filter(connector=connector)[:500]),
+            "company_choices": companies_for(actor=actor).only("pk", "name"),
+            "site_choices": sites_for(actor=actor).select_related("company").only("pk", "name", "company__name"),
+            "schedule": sync_schedule_of(connector)}
 
 
 def connector_resource() -> Any:
@@ -32,6 +44,7 @@ def connector_resource() -> Any:
         search_fields=("name", "base_url"), default_sort="name", form_class=ConnectorForm,
         create=services.create_connector, update=services.update_connector, delete=services.delete_connector,
         create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, hidden_fields=("token_secret",),
-        detail_context=_connector_detail,
-        empty_hint="Import companies, sites, groups and devices from Pulseway: add a connector with an API token.",
+        detail_context=_connector_detail, detail_reads_query=True,
+        empty_hint="Import companies, sites, groups, devices and contacts from Pulseway, Datto RMM or Freshservice: "
+                   "add a connector with its API credentials.",
     )

@@ -37,10 +37,13 @@ class DeviceFilter:
     os_type: auto
     last_seen: auto
 
+    serial_number: auto
+
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        """Every word appears in the hostname, display name or OS version."""
-        return _words(value, "hostname", "display_name", "os_version", prefix=prefix)
+        """Every word appears in the hostname, display name, OS version, serial number or an IP address."""
+        return _words(value, "hostname", "display_name", "os_version", "serial_number", "ip_addresses",
+                      prefix=prefix)
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
@@ -150,6 +153,10 @@ class DeviceNode(Scoped, relay.Node):
     display_name: auto
     os_type: auto
     os_version: auto
+    serial_number: auto
+    ip_addresses: list[str] = strawberry_django.field(
+        description="Every address the device reported (agent inventory or a connector).",
+        resolver=lambda root: root.ip_addresses.split(), only=["ip_addresses"])
     status: auto
     last_seen: datetime | None
     external_ids: JSON
@@ -173,6 +180,7 @@ class DeviceCreateInput:
     display_name: str = ""
     os_type: str = "other"
     os_version: str = ""
+    serial_number: str = ""
     external_ids: JSON | None = None
 
 
@@ -185,6 +193,7 @@ class DeviceUpdateInput:
     display_name: str | None = UNSET
     os_type: str | None = UNSET
     os_version: str | None = UNSET
+    serial_number: str | None = UNSET
     heartbeat_interval: int | None = UNSET
     external_ids: JSON | None = UNSET
 
@@ -209,7 +218,8 @@ class InventoryMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.create_device(
             actor=actor, **_placement(actor, input, partial=False),
-            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "external_ids"))))
+            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "serial_number",
+                                  "external_ids"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Move or rename a device; omitted fields keep their value (operators).")
@@ -218,8 +228,8 @@ class InventoryMutation:
         node, errors = attempt(lambda: services.update_device(
             actor=actor, device=lookup(selectors.devices_for(actor=actor), input.id, type_name="Device"),
             **_placement(actor, input, partial=True),
-            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "heartbeat_interval",
-                              "external_ids"))))
+            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "serial_number",
+                              "heartbeat_interval", "external_ids"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a device record and its history (operators).")

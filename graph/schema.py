@@ -7,6 +7,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from graph.accounts import AccountsMutation, AccountsQuery
 from graph.actions import ActionsMutation, ActionsQuery
+from graph.connectors import ConnectorsMutation, ConnectorsQuery
 from graph.enrollment import EnrollmentMutation, EnrollmentQuery
 from graph.hardening import hardening_extensions
 from graph.inventory import InventoryMutation, InventoryQuery
@@ -17,13 +18,13 @@ from graph.tenancy import TenancyMutation, TenancyQuery
 
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
-            MonitoringQuery):
+            MonitoringQuery, ConnectorsQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.")
 
 
 @strawberry.type
 class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
-               MonitoringMutation):
+               MonitoringMutation, ConnectorsMutation):
     pass
 
 

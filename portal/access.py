@@ -97,6 +97,18 @@ def require_role(actor: Actor, role: Role) -> None:
         raise PermissionDenied(f"This needs the {role.label.lower()} role.")
 
 
+def is_msp_admin(actor: Actor | None) -> bool:
+    """An administrator who sees every company: the one who may touch what spans companies (connectors,
+    the product's scheduled jobs)."""
+    return actor is not None and actor.sees_all_companies and actor.has_role(Role.ADMIN)
+
+
+def require_msp_admin(actor: Actor, *, what: str) -> None:
+    require_role(actor, Role.ADMIN)
+    if not actor.sees_all_companies:
+        raise PermissionDenied(f"{what} span every company: they need an admin who sees all companies.")
+
+
 class TenantQuerySet(models.QuerySet):
     """QuerySet of a tenant-owned model; the model names its path to the company in ``company_path``."""
 

@@ -240,7 +240,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("FLEETWATCH_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # httpx logs every request at INFO: a connector sync would write thousands of lines.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
 # Remote actions: how long an action waits for an offline agent by default, and its output cap.
@@ -248,6 +249,8 @@ FLEETWATCH_ACTION_EXPIRY_HOURS = int(os.environ.get("FLEETWATCH_ACTION_EXPIRY_HO
 FLEETWATCH_ACTION_SIGNING_KEY = DATA_DIR / "action-signing.key"
 FLEETWATCH_NETWORK_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_NETWORK_RETENTION_DAYS", 30))
 FLEETWATCH_SNMP_CONCURRENCY = int(os.environ.get("FLEETWATCH_SNMP_CONCURRENCY", 200))
+# How often a Pulseway script execution is polled while it runs.
+FLEETWATCH_PULSEWAY_POLL_SECONDS = float(os.environ.get("FLEETWATCH_PULSEWAY_POLL_SECONDS", 5))
 # Alert notifications: high and critical alerts are sent at once; a summary goes out daily.
 FLEETWATCH_ALERT_EMAILS = env_list("FLEETWATCH_ALERT_EMAILS")
 FLEETWATCH_SLACK_WEBHOOK_URL = os.environ.get("FLEETWATCH_SLACK_WEBHOOK_URL", "")

@@ -11,3 +11,13 @@ def company_group(company_id: int) -> str:
 def agent_group(device_id: int) -> str:
     """The one agent socket of a device: revocation and (later) actions are sent here."""
     return f"agent.{int(device_id)}"
+
+
+def device_watch_group(device_id: int) -> str:
+    """The open pages of one device: its heartbeats extend their charts (nobody else is sent them)."""
+    return f"device.{int(device_id)}.watch"
+
+
+def msp_group() -> str:
+    """Administrators who see every company: what belongs to the MSP itself (connector syncs, schedules)."""
+    return "msp.admins"

@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from monitoring.selectors import alerts_for, cameras_for, network_devices_for, network_interfaces_for
-from portal.access import Actor, Role
+from portal.access import Actor, Role, is_msp_admin
 from portal.actions.selectors import actions_for, batch_summary, batches_for
+from portal.inventory.charts import device_charts
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
 from portal.web.resources import ACTIONS, ALERTS, CAMERAS, DEVICES, NETWORK
 from portal.web.views import row_cells
-from realtime.groups import company_group
+from realtime.groups import company_group, device_watch_group, msp_group
 from realtime.relay import ensure_relay_running
+from realtime.watching import RENEW_SECONDS, mark_watched
 
+logger = logging.getLogger(__name__)
 DEVICE_EVENTS = {"device.status_changed", "device.updated", "device.created"}
 ACTION_EVENTS = {"action.updated", "action.output"}
 
 
 @database_sync_to_async
 def _company_groups(actor: Actor) -> list[str]:
-    return [company_group(pk) for pk in companies_for(actor=actor).values_list("pk", flat=True)]
+    groups = [company_group(pk) for pk in companies_for(actor=actor).values_list("pk", flat=True)]
+    return [*groups, msp_group()] if is_msp_admin(actor) else groups
+
+
+def _watched_device_id(query_string: bytes) -> int | None:
+    """``?watch=device:<id>`` from a device page; anything else watches nothing."""
+    values = parse_qs(query_string.decode("latin-1")).get("watch", [])
+    kind, _, raw_id = (values[0] if values else "").partition(":")
+    return int(raw_id) if kind == "device" and raw_id.isdigit() and len(raw_id) < 19 else None
+
+
+@database_sync_to_async
+def _may_watch_device(actor: Actor, device_id: int) -> bool:
+    return devices_for(actor=actor).filter(pk=device_id).exists()
 
 
 def _device_fragments(actor: Actor, device_id: int, event: str) -> str | None:
@@ -57,6 +77,25 @@ def _action_fragments(actor: Actor, action_id: int, event: str) -> str | None:
     if action.batch_id is not None:
         html += _batch_fragment(actor, action.batch)
     return html
+
+
+def _metrics_fragment(actor: Actor, device_id: int, event: str) -> str | None:
+    """The device page's CPU and memory card, extended with the heartbeat just stored."""
+    device = devices_for(actor=actor).filter(pk=device_id).first()
+    if device is None:
+        return None
+    return render_to_string("web/partials/_device_metrics.html",
+                            {"object": device, "charts": device_charts(actor=actor, device=device), "oob": True})
+
+
+def _sync_run_fragments(actor: Actor, run_id: int, event: str) -> str | None:
+    """A connector's latest-sync card: the progress bar while it runs, the summary when it ends."""
+    from connectors.selectors import sync_runs_for
+
+    run = sync_runs_for(actor=actor).select_related("connector").filter(pk=run_id).first()
+    if run is None:
+        return None
+    return render_to_string("web/partials/_sync_progress.html", {"connector": run.connector, "run": run, "oob": True})
 
 
 def _batch_fragment(actor: Actor, batch: object) -> str:
@@ -103,12 +142,14 @@ def _alert_fragments(actor: Actor, alert_id: int, event: str) -> str | None:
 # What each event pushes: the partials of the pages that show the object, re-read through the actor's scope.
 RENDERERS: dict[str, Callable[[Actor, int, str], str | None]] = {
     **dict.fromkeys(DEVICE_EVENTS, _device_fragments),
+    "device.metrics": _metrics_fragment,
     **dict.fromkeys(ACTION_EVENTS, _action_fragments),
     "actionbatch.updated": _batch_fragments,
     "networkdevice.polled": _network_fragments,
     "camera.checked": _camera_fragments,
     "alert.raised": _alert_fragments,
     "alert.updated": _alert_fragments,
+    "syncrun.updated": _sync_run_fragments,
 }
 
 
@@ -123,23 +164,68 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close()  # session only (origin checked by the middleware): HTTP 403
             return
         self.actor = actor
+        self.pending: dict[tuple[str, int], dict[str, Any]] = {}
+        self.wakeup = asyncio.Event()
+        self.renderer_task = asyncio.create_task(self._render_pending())
         self.groups_joined = await _company_groups(actor)
+        self.watch_renewal: asyncio.Task | None = None
+        device_id = _watched_device_id(self.scope.get("query_string", b""))
+        if device_id is not None and await _may_watch_device(actor, device_id):
+            self.groups_joined.append(device_watch_group(device_id))
+            self.watch_renewal = asyncio.create_task(self._keep_watching(device_id))
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         ensure_relay_running()
         await self.accept()
 
+    async def _keep_watching(self, device_id: int) -> None:
+        while True:
+            await database_sync_to_async(mark_watched)(device_id=device_id)
+            await asyncio.sleep(RENEW_SECONDS)
+
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "renderer_task", None) is not None:
+            self.renderer_task.cancel()
+        if getattr(self, "watch_renewal", None) is not None:
+            self.watch_renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watch_renewal
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the server acts on; anything received is ignored."""
 
-    async def fleet_event(self, message: dict[str, Any]) -> None:
-        renderer = RENDERERS.get(message.get("event"))
-        if renderer is None or not isinstance(message.get("id"), int):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections (on the one thread for sync code) before every
+        # handler; queued behind a render, that would make each event wait for the previous push and
+        # defeat the coalescing below. Queueing an event touches no database, so it goes straight in.
+        if message.get("type") == "fleet.event":
+            await self.fleet_event(message)
             return
-        html = await database_sync_to_async(renderer)(self.actor, message["id"], message["event"])
-        if html is not None:
-            await self.send(text_data=html)
+        await super().dispatch(message)
+
+    async def fleet_event(self, message: dict[str, Any]) -> None:
+        """Queue the push; an object already waiting keeps its place and is rendered once, at its latest
+        state (a device flapping, an action streaming output), instead of a queue of stale fragments."""
+        if message.get("event") not in RENDERERS or not isinstance(message.get("id"), int):
+            return
+        self.pending[(message["event"], message["id"])] = message
+        self.wakeup.set()
+
+    async def _render_pending(self) -> None:
+        """One render at a time, in arrival order: each reads newer state than the one before, so a slow
+        render can never overwrite a fresher fragment."""
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.pending:
+                event, object_id = key = next(iter(self.pending))
+                del self.pending[key]
+                try:
+                    html = await database_sync_to_async(RENDERERS[event])(self.actor, object_id, event)
+                except Exception:  # one broken fragment must not end the page's live updates
+                    logger.exception("could not render %s %s", event, object_id)
+                    continue
+                if html is not None:
+                    await self.send(text_data=html)

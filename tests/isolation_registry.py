@@ -129,9 +129,13 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "network-poll": (NetworkDevice, "POST"),
     "camera-check": (Camera, "POST"),
     "alert-acknowledge": (Alert, "POST"),
+    "pulseway-script-run": (Device, "POST"),
 }
 # Pages of the shared library (scripts, software, profiles): the same for every signed-in user; and
-# connector pages, for administrators who see every company (tests/connectors checks the others get 404).
-SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate", "connector-sync"}
+# connector and scheduler pages, for administrators who see every company (tests/connectors and
+# tests/test_scheduler check that everyone else gets 404).
+SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-instantiate", "connector-sync",
+                        "connector-record-map", "connector-conflict-resolve", "scheduler-job", "scheduler-enable",
+                        "scheduler-interval", "scheduler-run-now"}
 # Pages over rows that belong to a user, not a company (covered by their own tests).
 USER_OWNED_PAGES = {"api-token-revoke"}

@@ -84,7 +84,9 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited: {self.log()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/api/health/", timeout=2):
+                # Longer than the health check's own worst case (a 3 s channel-layer round trip), so a
+                # slow answer is read rather than abandoned behind the server's one thread for sync views.
+                with urllib.request.urlopen(f"{self.url}/api/health/", timeout=10):
                     return
             except OSError:
                 time.sleep(0.2)

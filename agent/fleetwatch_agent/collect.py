@@ -78,9 +78,32 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _serial_number() -> str:
+    """The hardware serial: DMI on Linux (readable by root only on most distributions), the BIOS on
+    Windows, the platform expert on macOS. Virtual machines often report a placeholder; it is kept as is."""
+    if sys.platform == "linux":
+        for name in ("product_serial", "board_serial", "chassis_serial"):
+            try:
+                value = (Path("/sys/class/dmi/id") / name).read_text().strip()
+            except OSError:  # missing, or root-only and the agent runs unprivileged
+                continue
+            if value:
+                return value
+        return ""
+    if sys.platform == "win32":
+        output = _run(["powershell", "-NoProfile", "-Command", "(Get-CimInstance Win32_BIOS).SerialNumber"])
+        return output.strip()
+    if sys.platform == "darwin":
+        for line in _run(["ioreg", "-c", "IOPlatformExpertDevice", "-d", "2"]).splitlines():
+            if "IOPlatformSerialNumber" in line:
+                return line.split("=", 1)[1].strip().strip('"')
+    return ""
+
+
 def system_facts() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
+        "serial_number": _safely("serial_number", _serial_number, ""),
         "os_type": os_type(),
         "os_version": _safely("os_version", _os_version, ""),
         "kernel": platform.release(),

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, Action, ActionStatus
+from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, Action, ActionStatus, ActionType
 from portal.actions.signing import sign_envelope
 from realtime import publish
 
@@ -30,7 +30,7 @@ def deliverable_actions(*, device_id: int, already_sent: set[int]) -> list[Actio
     """Queued or sent, unexpired actions of the device in request order, minus those this connection sent."""
     return list(Action.objects.filter(device_id=device_id, status__in=DELIVERABLE, expires_at__gt=timezone.now(),
                                       cancel_requested_at__isnull=True)
-                .exclude(pk__in=already_sent).order_by("id")
+                .exclude(pk__in=already_sent).exclude(action_type=ActionType.PULSEWAY_SCRIPT).order_by("id")
                 .only("pk", "company_id", "device_id", "action_type", "status", "payload", "expires_at", "sent_at")
                 [:MAX_ACTIONS_PER_DELIVERY])
 

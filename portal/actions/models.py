@@ -141,6 +141,8 @@ class ActionType(models.TextChoices):
     REBOOT = "reboot", "Reboot"
     INSTALL_PATCHES = "install_patches", "Install patches"
     INSTALL_SOFTWARE = "install_software", "Install software"
+    # Run by Pulseway on a device it manages (connectors/pulseway_actions.py), never sent to our agent.
+    PULSEWAY_SCRIPT = "pulseway_script", "Pulseway script"
 
 
 class ActionStatus(models.TextChoices):

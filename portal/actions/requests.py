@@ -53,7 +53,7 @@ def _new_action(*, actor: Actor, device: Device, spec: ActionSpec, batch: Action
         expires_at=expires_at or default_expiry())
 
 
-def _requested_event(actor: Actor, action: Action) -> AuditEvent:
+def requested_event(actor: Actor, action: Action) -> AuditEvent:
     data = snapshot(action)
     return audit_event(actor=actor, action="action.requested", target=action, company_id=action.company_id,
                        after={name: data[name] for name in AUDITED_FIELDS if name in data})
@@ -74,7 +74,7 @@ def queue_action(*, actor: Actor, device: Device, spec: ActionSpec, expires_at: 
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     action = _new_action(actor=actor, device=device, spec=spec, expires_at=expires_at)
     action.save()
-    _requested_event(actor, action).save()
+    requested_event(actor, action).save()
     publish("action.updated", company_id=action.company_id, id=action.pk, device_id=device.pk)
     notify_agent(device.pk)
     return action
@@ -115,7 +115,7 @@ def queue_bulk(*, actor: Actor, devices: Iterable[Device], spec: ActionSpec, os_
 
 
 def _announce(actor: Actor, actions: list[Action]) -> None:
-    AuditEvent.objects.bulk_create([_requested_event(actor, action) for action in actions])
+    AuditEvent.objects.bulk_create([requested_event(actor, action) for action in actions])
     for company_id in {action.company_id for action in actions}:
         publish("actionbatch.updated", company_id=company_id, id=actions[0].batch_id)
     for device_id in {action.device_id for action in actions if action.status == ActionStatus.QUEUED}:

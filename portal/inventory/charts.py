@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portal.access import Actor
+    from portal.inventory.models import Device
 
 WIDTH = 600
 HEIGHT = 120
@@ -24,3 +29,13 @@ def percent_series(label: str, values: Sequence[float | None]) -> Series:
     step = WIDTH / max(1, len(values) - 1)
     points = " ".join(f"{index * step:.1f},{HEIGHT - value / 100 * HEIGHT:.1f}" for index, value in known)
     return Series(label=label, points=points, latest=known[-1][1])
+
+
+def device_charts(*, actor: Actor, device: Device, samples: int = 120) -> list[Series]:
+    """The CPU and memory series of a device's last ``samples`` heartbeats, read through the actor's scope."""
+    from portal.inventory.selectors import metric_samples_for
+
+    recent = list(reversed(metric_samples_for(actor=actor).filter(device=device)
+                           .values_list("cpu_percent", "memory_percent")[:samples]))
+    return [percent_series("CPU", [cpu for cpu, _ in recent]),
+            percent_series("Memory", [memory for _, memory in recent])]

@@ -36,6 +36,10 @@ class Device(TenantOwned, Timestamped):
     display_name = models.CharField(max_length=255, blank=True)
     os_type = models.CharField(max_length=16, choices=OsType.choices, default=OsType.OTHER)
     os_version = models.CharField(max_length=255, blank=True)
+    serial_number = models.CharField(max_length=100, blank=True, help_text="Hardware serial (the agent reports it).")
+    # Every address the device reported (agent inventory or a connector), space-separated: what the
+    # device list's search matches an IP against without reading the inventory JSON.
+    ip_addresses = models.CharField(max_length=1000, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.UNKNOWN)
     last_seen = models.DateTimeField(null=True, blank=True)
     external_ids = models.JSONField(default=external_ids_default, blank=True)
@@ -55,6 +59,7 @@ class Device(TenantOwned, Timestamped):
         indexes = [
             models.Index(fields=["company", "status"]),
             models.Index(fields=["hostname"]),
+            models.Index(fields=["serial_number"]),
             models.Index(fields=["last_seen"]),
         ]
 

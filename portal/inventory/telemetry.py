@@ -22,6 +22,9 @@ from portal.inventory.models import (
     PendingPatch,
 )
 from realtime import publish
+from realtime.groups import device_watch_group
+from realtime.publish import publish_to_group
+from realtime.watching import watched_among
 
 MAX_ITEMS = 20_000  # software packages, services or patches in one inventory
 
@@ -75,6 +78,9 @@ def record_heartbeats(heartbeats: list[Heartbeat]) -> int:
             f"INSERT INTO {sample_table} (device_id, at, cpu_percent, memory_percent) VALUES (%s, %s, %s, %s)",  # noqa: S608
             [(hb.device_id, adapt(hb.at), hb.cpu_percent, hb.memory_percent)
              for hb in heartbeats if hb.device_id in existing])
+    for device_id in watched_among(existing):
+        publish_to_group(device_watch_group(device_id),
+                         {"type": "fleet.event", "event": "device.metrics", "id": device_id})
     return len(existing)
 
 
@@ -252,6 +258,29 @@ def _sync_patches(device: Device, data: dict[str, Any], at: datetime) -> list[In
     return changes
 
 
+def searchable_addresses(interfaces: list[Any]) -> str:
+    """The reported IPv4 and IPv6 addresses, loopback left out, space-separated within the column's size."""
+    addresses: list[str] = []
+    for interface in interfaces:
+        if not isinstance(interface, dict):
+            continue
+        for family in ("ipv4", "ipv6"):
+            values = interface.get(family)
+            for address in values if isinstance(values, list) else []:
+                if isinstance(address, str) and address and not address.startswith(("127.", "::1")):
+                    addresses.append(address[:64])
+    return join_addresses(addresses)
+
+
+def join_addresses(addresses: list[str]) -> str:
+    joined = ""
+    for address in dict.fromkeys(addresses):
+        if len(joined) + len(address) + 1 > 1000:
+            break
+        joined = f"{joined} {address}".strip()
+    return joined
+
+
 def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 10**11:
         return datetime.fromtimestamp(value, tz=timezone.get_current_timezone())
@@ -287,8 +316,10 @@ def apply_inventory(*, device_id: int, content_hash: str, data: dict[str, Any]) 
     InventoryChange.objects.bulk_create(changes, batch_size=1000)
     os_version = _text(system.get("os_version"))
     hostname = _text(system.get("hostname"))
-    updates = {name: value for name, value in (("os_version", os_version), ("hostname", hostname)) if value}
-    if updates:
-        Device.objects.filter(pk=device_id).update(**updates)
+    serial_number = _text(system.get("serial_number"), 100)
+    updates = {name: value for name, value in (("os_version", os_version), ("hostname", hostname),
+                                               ("serial_number", serial_number)) if value}
+    updates["ip_addresses"] = searchable_addresses(fields["interfaces"])
+    Device.objects.filter(pk=device_id).update(**updates)
     publish("device.inventory_changed", company_id=device.company_id, id=device_id, changes=len(changes))
     return True

@@ -79,7 +79,8 @@ class ContactForm(ScopedModelForm):
 class DeviceForm(ScopedModelForm):
     class Meta:
         model = Device
-        fields = ["site", "group", "hostname", "display_name", "os_type", "os_version", "heartbeat_interval"]
+        fields = ["site", "group", "hostname", "display_name", "os_type", "os_version", "serial_number",
+                  "heartbeat_interval"]
 
     def limit_choices(self) -> None:
         self.fields["site"].queryset = sites_for(actor=self.actor)

@@ -16,13 +16,12 @@ from portal.access import Actor, Role
 from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
 from portal.inventory import services as device_services
-from portal.inventory.charts import percent_series
+from portal.inventory.charts import device_charts
 from portal.inventory.models import DeviceStatus, OsType, PendingPatch
 from portal.inventory.selectors import (
     devices_for,
     inventory_changes_for,
     inventory_for,
-    metric_samples_for,
     pending_patches_for,
     services_for,
     software_for,
@@ -106,7 +105,9 @@ class Resource:
     shared: bool = False
     # Rows can be picked with checkboxes and handed to the run-an-action page (devices).
     selectable: bool = False
-    detail_context: Callable[[Actor, Any], dict[str, Any]] = field(default=lambda actor, obj: {})
+    detail_context: Callable[..., dict[str, Any]] = field(default=lambda actor, obj: {})
+    # The detail page has its own search or filters: ``detail_context`` is also given the query string.
+    detail_reads_query: bool = False
 
     @property
     def sort_keys(self) -> set[str]:
@@ -136,18 +137,17 @@ def _site_detail(actor: Actor, site: Any) -> dict[str, Any]:
 
 
 def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
-    samples = list(reversed(metric_samples_for(actor=actor).filter(device=device)[:120]))
     return {
         "inventory": inventory_for(actor=actor).filter(device=device).first(),
         "services": services_for(actor=actor).filter(device=device)[:500],
         "pending_patches": pending_patches_for(actor=actor).filter(device=device)[:500],
         "changes": inventory_changes_for(actor=actor).filter(device=device)[:50],
         "software_count": software_for(actor=actor).filter(device=device).count(),
-        "charts": [percent_series("CPU", [s.cpu_percent for s in samples]),
-                   percent_series("Memory", [s.memory_percent for s in samples])],
+        "charts": device_charts(actor=actor, device=device),
         "can_revoke_agent": actor.has_role(Role.OPERATOR),
         "can_run_actions": actor.has_role(Role.OPERATOR),
         "recent_actions": actions_for(actor=actor).filter(device=device)[:20],
+        "pulseway_managed": bool((device.external_ids or {}).get("pulseway")),
     }
 
 
@@ -249,7 +249,8 @@ DEVICES = Resource(
         Column("Site", "site.name", "site__name"),
         Column("Last seen", "last_seen", "last_seen"),
     ),
-    search_fields=("hostname", "display_name", "os_version", "company__name", "site__name"),
+    search_fields=("hostname", "display_name", "os_version", "serial_number", "ip_addresses", "company__name",
+                   "site__name"),
     default_sort="hostname",
     form_class=forms.DeviceForm,
     create=device_services.create_device,

@@ -3,7 +3,7 @@ from django.urls import path
 
 from connectors import views as connector_views
 from monitoring import views as network_views
-from portal.web import action_views, device_views, views
+from portal.web import action_views, device_views, scheduler_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,6 +28,15 @@ urlpatterns = [
     path("cameras/<int:pk>/check/", network_views.camera_check, name="camera-check"),
     path("alerts/<int:pk>/acknowledge/", network_views.alert_acknowledge, name="alert-acknowledge"),
     path("connectors/<int:pk>/sync/", connector_views.connector_sync, name="connector-sync"),
+    path("connectors/records/<int:pk>/map/", connector_views.connector_record_map, name="connector-record-map"),
+    path("connectors/records/<int:pk>/resolve/", connector_views.connector_conflict_resolve,
+         name="connector-conflict-resolve"),
+    path("devices/<int:pk>/pulseway-script/", connector_views.pulseway_script_run, name="pulseway-script-run"),
+    path("scheduler/", scheduler_views.scheduler, name="scheduler"),
+    path("scheduler/<int:pk>/", scheduler_views.scheduler_job, name="scheduler-job"),
+    path("scheduler/<int:pk>/enable/", scheduler_views.scheduler_enable, name="scheduler-enable"),
+    path("scheduler/<int:pk>/interval/", scheduler_views.scheduler_interval, name="scheduler-interval"),
+    path("scheduler/<int:pk>/run/", scheduler_views.scheduler_run_now, name="scheduler-run-now"),
     path("<slug:slug>/", views.resource_list, name="resource-list"),
     path("<slug:slug>/new/", views.resource_create, name="resource-create"),
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),

@@ -113,7 +113,8 @@ def resource_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                    if f.name not in {"id", "external_ids", *resource.hidden_fields}],
         "can_edit": resource.update is not None and request.actor.has_role(resource.edit_role),
         "can_delete": resource.delete is not None and request.actor.has_role(resource.edit_role),
-        **resource.detail_context(request.actor, obj),
+        **(resource.detail_context(request.actor, obj, request.GET) if resource.detail_reads_query
+           else resource.detail_context(request.actor, obj)),
     }
     return render(request, [f"web/{resource.noun}_detail.html", "web/detail.html"], context)
 

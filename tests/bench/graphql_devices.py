@@ -54,7 +54,8 @@ def _seed(device_count: int):
     for n in range(device_count):
         group = groups[n % len(groups)]
         devices.append(Device(company_id=group.site.company_id, site=group.site, group=group,
-                              hostname=f"host-{n:05d}", os_type="linux", status="online"))
+                              hostname=f"host-{n:05d}", os_type="linux", status="online",
+                              serial_number=f"SN{n:07d}", ip_addresses=f"10.{n // 250}.{n % 250}.7 fe80::{n:x}"))
     Device.objects.bulk_create(devices, batch_size=1000)
     user = User.objects.create_user(username="bench", role=Role.OPERATOR, all_companies=True)
     return create_api_token(actor=actor_for_user(user), name="bench").plaintext
@@ -121,6 +122,8 @@ def _dashboard_pages(runs: int, device_count: int) -> None:
     pages = {
         "device list, first page": ("/devices/", {}),
         "device list, search 'host-0042' (htmx swap)": ("/devices/", {"q": "host-0042", "HTTP_HX_REQUEST": "true"}),
+        "device list, search an IP '10.16.200.7'": ("/devices/", {"q": "10.16.200.7", "HTTP_HX_REQUEST": "true"}),
+        "device list, search a serial 'SN0004242'": ("/devices/", {"q": "SN0004242", "HTTP_HX_REQUEST": "true"}),
         "device list, company + status filters, sorted by last seen": (
             "/devices/", {"company": company.pk, "status": "online", "sort": "-last_seen"}),
     }

@@ -5,12 +5,39 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+from portal.access import Role
+from tests import factories
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+
+def browser_user(settings, **fields):
+    """A user who signs in through the login page of a server process, which checks passwords with the
+    real hasher, not the tests' fast one."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    user = factories.UserFactory(**fields)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def sign_in(page, server, user) -> None:
+    page.goto(f"{server.url}/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+@pytest.fixture
+def technician(settings, tenant_a):
+    return browser_user(settings, username="tech", role=Role.OPERATOR, companies=[tenant_a.company])
 
 
 @pytest.fixture

@@ -8,19 +8,19 @@ from portal.access import system_actor
 from portal.actions import library
 from portal.actions.models import Action, ActionBatch
 from tests.actions.agent_harness import AgentHandle
-from tests.browser.test_dashboard import _sign_in, technician  # noqa: F401 (fixture)
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_run_a_script_from_the_device_list_and_watch_it_live(live_daphne, tenant_a, technician, page,  # noqa: F811
+def test_run_a_script_from_the_device_list_and_watch_it_live(live_daphne, tenant_a, technician, page,
                                                              screenshot, tmp_path):
     agent = AgentHandle(directory=tmp_path, server_url=live_daphne.url, site=tenant_a.site)
     library.create_script(actor=system_actor(), name="Slow hello", language="bash",
                           content="echo hello from $(hostname); sleep 2; echo done")
     agent.start()
     try:
-        _sign_in(page, live_daphne)
+        sign_in(page, live_daphne, technician)
         page.goto(f"{live_daphne.url}/devices/?q={agent.device.hostname}")
         page.get_by_label(f"Select {agent.device}").check()
         page.get_by_role("button", name="Run an action on the selected rows").click()

@@ -5,35 +5,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from portal.access import Role, system_actor
+from portal.access import system_actor
 from portal.inventory.enrollment import create_enrollment_token
 from portal.inventory.models import Device
 from tests import factories
 from tests.agent.test_agent_end_to_end import _agent, _start_agent
+from tests.browser.conftest import sign_in
 from tests.live import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def technician(settings, tenant_a):
-    # The server process checks passwords with the real hasher, not the tests' fast one.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
-    user = factories.UserFactory(username="tech", role=Role.OPERATOR, companies=[tenant_a.company])
-    user.set_password(PASSWORD)
-    user.save()
-    return user
-
-
-def _sign_in(page, server) -> None:
-    page.goto(f"{server.url}/login/")
-    page.get_by_label("Username").fill("tech")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-
-
 def test_device_goes_offline_and_online_without_a_reload(live_daphne, tenant_a, technician, page, screenshot,
                                                          tmp_path):
     config = tmp_path / "agent.toml"
@@ -42,10 +22,11 @@ def test_device_goes_offline_and_online_without_a_reload(live_daphne, tenant_a, 
     token = create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="browser").plaintext
     assert _agent(config, "enroll", "--server", live_daphne.url, "--token", token).returncode == 0
     device = Device.objects.get(hostname__in=[d.hostname for d in Device.objects.exclude(pk=tenant_a.device.pk)])
+    Device.objects.filter(pk=device.pk).update(heartbeat_interval=1)  # so the chart visibly fills
     agent = _start_agent(config)
     try:
         wait_for(lambda: Device.objects.get(pk=device.pk).status == "online", what="agent online")
-        _sign_in(page, live_daphne)
+        sign_in(page, live_daphne, technician)
         page.goto(f"{live_daphne.url}/devices/?q={device.hostname}")
         row = page.locator(f"#device-row-{device.pk}")
         expect(row).to_contain_text("Online")
@@ -64,6 +45,12 @@ def test_device_goes_offline_and_online_without_a_reload(live_daphne, tenant_a, 
         page.get_by_role("link", name=device.hostname).click()
         expect(page.locator("polyline").first).to_be_attached(timeout=15_000)
         expect(page.locator(f"#device-status-{device.pk}")).to_have_text("Online")
+        page.evaluate("window.__sameDocument = true")
+        points = f"document.querySelector('#device-metrics-{device.pk} polyline').getAttribute('points')"
+        drawn = page.evaluate(f"{points}.split(' ').length")
+        # Heartbeats arrive every second: the open page's chart gains points without a reload.
+        page.wait_for_function(f"{points}.split(' ').length >= {drawn + 3}", timeout=20_000)
+        assert page.evaluate("window.__sameDocument") is True
         screenshot("device-page")
     finally:
         if agent.poll() is None:
@@ -74,7 +61,7 @@ def test_device_goes_offline_and_online_without_a_reload(live_daphne, tenant_a, 
 def test_search_and_paginate_the_device_list(live_daphne, tenant_a, technician, page, screenshot):
     for n in range(30):
         factories.DeviceFactory(site=tenant_a.site, hostname=f"ws-{n:02d}")
-    _sign_in(page, live_daphne)
+    sign_in(page, live_daphne, technician)
     page.goto(f"{live_daphne.url}/devices/?per_page=10&sort=hostname")
     page.get_by_label("Search devices").fill("ws-")
     expect(page.locator("#table")).to_contain_text("1–10 of 30")
@@ -90,7 +77,7 @@ def test_search_and_paginate_the_device_list(live_daphne, tenant_a, technician, 
 
 def test_page_refreshes_what_it_missed_after_the_server_restarts(live_daphne, tenant_a, technician, page,
                                                                  screenshot):
-    _sign_in(page, live_daphne)
+    sign_in(page, live_daphne, technician)
     page.goto(f"{live_daphne.url}/devices/?q=alpha")
     row = page.locator(f"#device-row-{tenant_a.device.pk}")
     expect(row).to_contain_text("alpha-host-1")
@@ -103,3 +90,16 @@ def test_page_refreshes_what_it_missed_after_the_server_restarts(live_daphne, te
     expect(row).to_contain_text("alpha-renamed", timeout=30_000)
     assert page.evaluate("window.__sameDocument") is True  # refreshed in place, not reloaded
     screenshot("refreshed-after-reconnect")
+
+
+def test_a_pushed_row_keeps_its_selection(live_daphne, tenant_a, technician, page):
+    from tests.graph.test_subscriptions import _set_status_elsewhere
+
+    sign_in(page, live_daphne, technician)
+    page.goto(f"{live_daphne.url}/devices/?q=alpha")
+    row = page.locator(f"#device-row-{tenant_a.device.pk}")
+    page.get_by_label(f"Select {tenant_a.device}").check()
+    page.wait_for_timeout(500)  # the live socket is open
+    _set_status_elsewhere(tenant_a.device.pk, "offline")
+    expect(row).to_contain_text("Offline", timeout=10_000)
+    expect(page.get_by_label(f"Select {tenant_a.device}")).to_be_checked()

@@ -1,14 +1,15 @@
 """A stand-in Pulseway REST API v3 on loopback: Basic auth, the {Data, Meta} envelope, $top/$skip
-paging (100 at most), 401 for wrong credentials, and optional 429 (with Retry-After) and 500 answers."""
+paging (100 at most), 401 for wrong credentials, optional 429 (with Retry-After) and 500 answers, and
+automation script runs whose executions are polled for state, output and exit code."""
 
 from __future__ import annotations
 
 import base64
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from typing import Any
+
+from tests.connectors.standin import Answer, StandIn
 
 
 @dataclass
@@ -48,63 +49,64 @@ def sample_data(organizations: int = 2, sites_each: int = 2, devices_each: int =
 TOKEN_ID, TOKEN_SECRET = "tok-id", "tok-secret"
 
 
-class PulsewayStandIn:
+class PulsewayStandIn(StandIn):
+    prefix = "/v3/"
+
     def __init__(self, data: PulsewayData) -> None:
+        super().__init__()
         self.data = data
         self.expected = "Basic " + base64.b64encode(f"{TOKEN_ID}:{TOKEN_SECRET}".encode()).decode()
-        self.requests = 0
-        self.throttle_every = 0  # answer 429 to every n-th request when > 0
-        self.fail_once: set[str] = set()  # paths that answer 500 once
+        # Automation: script id → the states an execution goes through, one per poll, with its output.
+        self.scripts: dict[str, list[dict]] = {}
+        self.executions: dict[str, dict] = {}
+        self._by_identifier: dict[str, dict] = {}
+        self._indexed: list[dict] | None = None
 
     def start(self) -> None:
-        stand_in = self
+        super().start()
+        self.url = f"{self.origin}/v3/"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                stand_in.requests += 1
-                parsed = urlparse(self.path)
-                path = parsed.path.removeprefix("/v3/").strip("/")
-                if self.headers.get("Authorization") != stand_in.expected:
-                    return self._send(401, {"Data": None, "Meta": {"ResponseCode": 401,
-                                                                  "ErrorMessage": "Unauthorized."}})
-                if stand_in.throttle_every and stand_in.requests % stand_in.throttle_every == 0:
-                    return self._send(429, {"Data": None, "Meta": {"ResponseCode": 429}}, {"Retry-After": "0"})
-                if path in stand_in.fail_once:
-                    stand_in.fail_once.discard(path)
-                    return self._send(500, {"Data": None, "Meta": {"ResponseCode": 500, "ErrorMessage": "Oops"}})
-                query = parse_qs(parsed.query)
-                top = min(int(query.get("$top", ["100"])[0]), 100)
-                skip = int(query.get("$skip", ["0"])[0])
-                lists = {"organizations": stand_in.data.organizations, "sites": stand_in.data.sites,
-                         "groups": stand_in.data.groups,
-                         "devices": [{k: d[k] for k in SUMMARY_FIELDS} for d in stand_in.data.devices]}
-                if path in lists:
-                    items = lists[path]
-                    return self._send(200, {"Data": items[skip:skip + top],
-                                            "Meta": {"ResponseCode": 200, "TotalCount": len(items)}})
-                if path.startswith("devices/"):
-                    found = [d for d in stand_in.data.devices if d["Identifier"] == path.split("/", 1)[1]]
-                    if found:
-                        return self._send(200, {"Data": found[0], "Meta": {"ResponseCode": 200}})
-                return self._send(404, {"Data": None, "Meta": {"ResponseCode": 404,
-                                                              "ErrorMessage": "Entity is not found."}})
+    def handle(self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes) -> Answer:
+        if headers.get("Authorization") != self.expected:
+            return 401, {"Data": None, "Meta": {"ResponseCode": 401, "ErrorMessage": "Unauthorized."}}, {}
+        if method == "POST" and path.startswith("automation/scripts/") and path.endswith("/run"):
+            return self._run_script(path.split("/")[2], json.loads(body or b"{}"))
+        if method == "GET" and path.startswith("automation/scripts/") and "/executions/" in path:
+            execution = self.executions.get(path.rsplit("/", 1)[1])
+            if execution is None:
+                return 404, {"Data": None, "Meta": {"ResponseCode": 404, "ErrorMessage": "Entity is not found."}}, {}
+            states = execution["states"]
+            current = states[min(execution["polls"], len(states) - 1)]
+            execution["polls"] += 1
+            return 200, {"Data": current, "Meta": {"ResponseCode": 200}}, {}
+        top = min(int(query.get("$top", ["100"])[0]), 100)
+        skip = int(query.get("$skip", ["0"])[0])
+        lists = {"organizations": self.data.organizations, "sites": self.data.sites, "groups": self.data.groups,
+                 "devices": self.data.devices}
+        if method == "GET" and path in lists:
+            items = lists[path]
+            page = items[skip:skip + top]
+            if path == "devices":  # the list shows only the summary fields
+                page = [{k: d[k] for k in SUMMARY_FIELDS} for d in page]
+            return 200, {"Data": page, "Meta": {"ResponseCode": 200, "TotalCount": len(items)}}, {}
+        if method == "GET" and path.startswith("devices/"):
+            found = self._device(path.split("/", 1)[1])
+            if found:
+                return 200, {"Data": found, "Meta": {"ResponseCode": 200}}, {}
+        return 404, {"Data": None, "Meta": {"ResponseCode": 404, "ErrorMessage": "Entity is not found."}}, {}
 
-            def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+    def _device(self, identifier: str | None) -> dict | None:
+        if len(self._by_identifier) != len(self.data.devices) or self._indexed is not self.data.devices:
+            self._by_identifier = {d["Identifier"]: d for d in self.data.devices}
+            self._indexed = self.data.devices
+        return self._by_identifier.get(identifier)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v3/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
+    def _run_script(self, script_id: str, body: dict) -> Answer:
+        device = self._device(body.get("DeviceIdentifier"))
+        if script_id not in self.scripts or device is None:
+            return 404, {"Data": None, "Meta": {"ResponseCode": 404, "ErrorMessage": "Entity is not found."}}, {}
+        if not device.get("IsOnline"):
+            return 400, {"Data": None, "Meta": {"ResponseCode": 400, "ErrorMessage": "The device is offline."}}, {}
+        execution_id = str(len(self.executions) + 1)
+        self.executions[execution_id] = {"states": self.scripts[script_id], "polls": 0, "body": body}
+        return 200, {"Data": {"ExecutionId": execution_id}, "Meta": {"ResponseCode": 200}}, {}

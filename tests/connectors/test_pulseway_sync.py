@@ -10,23 +10,14 @@ from connectors.models import Connector, ExternalRecord, SyncRun
 from connectors.sync import run_sync
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Site
-from tests.connectors.pulseway_standin import PulsewayStandIn, sample_data
+from tests.connectors.pulseway_standin import sample_data
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pulseway():
-    stand_in = PulsewayStandIn(sample_data())
-    stand_in.start()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
-def connector(pulseway):
-    return Connector.objects.create(name="Pulseway", base_url=pulseway.url, token_id="tok-id",
-                                    token_secret="tok-secret")
+def connector(pulseway_connector):
+    return pulseway_connector
 
 
 def test_first_second_and_third_sync(pulseway, connector):
@@ -70,13 +61,19 @@ def test_429_storm_and_a_500_slow_the_sync_but_lose_nothing(pulseway, connector)
     assert run.retries >= 6 and run.requests > 3 + 12 + 3
 
 
-def test_bad_credentials_are_a_clear_error(pulseway):
+def test_bad_credentials_are_a_clear_error(pulseway, admin_user):
     connector = Connector.objects.create(name="Wrong", base_url=pulseway.url, token_id="tok-id",
                                          token_secret="not-it")
     run = run_sync(connector=connector)
     assert run.status == "failed" and "refused the credentials" in run.error
     connector.refresh_from_db()
     assert connector.last_status == "failed" and "token id and secret" in connector.last_error
+    from django.urls import reverse
+
+    from tests.conftest import logged_in
+
+    page = logged_in(admin_user).get(reverse("resource-detail", args=["connectors", connector.pk])).content.decode()
+    assert "The vendor refused the credentials (HTTP 401)" in page and 'role="alert"' in page
     assert not Company.objects.filter(name="Org 1").exists()
 
 

@@ -159,3 +159,17 @@ def test_me_and_companies_search(gql_as, operator_a, tenant_a):
     assert me == {"username": "operator-a", "role": "operator", "companies": [{"name": "Alpha Corp"}]}
     found = gql('{ companies(filters: {search: "alpha corp"}) { totalCount } }')["data"]["companies"]
     assert found["totalCount"] == 1
+
+
+def test_devices_search_by_ip_address_and_serial(gql_as, operator_a, tenant_a, tenant_b):
+    from portal.inventory.models import Device
+
+    Device.objects.filter(pk=tenant_a.device.pk).update(serial_number="VMW-42", ip_addresses="10.9.8.7 fe80::9")
+    Device.objects.filter(pk=tenant_b.device.pk).update(serial_number="VMW-42", ip_addresses="10.9.8.7")
+    gql = gql_as(operator_a)
+    query = ("query ($q: String!) { devices(filters: {search: $q}) "
+             "{ edges { node { hostname serialNumber ipAddresses } } } }")
+    for term in ("10.9.8.7", "vmw-42"):
+        edges = gql(query, {"q": term})["data"]["devices"]["edges"]
+        assert [e["node"] for e in edges] == [{"hostname": "alpha-host-1", "serialNumber": "VMW-42",
+                                               "ipAddresses": ["10.9.8.7", "fe80::9"]}], term

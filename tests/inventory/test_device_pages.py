@@ -79,3 +79,25 @@ def test_viewers_see_tokens_but_cannot_create(tenant_a, viewer_a):
     page = client.get(reverse("enrollment-tokens")).content.decode()
     assert "existing" in page and "New enrollment token" not in page
     assert client.post(reverse("enrollment-tokens"), {"name": "x", "site": tenant_a.site.pk}).status_code == 403
+
+
+def test_device_list_search_finds_an_ip_address_and_a_serial(tenant_a, tenant_b, viewer_a):
+    from tests import factories
+
+    data = {**INVENTORY, "system": {**INVENTORY["system"], "serial_number": "SN-77A1"}}
+    apply_inventory(device_id=tenant_a.device.pk, content_hash="a" * 64, data=data)
+    other = factories.DeviceFactory(site=tenant_a.site, hostname="other-host")
+    apply_inventory(device_id=tenant_b.device.pk, content_hash="b" * 64, data=data)  # same facts, not A's
+    client = logged_in(viewer_a)
+    for query in ("10.0.0.5", "sn-77a1"):
+        body = client.get(reverse("resource-list", args=["devices"]), {"q": query}).content.decode()
+        assert f"device-row-{tenant_a.device.pk}" in body, query
+        assert f"device-row-{other.pk}" not in body and f"device-row-{tenant_b.device.pk}" not in body
+    page = client.get(reverse("resource-detail", args=["devices", tenant_a.device.pk])).content.decode()
+    assert "SN-77A1" in page and "ws-connect=\"/ws/live/?watch=device:" in page
+
+
+def test_site_and_group_pages_carry_the_live_status_badge(tenant_a, viewer_a):
+    client = logged_in(viewer_a)
+    body = client.get(reverse("resource-detail", args=["sites", tenant_a.site.pk])).content.decode()
+    assert f'id="device-status-{tenant_a.device.pk}"' in body  # where a status push lands

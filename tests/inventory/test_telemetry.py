@@ -42,6 +42,7 @@ INVENTORY = {
 
 def test_heartbeats_are_written_in_one_batch(tenant_a):
     devices = [tenant_a.device] + [factories.DeviceFactory(site=tenant_a.site) for _ in range(49)]
+    _forget_watchers(devices)  # an open device page would add its push (see the test below)
     buffer = HeartbeatBuffer()
     for round_ in range(3):
         for device in devices:
@@ -55,6 +56,30 @@ def test_heartbeats_are_written_in_one_batch(tenant_a):
     tenant_a.device.refresh_from_db()
     assert tenant_a.device.cpu_percent == 12 and tenant_a.device.last_seen is not None
     assert len(buffer) == 0
+
+
+def _forget_watchers(devices) -> None:
+    from django.core.cache import cache
+
+    cache.delete_many([f"fleetwatch:watching:device:{device.pk}" for device in devices])
+
+
+def test_heartbeats_are_pushed_only_for_devices_whose_page_is_open(tenant_a, monkeypatch):
+    from portal.inventory import telemetry
+    from realtime.watching import mark_watched
+
+    published = []
+    monkeypatch.setattr(telemetry, "publish_to_group", lambda group, message: published.append((group, message)))
+
+    watched, unwatched = tenant_a.device, factories.DeviceFactory(site=tenant_a.site)
+    _forget_watchers([watched, unwatched])
+    mark_watched(device_id=watched.pk)
+    buffer = HeartbeatBuffer()
+    for device in (watched, unwatched):
+        buffer.add(heartbeat_from(device.pk, {"cpu_percent": 5, "memory_percent": 50}))
+    buffer.flush()
+    assert [(group, m["event"], m["id"]) for group, m in published] == [
+        (f"device.{watched.pk}.watch", "device.metrics", watched.pk)]
 
 
 def test_heartbeat_values_that_are_not_numbers_are_dropped(tenant_a):
@@ -128,3 +153,14 @@ def test_metric_history_is_pruned_after_retention(tenant_a, settings):
     MetricSample.objects.create(device=tenant_a.device, at=timezone.now(), cpu_percent=1)
     assert prune_metric_history() == 1
     assert MetricSample.objects.count() == 1
+
+
+def test_inventory_fills_the_searchable_serial_and_addresses(tenant_a):
+    data = {**INVENTORY, "system": {**INVENTORY["system"], "serial_number": "CZC1234XYZ"},
+            "interfaces": [{"name": "lo", "ipv4": ["127.0.0.1"], "ipv6": ["::1"]},
+                           {"name": "eth0", "ipv4": ["10.0.0.5", "10.0.0.5"], "ipv6": ["fe80::1"]},
+                           {"name": "wg0", "ipv4": [7, None, "172.16.4.2"]}, "not an interface"]}
+    assert apply_inventory(device_id=tenant_a.device.pk, content_hash="d" * 64, data=data)
+    device = Device.objects.get(pk=tenant_a.device.pk)
+    assert device.serial_number == "CZC1234XYZ"
+    assert device.ip_addresses == "10.0.0.5 fe80::1 172.16.4.2"  # loopback and junk left out, no repeats

@@ -21,3 +21,19 @@
       });
   });
 })();
+
+// A pushed row replaces the whole <tr>, its selection box included: keep the technician's selection
+// for a bulk action across the swap.
+(function () {
+  var selected = [];
+  var boxes = 'input[type="checkbox"][form="bulk-form"]';
+  document.addEventListener("htmx:wsBeforeMessage", function () {
+    selected = Array.prototype.map.call(document.querySelectorAll(boxes + ":checked"),
+      function (box) { return box.value; });
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    document.querySelectorAll(boxes).forEach(function (box) {
+      if (selected.indexOf(box.value) !== -1) { box.checked = true; }
+    });
+  });
+})();

@@ -1,0 +1,187 @@
+"""Upserts of the fleet's hierarchy shared by every vendor: companies, sites, groups, devices, contacts.
+
+First sight links to what is already there instead of duplicating it: a company of the same name, a
+device of the same hostname in the same company. When another source already holds that record (another
+connector, or the Fleetwatch agent for a device it reports itself), the item is a conflict: shown on the
+connector page, never overwritten silently. Records never move between companies in a sync; an item
+that would is an item error that names what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.sync import Kind, SyncContext
+from portal.inventory.models import AgentCredential, Device, DeviceStatus, OsType
+from portal.inventory.telemetry import join_addresses
+from portal.tenancy.models import Company, Contact, Group, Site
+
+
+def _missing(what: str, external_id: Any) -> Any:
+    raise LookupError(f"its {what} {external_id!r} is not known (not synced, or it failed)")
+
+
+def upsert_company(context: SyncContext, *, external_id: Any, name: str, source: str) -> None:
+    name = (name or "").strip()[:200] or f"{source} {external_id}"
+
+    def find_existing() -> tuple[int, str] | None:
+        # One client is often in several tools (its Pulseway organization, its Freshservice department):
+        # sharing a company is no conflict, so no holder is named.
+        company = Company.objects.filter(name__iexact=name).order_by("pk").first()
+        return None if company is None else (company.pk, "")
+
+    context.upsert(
+        kind=Kind.COMPANY, external_id=external_id, label=name, values={"name": name},
+        create=lambda: Company.objects.create(name=name, external_ids={source: str(external_id)}),
+        update=lambda pk: _update_company(pk, name=name, source=source, external_id=external_id),
+        find_existing=find_existing)
+
+
+def _update_company(pk: int, *, name: str, source: str, external_id: Any) -> None:
+    company = Company.objects.get(pk=pk)
+    company.name = name
+    company.external_ids = {**(company.external_ids or {}), source: str(external_id)}
+    company.save(update_fields=["name", "external_ids", "updated_at"])
+
+
+def upsert_site(context: SyncContext, *, external_id: Any, name: str, company_external_id: Any, source: str,
+                phone: str = "", email: str = "", description: str = "") -> None:
+    company_id = context.object_id(Kind.COMPANY, company_external_id)
+    values = {"name": (name or "")[:200], "company_id": company_id, "phone": (phone or "")[:50],
+              "email": email or "", "description": description or ""}
+
+    def create() -> Site:
+        if company_id is None:
+            _missing("organization", company_external_id)
+        return Site.objects.create(company_id=company_id, name=values["name"], contact_phone=values["phone"],
+                                   contact_email=values["email"], description=values["description"],
+                                   external_ids={source: str(external_id)})
+
+    def update(pk: int) -> None:
+        site = Site.objects.get(pk=pk)
+        if company_id is not None and site.company_id != company_id:
+            raise ValueError(f"upstream it now belongs to another company than “{site.company}”; sites do not "
+                             "move between companies in a sync: map this site to a site of the new company, or "
+                             "move it by hand")
+        Site.objects.filter(pk=pk).update(name=values["name"], contact_phone=values["phone"],
+                                          contact_email=values["email"], description=values["description"])
+
+    def find_existing() -> tuple[int, str] | None:
+        # Site names are unique within a company: a site of that name is the same place, shared like companies.
+        site = Site.objects.filter(company_id=company_id, name__iexact=values["name"]).first() if company_id else None
+        return None if site is None else (site.pk, "")
+
+    context.upsert(kind=Kind.SITE, external_id=external_id, label=values["name"], values=values, create=create,
+                   update=update, find_existing=find_existing)
+
+
+def upsert_group(context: SyncContext, *, external_id: Any, name: str, site_external_id: Any, source: str,
+                 notes: str = "") -> None:
+    site_id = context.object_id(Kind.SITE, site_external_id)
+    values = {"name": (name or "")[:200], "site_id": site_id, "notes": notes or ""}
+
+    def create() -> Group:
+        if site_id is None:
+            _missing("site", site_external_id)
+        return Group.objects.create(site_id=site_id, name=values["name"], notes=values["notes"],
+                                    external_ids={source: str(external_id)})
+
+    context.upsert(kind=Kind.GROUP, external_id=external_id, label=values["name"], values=values, create=create,
+                   update=lambda pk: Group.objects.filter(pk=pk).update(name=values["name"], notes=values["notes"]))
+
+
+@dataclass
+class UpstreamDevice:
+    """What a vendor knows about a device, in Fleetwatch's terms."""
+
+    external_id: str
+    hostname: str
+    site_external_id: Any
+    source: str
+    group_external_id: Any = None
+    online: bool | None = None
+    addresses: list[str] = field(default_factory=list)
+    os_type: str = OsType.OTHER
+    os_version: str = ""
+    description: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)  # vendor-specific, kept under external_ids
+
+
+def upsert_device(context: SyncContext, device: UpstreamDevice) -> None:
+    site_id = context.object_id(Kind.SITE, device.site_external_id)
+    group_id = context.object_id(Kind.GROUP, device.group_external_id) if device.group_external_id else None
+    values = {"hostname": device.hostname[:255], "site_id": site_id, "group_id": group_id, "online": device.online,
+              "addresses": device.addresses, "os_type": device.os_type, "os_version": device.os_version[:255],
+              "description": device.description[:255], "facts": device.facts}
+
+    def site() -> Site:
+        if site_id is None:
+            _missing("site", device.site_external_id)
+        return Site.objects.get(pk=site_id)
+
+    def fields() -> dict[str, Any]:
+        status = DeviceStatus.UNKNOWN if device.online is None else (
+            DeviceStatus.ONLINE if device.online else DeviceStatus.OFFLINE)
+        return {"site_id": site_id, "group_id": group_id, "hostname": values["hostname"],
+                "display_name": values["description"], "status": status,
+                "ip_addresses": join_addresses(device.addresses), "os_version": values["os_version"],
+                "os_type": device.os_type}
+
+    def create() -> Device:
+        return Device.objects.create(company_id=site().company_id, **fields(),
+                                     external_ids={device.source: device.external_id,
+                                                   f"{device.source}_facts": device.facts})
+
+    def update(pk: int) -> None:
+        target = Device.objects.get(pk=pk)
+        if site().company_id != target.company_id:
+            raise ValueError(f"upstream it is now in another company than “{target.company}”; devices do not "
+                             "move between companies in a sync: move it by hand")
+        for name, value in fields().items():
+            if name == "os_type" and value == OsType.OTHER:
+                continue  # "other" says the vendor did not tell, not that the device changed
+            setattr(target, name, value)
+        target.external_ids = {**(target.external_ids or {}), device.source: device.external_id,
+                               f"{device.source}_facts": device.facts}
+        target.save()
+
+    def find_existing() -> tuple[int, str] | None:
+        if site_id is None:
+            return None
+        company_id = Site.objects.filter(pk=site_id).values_list("company_id", flat=True).first()
+        found = (Device.objects.filter(company_id=company_id, hostname__iexact=values["hostname"])
+                 .order_by("pk").first())
+        if found is None:
+            return None
+        if AgentCredential.objects.filter(device=found, revoked_at__isnull=True).exists():
+            return found.pk, "the Fleetwatch agent on the device"
+        return found.pk, context.holder_of(Kind.DEVICE, found.pk)
+
+    context.upsert(kind=Kind.DEVICE, external_id=device.external_id, label=values["hostname"], values=values,
+                   create=create, update=update, find_existing=find_existing)
+
+
+def upsert_contact(context: SyncContext, *, external_id: Any, company_external_id: Any, name: str, email: str,
+                   phone: str, job_title: str, source: str) -> None:
+    company_id = context.object_id(Kind.COMPANY, company_external_id)
+    values = {"company_id": company_id, "name": name[:200], "email": email or "", "phone": (phone or "")[:50],
+              "job_title": (job_title or "")[:200]}
+
+    def create() -> Contact:
+        if company_id is None:
+            _missing("department", company_external_id)
+        return Contact.objects.create(company_id=company_id, name=values["name"], email=values["email"],
+                                      phone=values["phone"], job_title=values["job_title"],
+                                      external_ids={source: str(external_id)})
+
+    def update(pk: int) -> None:
+        contact = Contact.objects.get(pk=pk)
+        if company_id is not None and contact.company_id != company_id:
+            raise ValueError(f"upstream it now belongs to another company than “{contact.company}”; contacts do "
+                             "not move between companies in a sync: move it by hand")
+        Contact.objects.filter(pk=pk).update(name=values["name"], email=values["email"], phone=values["phone"],
+                                             job_title=values["job_title"])
+
+    context.upsert(kind=Kind.CONTACT, external_id=external_id, label=values["name"], values=values, create=create,
+                   update=update)
