@@ -34,7 +34,10 @@ def check_channel_layer() -> dict[str, Any]:
         raise RuntimeError("no channel layer configured")
 
     async def round_trip() -> None:
-        channel = await layer.new_channel("health.")
+        # The default prefix matters with Redis: a process reads all its sockets' messages through one
+        # receive loop per prefix, and a connected socket holds that loop on its own prefix. A "health."
+        # channel would wait behind it until a socket got a message, reporting a healthy layer as down.
+        channel = await layer.new_channel()
         await layer.send(channel, {"type": "health.ping"})
         await asyncio.wait_for(layer.receive(channel), timeout=CHANNEL_LAYER_TIMEOUT_SECONDS)
 
@@ -64,7 +67,7 @@ def run_checks() -> dict[str, dict[str, Any]]:
         try:
             results[name] = check()
         except Exception as error:
-            logger.warning("health check %s failed: %s", name, error)
+            logger.warning("health check %s failed: %s: %s", name, type(error).__name__, error)
             results[name] = {"status": "error", "error": type(error).__name__}
     return results
 

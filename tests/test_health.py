@@ -1,6 +1,10 @@
 """``/api/health/``: 200 with every component's state when healthy, 503 naming the failing one."""
 
+import asyncio
+import json
 import socket
+import urllib.error
+import urllib.request
 
 import pytest
 import redis
@@ -8,6 +12,7 @@ from django.test import Client
 from django_q.brokers.redis_broker import Redis as RedisBroker
 
 from portal.health import check_task_queue
+from tests.agent.test_agent_socket import _enrolled_token, _open
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +72,30 @@ def test_failing_check_turns_the_endpoint_503(monkeypatch):
 
 def test_health_needs_no_login_and_only_answers_get():
     assert Client().post("/api/health/").status_code == 405
+
+
+def _live_health(server) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"{server.url}/api/health/", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_with_idle_sockets_is_healthy(live_daphne, tenant_a):
+    # With Redis, a connected socket keeps its process's receive loop busy on the sockets' channel
+    # prefix; a health round trip on another prefix used to wait behind it and report 503.
+    _, token = _enrolled_token(tenant_a, "idle-agent")
+
+    async def scenario() -> tuple[int, dict]:
+        agent_socket = await _open(live_daphne, token)
+        try:
+            await asyncio.sleep(0.5)  # the socket is now waiting for messages on the layer
+            return await asyncio.to_thread(_live_health, live_daphne)
+        finally:
+            await agent_socket.close()
+
+    status, body = asyncio.run(scenario())
+    assert status == 200, body
+    assert body["channel_layer"]["status"] == "ok"
