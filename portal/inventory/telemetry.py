@@ -9,9 +9,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from portal.inventory.models import (
+    AgentCredential,
     Device,
     DeviceInventory,
     DeviceService,
@@ -134,11 +136,15 @@ def mark_agent_disconnected(*, device_id: int, connection_id: str) -> bool:
 
 
 def sweep_silent_agents(*, now: datetime | None = None) -> int:
-    """Mark offline the online devices whose agents missed several heartbeats (a periodic task)."""
+    """Mark offline the online devices whose agents missed several heartbeats (a periodic task).
+
+    Only devices with an agent of ours: a device imported from Pulseway or Datto RMM sends us no
+    heartbeats, and its online state is the vendor's, written by each sync."""
     now = now or timezone.now()
     missed = settings.FLEETWATCH_OFFLINE_AFTER_MISSED
     silent = []
-    for device in Device.objects.filter(status=DeviceStatus.ONLINE).only(
+    with_agent = Exists(AgentCredential.objects.filter(device=OuterRef("pk")))
+    for device in Device.objects.filter(with_agent, status=DeviceStatus.ONLINE).only(
             "pk", "company_id", "last_seen", "heartbeat_interval"):
         if device.last_seen is None or device.last_seen < now - timedelta(seconds=device.heartbeat_interval * missed):
             silent.append(device)

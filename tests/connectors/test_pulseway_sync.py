@@ -102,3 +102,13 @@ def test_connector_pages_are_for_all_company_admins(pulseway, connector, admin_u
     with db.cursor() as cursor:
         cursor.execute("SELECT token_secret FROM connectors_connector WHERE id = %s", [connector.pk])
         assert "tok-secret" not in cursor.fetchone()[0]
+
+
+def test_the_silence_sweep_leaves_imported_devices_to_their_vendor(pulseway, connector):
+    from portal.inventory.telemetry import sweep_silent_agents
+
+    run_sync(connector=connector)
+    online = set(Device.objects.filter(status="online").values_list("pk", flat=True))
+    assert len(online) == 8  # devices 1 and 3 of each site are online upstream
+    sweep_silent_agents()  # they send no heartbeats: their state is Pulseway's, not a missed heartbeat
+    assert set(Device.objects.filter(status="online").values_list("pk", flat=True)) == online

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from portal.inventory.enrollment import issue_agent_token
 from portal.inventory.models import (
     Device,
     DeviceInventory,
@@ -142,9 +143,14 @@ def test_connection_state_follows_the_newest_connection(tenant_a, published):
 def test_sweep_marks_silent_agents_offline(tenant_a):
     quiet = factories.DeviceFactory(site=tenant_a.site, last_seen=timezone.now() - timedelta(minutes=5))
     chatty = factories.DeviceFactory(site=tenant_a.site, last_seen=timezone.now())
-    assert sweep_silent_agents() >= 1
+    for device in (quiet, chatty):
+        issue_agent_token(device=device)
+    # Online by a connector's word: no agent of ours, so no heartbeat to miss.
+    imported = factories.DeviceFactory(site=tenant_a.site, last_seen=None)
+    assert sweep_silent_agents() == 1
     assert Device.objects.get(pk=quiet.pk).status == "offline"
     assert Device.objects.get(pk=chatty.pk).status == "online"
+    assert Device.objects.get(pk=imported.pk).status == "online"
 
 
 def test_metric_history_is_pruned_after_retention(tenant_a, settings):
