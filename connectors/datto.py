@@ -122,10 +122,19 @@ def pages(client: VendorClient, path: str, key: str) -> Iterator[tuple[list[dict
         url, params = details.get("nextPageUrl") or None, None  # the next URL carries its own query
 
 
+def _epoch_ms_time(value: Any) -> datetime | None:
+    """Datto's times are epoch milliseconds; anything else (or beyond year 9999) is no time at all."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
 def _epoch_ms(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat()
-    return ""
+    moment = _epoch_ms_time(value)
+    return moment.isoformat() if moment else ""
 
 
 def _os_type(operating_system: str) -> str:
@@ -170,7 +179,7 @@ def _sync_device(context: SyncContext, device: dict[str, Any]) -> None:
         external_id=str(device.get("uid")), hostname=str(device.get("hostname") or ""),
         site_external_id=device.get("siteUid"), source=SOURCE, online=bool(device.get("online")),
         addresses=addresses, os_type=_os_type(operating_system), os_version=operating_system,
-        description=str(device.get("description") or ""),
+        description=str(device.get("description") or ""), last_seen=_epoch_ms_time(device.get("lastSeen")),
         facts={"internal_ip": device.get("intIpAddress") or "", "external_ip": device.get("extIpAddress") or "",
                "last_seen": _epoch_ms(device.get("lastSeen")), "last_reboot": _epoch_ms(device.get("lastReboot")),
                "reboot_required": bool(device.get("rebootRequired")),

@@ -10,6 +10,7 @@ that would is an item error that names what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from connectors.sync import Kind, SyncContext
@@ -105,6 +106,7 @@ class UpstreamDevice:
     os_type: str = OsType.OTHER
     os_version: str = ""
     description: str = ""
+    last_seen: datetime | None = None
     facts: dict[str, Any] = field(default_factory=dict)  # vendor-specific, kept under external_ids
 
 
@@ -123,10 +125,11 @@ def upsert_device(context: SyncContext, device: UpstreamDevice) -> None:
     def fields() -> dict[str, Any]:
         status = DeviceStatus.UNKNOWN if device.online is None else (
             DeviceStatus.ONLINE if device.online else DeviceStatus.OFFLINE)
-        return {"site_id": site_id, "group_id": group_id, "hostname": values["hostname"],
-                "display_name": values["description"], "status": status,
-                "ip_addresses": join_addresses(device.addresses), "os_version": values["os_version"],
-                "os_type": device.os_type}
+        known = {"site_id": site_id, "group_id": group_id, "hostname": values["hostname"],
+                 "display_name": values["description"], "status": status,
+                 "ip_addresses": join_addresses(device.addresses), "os_version": values["os_version"],
+                 "os_type": device.os_type}
+        return known if device.last_seen is None else {**known, "last_seen": device.last_seen}
 
     def create() -> Device:
         return Device.objects.create(company_id=site().company_id, **fields(),
@@ -138,10 +141,13 @@ def upsert_device(context: SyncContext, device: UpstreamDevice) -> None:
         if site().company_id != target.company_id:
             raise ValueError(f"upstream it is now in another company than “{target.company}”; devices do not "
                              "move between companies in a sync: move it by hand")
+        status_before = target.status
         for name, value in fields().items():
             if name == "os_type" and value == OsType.OTHER:
                 continue  # "other" says the vendor did not tell, not that the device changed
             setattr(target, name, value)
+        if target.status != status_before:
+            context.changes.device_status_changed(pk)
         target.external_ids = {**(target.external_ids or {}), device.source: device.external_id,
                                f"{device.source}_facts": device.facts}
         target.save()

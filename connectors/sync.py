@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.changes import RunChanges, announce_changes
 from connectors.http import ConnectorError, VendorClient
 from connectors.models import Connector, ConnectorKind, ExternalRecord, SyncRun, SyncStatus
 from realtime.groups import msp_group
@@ -35,6 +36,8 @@ class SyncContext:
         self.client = client
         self.records = {(r.kind, r.external_id): r for r in ExternalRecord.objects.filter(connector=connector)}
         self.seen: set[tuple[str, str]] = set()
+        # What this run wrote, told to the dashboards when it ends (see connectors/changes.py).
+        self.changes = RunChanges()
 
     def object_id(self, kind: str, external_id: Any) -> int | None:
         record = self.records.get((kind, str(external_id)))
@@ -63,9 +66,11 @@ class SyncContext:
                     record.object_id = create().pk
                     self._touch(record, digest, label)
                     self.run.created += 1
+                    self.changes.wrote(kind, record.object_id, created=True)
                 elif record.content_hash != digest or record.stale:
                     if not record.mapped_by_user:
                         update(record.object_id)
+                        self.changes.wrote(kind, record.object_id)
                     self._touch(record, digest, label)
                     self.run.updated += 1
                 else:
@@ -88,6 +93,7 @@ class SyncContext:
         if existing is None:
             object_id = create().pk
             self.run.created += 1
+            self.changes.wrote(key[0], object_id, created=True)
         else:
             object_id, holder = existing
             if holder:
@@ -96,6 +102,7 @@ class SyncContext:
             else:
                 update(object_id)  # linked to the record that was already there, which takes the upstream values
                 self.run.updated += 1
+                self.changes.wrote(key[0], object_id)
         self.records[key] = ExternalRecord.objects.create(
             connector=self.connector, kind=key[0], external_id=key[1], object_id=object_id, label=label[:255],
             content_hash=digest, last_seen_run=self.run, conflict=conflict[:300])
@@ -163,4 +170,5 @@ def run_sync(*, connector: Connector, client: VendorClient | None = None) -> Syn
     Connector.objects.filter(pk=connector.pk).update(last_sync_at=run.finished_at, last_status=run.status,
                                                      last_error=run.error)
     announce_run(run)
+    announce_changes(context.changes)
     return run

@@ -98,6 +98,14 @@ def _sync_run_fragments(actor: Actor, run_id: int, event: str) -> str | None:
     return render_to_string("web/partials/_sync_progress.html", {"connector": run.connector, "run": run, "oob": True})
 
 
+def _import_notice(actor: Actor, company_id: int, event: str) -> str | None:
+    """A sync changed a company's records: offer to refresh the page (new rows, other sort order)."""
+    company = companies_for(actor=actor).filter(pk=company_id).first()
+    if company is None:
+        return None
+    return render_to_string("web/partials/_live_notice.html", {"company": company, "oob": True})
+
+
 def _batch_fragment(actor: Actor, batch: object) -> str:
     return render_to_string("web/partials/_batch_progress.html",
                             {"batch": batch, "summary": batch_summary(actor=actor, batch=batch), "oob": True})
@@ -150,6 +158,7 @@ RENDERERS: dict[str, Callable[[Actor, int, str], str | None]] = {
     "alert.raised": _alert_fragments,
     "alert.updated": _alert_fragments,
     "syncrun.updated": _sync_run_fragments,
+    "company.imported": _import_notice,
 }
 
 

@@ -8,6 +8,7 @@ from connectors.models import SyncRun
 from connectors.services import create_connector
 from portal.access import Role, actor_for_user
 from tests.browser.conftest import browser_user, sign_in
+from tests.connectors.conftest import pulseway, pulseway_connector  # noqa: F401 (fixtures)
 from tests.live import run_in_other_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,3 +44,28 @@ def test_sync_progress_arrives_live_and_a_job_is_switched_off(live_daphne, msp_a
     row.get_by_role("button", name="Disable").click()
     expect(page.locator("tr", has_text="connectors: sync Pulseway")).to_contain_text("off")
     screenshot("scheduler")
+
+
+def test_a_sync_that_adds_devices_offers_a_refresh_that_shows_them(live_daphne, pulseway,  # noqa: F811
+                                                                  pulseway_connector,  # noqa: F811
+                                                                  settings, page, screenshot):
+    from connectors.sync import run_sync
+    from portal.tenancy.models import Company
+
+    run_sync(connector=pulseway_connector)
+    technician = browser_user(settings, username="tech", role=Role.OPERATOR,
+                              companies=[Company.objects.get(name="Org 1")])
+    sign_in(page, live_daphne, technician)
+    page.goto(f"{live_daphne.url}/devices/?q=pw-101")
+    expect(page.locator("tbody tr")).to_have_count(3)
+    page.wait_for_timeout(500)  # the live socket is open
+    newcomer = dict(pulseway.data.devices[0], Identifier="00000000-0000-0000-0101-000000000099", Name="pw-101-9")
+    pulseway.data.devices.append(newcomer)
+    run_in_other_process("from connectors.models import Connector\nfrom connectors.sync import run_sync\n"
+                         f"run_sync(connector=Connector.objects.get(pk={pulseway_connector.pk}))\n")
+    notice = page.get_by_role("status").filter(has_text="changed records of Org 1")
+    expect(notice).to_be_visible(timeout=10_000)
+    screenshot("import-notice")
+    notice.get_by_role("button", name="Refresh").click()
+    expect(page.get_by_role("link", name="pw-101-9")).to_be_visible()
+    expect(notice).to_be_hidden()

@@ -40,6 +40,7 @@ def test_first_second_and_third_sync(datto_api, connector):
     assert device.ip_addresses == "192.168.1.2 198.51.100.4"
     facts = device.external_ids["datto_facts"]
     assert facts["last_seen"] == "2024-07-16T12:00:00+00:00" and facts["reboot_required"] is True
+    assert device.last_seen.isoformat() == "2024-07-16T12:00:00+00:00"  # shown as "last seen" like an agent's
     assert facts["patch_status"] == "ApprovedPending" and facts["patches_pending"] == 2
     assert datto_api.token_requests == 1  # one token for the whole run
 
@@ -144,3 +145,10 @@ def test_a_company_of_the_same_name_is_linked_not_duplicated(datto_api, connecto
     assert Company.objects.filter(name__iexact="alpha corp").count() == 1
     assert Site.objects.filter(company=tenant_a.company, name="alpha corp").exists()
     assert run.status == "succeeded"
+
+
+@pytest.mark.parametrize("value", [None, "1721131200000", True, 0, -5, 10**20, float("nan")])
+def test_epoch_milliseconds_that_are_no_time_are_left_out(value):
+    from connectors.datto import _epoch_ms, _epoch_ms_time
+
+    assert _epoch_ms_time(value) is None and _epoch_ms(value) == ""

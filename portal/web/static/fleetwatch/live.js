@@ -1,6 +1,21 @@
-// After the live socket comes back (server restart, network loss), re-fetch the page and swap its main
-// content: pushes made while the socket was away were missed. The first open of a page needs nothing.
-// A plain fetch (not htmx) so the server renders the whole page, as on a first load.
+// Re-fetch the page and swap its main content: a plain fetch (not htmx) so the server renders the whole
+// page, as on a first load.
+function fleetwatchRefreshMain() {
+  return fetch(window.location.href, {credentials: "same-origin"})
+    .then(function (response) { return response.ok ? response.text() : null; })
+    .then(function (html) {
+      if (!html) { return; }
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#main");
+      var current = document.querySelector("#main");
+      if (fresh && current) {
+        current.replaceWith(fresh);
+        htmx.process(fresh);
+      }
+    });
+}
+
+// After the live socket comes back (server restart, network loss), refresh: pushes made while the
+// socket was away were missed. The first open of a page needs nothing.
 (function () {
   var opened = false;
   document.addEventListener("htmx:wsOpen", function () {
@@ -8,17 +23,23 @@
       opened = true;
       return;
     }
-    fetch(window.location.href, {credentials: "same-origin"})
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (!html) { return; }
-        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#main");
-        var current = document.querySelector("#main");
-        if (fresh && current) {
-          current.replaceWith(fresh);
-          htmx.process(fresh);
-        }
-      });
+    fleetwatchRefreshMain();
+  });
+})();
+
+// A sync from another system changed records this user may see: the notice offers a refresh rather than
+// swapping the page under the technician's hands (a half-typed search, a selection for a bulk action).
+(function () {
+  function clearNotice() {
+    var notice = document.querySelector("#live-notice");
+    if (notice) { notice.innerHTML = ""; }
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-live-refresh]")) {
+      fleetwatchRefreshMain().then(clearNotice);
+    } else if (event.target.closest("[data-live-dismiss]")) {
+      clearNotice();
+    }
   });
 })();
 
