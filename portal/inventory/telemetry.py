@@ -29,6 +29,8 @@ from realtime.publish import publish_to_group
 from realtime.watching import watched_among
 
 MAX_ITEMS = 20_000  # software packages, services or patches in one inventory
+# Heartbeats kept while the database refuses a batch: ten minutes of 5,000 agents at a 30 s interval.
+MAX_BUFFERED_HEARTBEATS = 100_000
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ def record_heartbeats(heartbeats: list[Heartbeat]) -> int:
     if not heartbeats:
         return 0
     latest: dict[int, Heartbeat] = {}
-    for heartbeat in heartbeats:
+    # Rows are updated in id order, as every other multi-row writer does: two processes flushing
+    # overlapping batches (an agent that moved to another server) wait for each other, never deadlock.
+    for heartbeat in sorted(heartbeats, key=lambda heartbeat: heartbeat.device_id):
         latest[heartbeat.device_id] = heartbeat
     existing = set(Device.objects.filter(pk__in=latest).values_list("pk", flat=True))
     if not existing:
@@ -100,7 +104,14 @@ class HeartbeatBuffer:
     def flush(self) -> int:
         with self._lock:
             pending, self._pending = self._pending, []
-        return record_heartbeats(pending)
+        try:
+            return record_heartbeats(pending)
+        except Exception:
+            with self._lock:
+                # Back in front of what arrived meanwhile, for the next flush (the newest, if the
+                # database stays away long enough to fill the buffer).
+                self._pending = (pending + self._pending)[-MAX_BUFFERED_HEARTBEATS:]
+            raise
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -149,7 +160,7 @@ def sweep_silent_agents(*, now: datetime | None = None) -> int:
         if device.last_seen is None or device.last_seen < now - timedelta(seconds=device.heartbeat_interval * missed):
             silent.append(device)
     with transaction.atomic():
-        for device in silent:
+        for device in sorted(silent, key=lambda device: device.pk):  # id order, as the heartbeat writer
             if Device.objects.filter(pk=device.pk, status=DeviceStatus.ONLINE).update(
                     status=DeviceStatus.OFFLINE, agent_connection=""):
                 publish("device.status_changed", company_id=device.company_id, id=device.pk, status="offline")

@@ -170,3 +170,41 @@ def test_inventory_fills_the_searchable_serial_and_addresses(tenant_a):
     device = Device.objects.get(pk=tenant_a.device.pk)
     assert device.serial_number == "CZC1234XYZ"
     assert device.ip_addresses == "10.0.0.5 fe80::1 172.16.4.2"  # loopback and junk left out, no repeats
+
+
+def test_a_batch_the_database_refuses_is_written_with_the_next(tenant_a, monkeypatch):
+    from django.db import OperationalError
+
+    from portal.inventory import telemetry
+
+    device = tenant_a.device
+    buffer = HeartbeatBuffer()
+    buffer.add(heartbeat_from(device.pk, {"cpu_percent": 10}))
+    write = telemetry.record_heartbeats
+
+    def refused(batch):
+        raise OperationalError("deadlock detected")  # what a clash with another writer looks like
+
+    monkeypatch.setattr(telemetry, "record_heartbeats", refused)
+    with pytest.raises(OperationalError):
+        buffer.flush()
+    assert len(buffer) == 1  # kept, not dropped
+    monkeypatch.setattr(telemetry, "record_heartbeats", write)
+    buffer.add(heartbeat_from(device.pk, {"cpu_percent": 20}))
+    assert buffer.flush() == 1
+    assert list(MetricSample.objects.filter(device=device).order_by("id").values_list("cpu_percent", flat=True)) \
+        == [10, 20]
+    assert Device.objects.get(pk=device.pk).cpu_percent == 20  # the newest state wins
+
+
+def test_a_long_outage_keeps_the_newest_heartbeats(tenant_a, monkeypatch):
+    from portal.inventory import telemetry
+
+    monkeypatch.setattr(telemetry, "MAX_BUFFERED_HEARTBEATS", 3)
+    monkeypatch.setattr(telemetry, "record_heartbeats", lambda batch: 1 / 0)
+    buffer = HeartbeatBuffer()
+    for cpu in range(5):
+        buffer.add(heartbeat_from(tenant_a.device.pk, {"cpu_percent": cpu}))
+    with pytest.raises(ZeroDivisionError):
+        buffer.flush()
+    assert [heartbeat.cpu_percent for heartbeat in buffer._pending] == [2, 3, 4]
