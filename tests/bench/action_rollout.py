@@ -14,7 +14,8 @@ import base64
 import json
 import time
 
-from tests.bench.agent_swarm import Server, _cpu_share, _prepare_environment, _seed
+from tests.bench.agent_swarm import Server, _cpu_share, _seed
+from tests.bench.environment import set_up_django
 
 TASKS = 5
 
@@ -117,10 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=1000)
     args = parser.parse_args()
-    _prepare_environment()
-    import django
-
-    django.setup()
+    set_up_django()
     from django.db import connection
 
     from tests.live import free_port

@@ -21,16 +21,11 @@ import urllib.request
 from pathlib import Path
 
 from realtime.server import daphne_command
+from tests.bench.environment import set_up_django
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _prepare_environment() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    if not os.environ.get("DATABASE_URL"):
-        data_dir = tempfile.mkdtemp(prefix="fleetwatch-swarm-")
-        os.environ["FLEETWATCH_DATA_DIR"] = data_dir
-        os.environ["DATABASE_URL"] = f"sqlite:///{data_dir}/swarm.sqlite3"
 
 
 def _seed(agent_count: int, interval: int) -> list[str]:
@@ -248,10 +243,7 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=30, help="agents connect spread over this many seconds")
     parser.add_argument("--footprint-seconds", type=float, default=60)
     args = parser.parse_args()
-    _prepare_environment()
-    import django
-
-    django.setup()
+    set_up_django()
     from django.db import connection
 
     from tests.live import free_port

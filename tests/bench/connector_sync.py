@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tests.bench.agent_swarm import _prepare_environment
+from tests.bench.environment import set_up_django
 
 
 def _measure(label: str, connector, client_for) -> None:
@@ -33,10 +33,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=5000)
     parser.add_argument("--sites", type=int, default=50)
     args = parser.parse_args()
-    _prepare_environment()
-    import django
-
-    django.setup()
+    set_up_django()
     from django.core.management import call_command
     from django.db import connection
 

@@ -10,30 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import tempfile
 import time
 
-
-def _prepare_environment() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["FLEETWATCH_DATA_DIR"] = tempfile.mkdtemp(prefix="fleetwatch-bench-")
-
-
-def _ensure_postgres_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        return
-    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or None,
-                         password=db["PASSWORD"] or None, dbname="postgres", autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db["NAME"],)).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
+from tests.bench.environment import set_up_django
 
 
 def _seed(device_count: int):
@@ -70,17 +50,13 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
-    _prepare_environment()
-    import django
-
-    django.setup()
+    set_up_django()
     from django.conf import settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     settings.ALLOWED_HOSTS = ["*"]
-    _ensure_postgres_database()
     token = _seed(args.devices)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     body = json.dumps({"query": QUERY})

@@ -15,7 +15,8 @@ import os
 import statistics
 import time
 
-from tests.bench.agent_swarm import Server, _prepare_environment
+from tests.bench.agent_swarm import Server
+from tests.bench.environment import set_up_django
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -98,10 +99,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-    _prepare_environment()
-    import django
-
-    django.setup()
+    set_up_django()
     from django.db import connection
 
     from tests.live import free_port
