@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http import ConnectorError, RateLimit, VendorClient
+from connectors.http import ConnectorError, RateLimit, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import UpstreamDevice, upsert_company, upsert_device, upsert_site
 from connectors.sync import Kind, SyncContext
@@ -88,8 +88,9 @@ class DattoAuth(httpx.Auth):
 
 
 def client_for(connector: Connector) -> VendorClient:
-    auth = DattoAuth(platform=connector.base_url, api_key=connector.token_id, api_secret=connector.token_secret)
-    client = VendorClient(base_url=connector.base_url.rstrip("/") + "/api/", auth=auth,
+    platform = checked_base_url(connector.base_url)
+    auth = DattoAuth(platform=platform.rstrip("/"), api_key=connector.token_id, api_secret=connector.token_secret)
+    client = VendorClient(base_url=platform + "api/", auth=auth,
                           # One second of margin: the vendor counts arrivals, we count departures.
                           rate_limit=RateLimit(requests=REQUESTS_PER_MINUTE, per_seconds=61))
 

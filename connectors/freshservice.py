@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http import ConnectorError, VendorClient
+from connectors.http import ConnectorError, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import upsert_company, upsert_contact
 from connectors.sync import Kind, SyncContext
@@ -33,7 +33,7 @@ def pause_for_budget(response: httpx.Response) -> float:
 
 
 def client_for(connector: Connector) -> VendorClient:
-    return VendorClient(base_url=connector.base_url.rstrip("/") + "/",
+    return VendorClient(base_url=checked_base_url(connector.base_url),
                         auth=httpx.BasicAuth(connector.token_secret, "X"), after_response=pause_for_budget)
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from django.core.exceptions import ValidationError
+
+from connectors.models import connector_target
 
 MAX_ATTEMPTS = 8
 MAX_WAIT_SECONDS = 60.0
@@ -18,6 +21,15 @@ MAX_WAIT_SECONDS = 60.0
 
 class ConnectorError(Exception):
     """The sync cannot go on (bad credentials, the vendor down after retries); the message is shown."""
+
+
+def checked_base_url(url: str) -> str:
+    """The connector's base URL rebuilt from its checked parts, ending in "/" (rows saved before URLs were
+    checked strictly are refused here, with why)."""
+    try:
+        return connector_target(url).url.rstrip("/") + "/"
+    except ValidationError as refused:
+        raise ConnectorError(f"The connector's base URL is refused: {' '.join(refused.messages)}") from refused
 
 
 @dataclass(frozen=True)

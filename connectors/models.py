@@ -4,10 +4,17 @@ the MSP (admins who see every company), not to one client."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from portal.secrets import EncryptedTextField
+from portal.targets import TargetUrl, parse_url
 from portal.tenancy.models import Timestamped
+
+
+def connector_target(url: str) -> TargetUrl:
+    """A vendor API's base URL: https (plain http only for a stand-in on this machine), strictly parsed."""
+    return parse_url(url, schemes={"https": 443, "http": 80}, what="base URL", plain_http_only_on_loopback=True)
 
 
 class ConnectorKind(models.TextChoices):
@@ -45,6 +52,12 @@ class Connector(Timestamped):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            self.base_url = connector_target(self.base_url).url
+        except ValidationError as error:
+            raise ValidationError({"base_url": error}) from error
 
 
 class SyncStatus(models.TextChoices):

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http import ConnectorError, VendorClient
+from connectors.http import ConnectorError, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import UpstreamDevice, upsert_company, upsert_device, upsert_group, upsert_site
 from connectors.sync import Kind, SyncContext
@@ -23,7 +23,7 @@ DETAIL_REQUESTS_IN_FLIGHT = 8
 
 
 def client_for(connector: Connector) -> VendorClient:
-    return VendorClient(base_url=connector.base_url.rstrip("/") + "/",
+    return VendorClient(base_url=checked_base_url(connector.base_url),
                         auth=httpx.BasicAuth(connector.token_id, connector.token_secret))
 
 

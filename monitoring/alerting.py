@@ -32,6 +32,7 @@ from monitoring.models import (
 from portal.access import Actor, Role, require_role
 from portal.audit.services import record
 from portal.inventory.models import Device, DeviceInventory, DeviceService, DeviceStatus, PendingPatch
+from portal.targets import TargetUrl, parse_url
 from portal.tenancy.models import Company
 from portal.tenancy.services import ensure_visible
 from realtime import publish
@@ -249,7 +250,9 @@ def notify(*, alerts: list[Alert]) -> None:
     alert stays open and unmarked, so the daily summary still lists it."""
     for alert in alerts:
         company = Company.objects.get(pk=alert.company_id)
-        subject = f"[Fleetwatch] {alert.get_severity_display()} — {company.name}: {alert.message}"[:200]
+        # Names and messages come from users and devices: one line, whatever they hold.
+        subject = " ".join(f"[Fleetwatch] {alert.get_severity_display()} — {company.name}: {alert.message}"
+                           .split())[:200]
         body = (f"{alert.message}\nCompany: {company.name}\nSeverity: {alert.get_severity_display()}\n"
                 f"Opened: {alert.opened_at:%Y-%m-%d %H:%M %Z}\n{_alert_link(alert)}\n")
         delivered = False
@@ -259,9 +262,10 @@ def notify(*, alerts: list[Alert]) -> None:
                 delivered = True
             except Exception:
                 logger.exception("could not email alert %s", alert.pk)
-        if settings.FLEETWATCH_SLACK_WEBHOOK_URL:
+        webhook = slack_webhook()
+        if webhook:
             try:
-                response = httpx.post(settings.FLEETWATCH_SLACK_WEBHOOK_URL, timeout=10, json={
+                response = httpx.post(webhook, timeout=10, json={
                     "text": f"*{alert.get_severity_display()}* — {company.name}: {alert.message}\n"
                             f"<{_alert_link(alert)}|Open in Fleetwatch>"})
                 response.raise_for_status()
@@ -270,6 +274,24 @@ def notify(*, alerts: list[Alert]) -> None:
                 logger.exception("could not post alert %s to Slack", alert.pk)
         if delivered:
             Alert.objects.filter(pk=alert.pk).update(notified_at=timezone.now())
+
+
+def slack_webhook() -> str:
+    """The configured Slack webhook rebuilt from its checked parts; empty when unset or refused (logged, and
+    ``manage.py check`` says why)."""
+    configured = settings.FLEETWATCH_SLACK_WEBHOOK_URL
+    if not configured:
+        return ""
+    try:
+        return slack_target(configured).url
+    except ValidationError as refused:
+        logger.error("FLEETWATCH_SLACK_WEBHOOK_URL is refused, no Slack message sent: %s", " ".join(refused.messages))
+        return ""
+
+
+def slack_target(url: str) -> TargetUrl:
+    return parse_url(url, schemes={"https": 443, "http": 80}, what="Slack webhook URL",
+                     plain_http_only_on_loopback=True)
 
 
 def send_daily_summary() -> int:

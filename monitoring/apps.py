@@ -9,6 +9,7 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from monitoring import checks  # noqa: F401  (registers the system checks)
         from portal.tenancy.models import Company
 
         def default_checks_for_new_company(sender: type, instance: Company, created: bool, **kwargs: object) -> None:

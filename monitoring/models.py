@@ -8,8 +8,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from monitoring.rtsp import check_username, rtsp_target
 from portal.access import TenantOwned
 from portal.secrets import EncryptedTextField
+from portal.targets import parse_host
 from portal.tenancy.models import Company, Group, Site, Timestamped, check_placement
 
 
@@ -96,6 +98,10 @@ class NetworkDevice(TenantOwned, Timestamped):
 
     def clean(self) -> None:
         check_placement(self)
+        try:
+            self.host = parse_host(self.host)
+        except ValidationError as error:
+            raise ValidationError({"host": error}) from error
         if self.snmp_version == SnmpVersion.V3:
             if not self.v3_user:
                 raise ValidationError({"v3_user": "SNMP v3 needs a user name."})
@@ -192,11 +198,29 @@ class Camera(TenantOwned, Timestamped):
 
     def clean(self) -> None:
         check_placement(self)
-        if not self.rtsp_url.startswith("rtsp://"):
-            raise ValidationError({"rtsp_url": "An RTSP URL starts with rtsp://."})
-        if "@" in self.rtsp_url.split("/")[2]:
-            raise ValidationError({"rtsp_url": "Put the user name and password in their own fields (the password "
-                                               "is stored encrypted; a URL is not)."})
+        errors: dict[str, ValidationError] = {}
+        host = url = None
+        try:
+            host = parse_host(self.host)
+            self.host = host
+        except ValidationError as error:
+            errors["host"] = error
+        try:
+            url = rtsp_target(self.rtsp_url)
+            self.rtsp_url = url.url
+        except ValidationError as error:
+            errors["rtsp_url"] = error
+        if host and url and url.host != host:
+            # The check connects where the URL points; the host shown everywhere must be that place.
+            errors["rtsp_url"] = ValidationError(f"The RTSP URL points at {url.host}, not at the camera's host "
+                                                 f"{host}: make them the same.")
+        try:
+            check_username(self.username)
+        except ValidationError as error:
+            errors["username"] = error
+        if errors:
+            raise ValidationError(errors)
+
 
 
 class Severity(models.TextChoices):

@@ -10,10 +10,23 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import urlparse
+
+from django.core.exceptions import ValidationError
+
+from portal.targets import TargetUrl, check_header_text, parse_url
 
 USER_AGENT = "fleetwatch-camera-check"
 MAX_RESPONSE_BYTES = 64 * 1024
+
+
+def rtsp_target(url: str) -> TargetUrl:
+    """A camera's RTSP URL, parsed strictly (port 554 unless it says otherwise)."""
+    return parse_url(url, schemes={"rtsp": 554}, what="RTSP URL")
+
+
+def check_username(username: str) -> None:
+    """The user name goes into Digest headers as it is, and Basic forbids a colon in it."""
+    check_header_text(username, what="user name", forbidden='"\\:')
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,9 @@ def _md5(text: str) -> str:
 
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), {key.lower(): value for key, value in re.findall(r'(\w+)="?([^",]*)"?', rest)}
+    # Values are echoed back in our next request: anything but printable text is left out.
+    return scheme.lower(), {key.lower(): value for key, value in re.findall(r'(\w+)="?([^",]*)"?', rest)
+                            if value.isprintable() and value.isascii()}
 
 
 def authorization(*, header: str, method: str, uri: str, username: str, password: str, counter: int = 1) -> str:
@@ -83,33 +98,34 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, m
 
 
 async def check(*, url: str, username: str = "", password: str = "", timeout: float = 5.0) -> RtspResult:
-    """OPTIONS, then DESCRIBE (answering one authentication challenge). Never raises."""
-    parsed = urlparse(url)
-    if parsed.scheme != "rtsp" or not parsed.hostname:
-        return RtspResult(status="down", detail=f"{url!r} is not an rtsp:// URL.")
-    clean_url = url if not parsed.password and not parsed.username else url.replace(f"{parsed.netloc}", (
-        f"{parsed.hostname}:{parsed.port}" if parsed.port else parsed.hostname), 1)
-    username = username or (parsed.username or "")
-    password = password or (parsed.password or "")
+    """OPTIONS, then DESCRIBE (answering one authentication challenge). Never raises.
+
+    The URL is parsed strictly first; the request lines carry the URL rebuilt from its checked parts, and
+    the connection goes to the host and port those parts name, so the two can never differ."""
+    try:
+        target = rtsp_target(url)
+        check_username(username)
+    except ValidationError as refused:
+        return RtspResult(status="down", detail=f"Not checked: {' '.join(refused.messages)}"[:300])
+    request_url = target.url
     started = time.perf_counter()
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(parsed.hostname, parsed.port or 554), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port), timeout)
     except (OSError, TimeoutError) as error:
-        return RtspResult(status="down", detail=f"Cannot connect to {parsed.hostname}:{parsed.port or 554}: "
-                                                f"{error or 'timed out'}"[:300])
+        return RtspResult(status="down", detail=f"Cannot connect to {target.netloc}: {error or 'timed out'}"[:300])
     try:
         async with asyncio.timeout(timeout):
-            options = await _request(reader, writer, "OPTIONS", clean_url, 1, {})
+            options = await _request(reader, writer, "OPTIONS", request_url, 1, {})
             if options.code not in (200, 401):
                 return RtspResult(status="down", detail=f"OPTIONS answered {options.code} {options.reason}")
-            describe = await _request(reader, writer, "DESCRIBE", clean_url, 2, {"Accept": "application/sdp"})
+            describe = await _request(reader, writer, "DESCRIBE", request_url, 2, {"Accept": "application/sdp"})
             if describe.code == 401 and "www-authenticate" in describe.headers:
                 if not username:
                     return RtspResult(status="auth_failed", detail="The camera asks for credentials; none are set.",
                                       response_ms=_since(started))
                 answer = authorization(header=describe.headers["www-authenticate"], method="DESCRIBE",
-                                       uri=clean_url, username=username, password=password)
-                describe = await _request(reader, writer, "DESCRIBE", clean_url, 3,
+                                       uri=request_url, username=username, password=password)
+                describe = await _request(reader, writer, "DESCRIBE", request_url, 3,
                                           {"Accept": "application/sdp", "Authorization": answer})
             if describe.code == 200:
                 return RtspResult(status="up", detail="", response_ms=_since(started))
