@@ -170,14 +170,15 @@ if REDIS_URL:
             },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # JSON, never pickles: whoever can write a key must not be able to run code here (portal/cache.py).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"serializer": "portal.cache.JsonSerializer"}}}
     Q_BROKER = {"redis": REDIS_URL}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.ProcessLocalChannelLayer"}}
     # File-based so the web process and the task cluster see each other's entries (cluster stats).
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                    "LOCATION": str(DATA_DIR / "cache")}
+        "default": {"BACKEND": "portal.cache.JsonFileCache", "LOCATION": str(DATA_DIR / "cache")}
     }
     Q_BROKER = {"orm": "default"}
 
