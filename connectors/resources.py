@@ -32,7 +32,7 @@ def connector_resource() -> Any:
     from connectors import services
     from connectors.forms import ConnectorForm
     from connectors.selectors import connectors_for
-    from portal.access import Role
+    from portal.access import Role, is_msp_admin
     from portal.web.resources import Column, Resource
 
     return Resource(
@@ -43,7 +43,8 @@ def connector_resource() -> Any:
                  Column("Status", "last_status", "last_status")),
         search_fields=("name", "base_url"), default_sort="name", form_class=ConnectorForm,
         create=services.create_connector, update=services.update_connector, delete=services.delete_connector,
-        create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, hidden_fields=("token_secret",),
+        create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
+        hidden_fields=("token_secret",),
         detail_context=_connector_detail, detail_reads_query=True,
         empty_hint="Import companies, sites, groups, devices and contacts from Pulseway, Datto RMM or Freshservice: "
                    "add a connector with its API credentials.",

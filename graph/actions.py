@@ -52,6 +52,9 @@ class ScriptVersionNode(SignedIn, relay.Node):
     name: auto
     language: auto
     content: auto
+    arguments: JSON
+    environment: JSON
+    parameters: JSON
     changed_fields: JSON
     changed_by_label: auto
     created_at: datetime
@@ -79,6 +82,9 @@ class ScriptNode(SignedIn, relay.Node):
     default_timeout: auto
     arguments: JSON
     environment: JSON
+    parameters: JSON = strawberry_django.field(description="What callers may fill in: name, type (text, number, "
+                                                           "bool, choice), default, required, description, "
+                                                           "choices, via (env or argument).")
     target_os: auto
     version: auto
     created_at: datetime
@@ -208,7 +214,7 @@ class ActionScheduleNode(Scoped, relay.Node):
     os_type: auto
     script: ScriptNode | None
     profile: DeploymentProfileNode | None
-    arguments: JSON
+    parameters: JSON
     kind: auto
     run_at: datetime | None
     every: auto
@@ -244,8 +250,12 @@ class RunScriptInput:
     script: relay.GlobalID | None = strawberry.field(default=None, description="A library script…")
     inline_content: str | None = strawberry.field(default=None, description="…or an ad-hoc script (permission).")
     inline_language: str | None = None
-    arguments: list[str] | None = None
-    environment: JSON | None = None
+    parameters: JSON | None = strawberry.field(default=None, description="Values of the library script's declared "
+                                                                         "parameters, name → value (typed).")
+    arguments: list[str] | None = strawberry.field(default=None, description="Free arguments (inline-script "
+                                                                             "permission).")
+    environment: JSON | None = strawberry.field(default=None, description="Free environment variables "
+                                                                          "(inline-script permission).")
     timeout: int | None = None
     run_as: str = ""
 
@@ -285,6 +295,7 @@ class ScriptCreateInput:
     default_timeout: int = 300
     arguments: list[str] | None = None
     environment: JSON | None = None
+    parameters: JSON | None = None
     target_os: str = ""
 
 
@@ -298,6 +309,7 @@ class ScriptUpdateInput:
     default_timeout: int | None = UNSET
     arguments: list[str] | None = UNSET
     environment: JSON | None = UNSET
+    parameters: JSON | None = UNSET
     target_os: str | None = UNSET
 
 
@@ -350,7 +362,7 @@ class ScheduleCreateInput:
     group: relay.GlobalID | None = None
     device: relay.GlobalID | None = None
     os_type: str = ""
-    arguments: list[str] | None = None
+    parameters: JSON | None = None
     run_at: datetime | None = None
     every: int | None = None
     enabled: bool = True
@@ -365,7 +377,7 @@ class ScheduleUpdateInput:
     every: int | None = UNSET
     enabled: bool | None = UNSET
     os_type: str | None = UNSET
-    arguments: list[str] | None = UNSET
+    parameters: JSON | None = UNSET
 
 
 @strawberry.type
@@ -439,8 +451,9 @@ class ActionsMutation:
         def spec(actor):
             script = _library_lookup(actor, Script.objects.all(), input.script, "Script", "script")
             return script_spec(actor=actor, script=script, inline_content=input.inline_content,
-                               inline_language=input.inline_language, arguments=input.arguments,
-                               environment=input.environment, timeout=input.timeout, run_as=input.run_as)
+                               inline_language=input.inline_language, parameters=input.parameters,
+                               arguments=input.arguments, environment=input.environment, timeout=input.timeout,
+                               run_as=input.run_as)
         return _run(info, input.target, spec)
 
     @strawberry.mutation(description="Reboot now or after a delay; logged-in users are warned (operators).")
@@ -548,7 +561,7 @@ class ActionsMutation:
             return scheduling.create_schedule(
                 actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
                                             field="company"),
-                name=input.name, kind=input.kind, os_type=input.os_type, arguments=input.arguments or [],
+                name=input.name, kind=input.kind, os_type=input.os_type, parameters=input.parameters or {},
                 run_at=input.run_at, every=input.every, enabled=input.enabled,
                 script=_library_lookup(actor, Script.objects.all(), input.script, "Script", "script"),
                 profile=_library_lookup(actor, DeploymentProfile.objects.all(), input.profile, "DeploymentProfile",
@@ -558,13 +571,13 @@ class ActionsMutation:
         node, errors = attempt(write)
         return Payload(node=node, errors=errors)
 
-    @strawberry.mutation(description="Change a schedule: timing, enabled, OS filter, arguments (operators).")
+    @strawberry.mutation(description="Change a schedule: timing, enabled, OS filter, parameters (operators).")
     def update_action_schedule(self, info: Info, input: ScheduleUpdateInput) -> Payload[ActionScheduleNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: scheduling.update_schedule(
             actor=actor, actionschedule=lookup(selectors.schedules_for(actor=actor), input.id,
                                                type_name="ActionSchedule"),
-            **sent_fields(input, ("name", "kind", "run_at", "every", "enabled", "os_type", "arguments"),
+            **sent_fields(input, ("name", "kind", "run_at", "every", "enabled", "os_type", "parameters"),
                           keep_nulls=True)))
         return Payload(node=node, errors=errors)
 

@@ -1,5 +1,9 @@
 """Writes to the shared library: scripts (with version history), the software catalogue, deployment
-profiles and their tasks, and instantiating templates. Editing the library is for admins."""
+profiles and their tasks, and instantiating templates.
+
+The library is MSP-wide: what it holds runs as root on every company's devices (schedules and profiles
+of all companies use it), so only administrators who see every company may change it, and nothing in
+use may be deleted from under the schedules and profiles that use it."""
 
 from __future__ import annotations
 
@@ -8,31 +12,47 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portal.access import Actor, Role, require_role
-from portal.actions.models import DeploymentProfile, ProfileTask, Script, ScriptVersion, SoftwareItem
+from portal.access import Actor, require_msp_admin
+from portal.actions.models import ActionSchedule, DeploymentProfile, ProfileTask, Script, ScriptVersion, SoftwareItem
 from portal.writes import delete_row, save_changed_fields, save_new
 
 SCRIPT_FIELDS = ("name", "description", "language", "content", "default_timeout", "arguments", "environment",
-                 "target_os")
+                 "parameters", "target_os")
 SOFTWARE_FIELDS = ("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name")
 PROFILE_FIELDS = ("name", "description", "target_os", "is_template")
 TASK_FIELDS = ("name", "order_index", "action_type", "script", "software", "options", "continue_on_error")
 
 
+def _require_library_admin(actor: Actor) -> None:
+    require_msp_admin(actor, what="The script library, the software catalogue and deployment profiles")
+
+
+def _refuse_if_used(what: str, *, schedules: Any = (), tasks: Any = ()) -> None:
+    """Refuse to delete ``what`` while schedules or profile tasks use it, naming where."""
+    places = [f"schedule “{s.name}” ({s.company.name})" for s in schedules]
+    places += [f"profile “{t.profile.name}” (task “{t.name}”)" for t in tasks]
+    if places:
+        shown = ", ".join(places[:10]) + (f" and {len(places) - 10} more" if len(places) > 10 else "")
+        raise ValidationError(f"{what} is in use by {shown}: remove it there first.")
+
+
 def _keep_version(actor: Actor, script: Script, changed: list[str]) -> None:
     ScriptVersion.objects.create(script=script, number=script.version, name=script.name, language=script.language,
-                                 content=script.content, changed_fields=changed, changed_by_id=actor.user_id,
+                                 content=script.content, arguments=script.arguments, environment=script.environment,
+                                 parameters=script.parameters, changed_fields=changed, changed_by_id=actor.user_id,
                                  changed_by_label=actor.label[:150])
 
 
 @transaction.atomic
 def create_script(*, actor: Actor, name: str, content: str, language: str, description: str = "",
                   default_timeout: int = 300, arguments: list[str] | None = None,
-                  environment: dict[str, str] | None = None, target_os: str = "") -> Script:
-    require_role(actor, Role.ADMIN)
+                  environment: dict[str, str] | None = None, parameters: list[dict[str, Any]] | None = None,
+                  target_os: str = "") -> Script:
+    _require_library_admin(actor)
     script = save_new(actor=actor, instance=Script(
         name=name, content=content, language=language, description=description, default_timeout=default_timeout,
-        arguments=arguments or [], environment=environment or {}, target_os=target_os or ""))
+        arguments=arguments or [], environment=environment or {}, parameters=parameters or [],
+        target_os=target_os or ""))
     _keep_version(actor, script, list(SCRIPT_FIELDS))
     return script
 
@@ -40,7 +60,7 @@ def create_script(*, actor: Actor, name: str, content: str, language: str, descr
 @transaction.atomic
 def update_script(*, actor: Actor, script: Script, **changes: Any) -> Script:
     """Save changes; each saved change becomes a new version (who, when, which fields, the content)."""
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     changed = save_changed_fields(actor=actor, instance=script, changes=changes, editable=SCRIPT_FIELDS)
     if changed:
         Script.objects.filter(pk=script.pk).update(version=script.version + 1)
@@ -51,16 +71,18 @@ def update_script(*, actor: Actor, script: Script, **changes: Any) -> Script:
 
 @transaction.atomic
 def delete_script(*, actor: Actor, script: Script) -> None:
-    """Delete a library script; past actions keep their own copy of what ran."""
-    require_role(actor, Role.ADMIN)
-    if ProfileTask.objects.filter(script=script).exists():
-        raise ValidationError("A deployment profile uses this script; remove it from the profile first.")
+    """Delete a library script that nothing uses; past actions keep their own copy of what ran, and its
+    versions stay in the history."""
+    _require_library_admin(actor)
+    _refuse_if_used(f"The script “{script.name}”",
+                    schedules=ActionSchedule.objects.filter(script=script).select_related("company"),
+                    tasks=ProfileTask.objects.filter(script=script).select_related("profile"))
     delete_row(actor=actor, instance=script)
 
 
 @transaction.atomic
 def create_software_item(*, actor: Actor, name: str, **fields: Any) -> SoftwareItem:
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     item = SoftwareItem(name=name, **{k: v for k, v in fields.items() if k in SOFTWARE_FIELDS})
     if not item.packages():
         raise ValidationError("Give the package id for at least one package manager.")
@@ -69,7 +91,7 @@ def create_software_item(*, actor: Actor, name: str, **fields: Any) -> SoftwareI
 
 @transaction.atomic
 def update_software_item(*, actor: Actor, softwareitem: SoftwareItem, **changes: Any) -> SoftwareItem:
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     save_changed_fields(actor=actor, instance=softwareitem, changes=changes, editable=SOFTWARE_FIELDS)
     if not softwareitem.packages():
         raise ValidationError("Give the package id for at least one package manager.")
@@ -78,30 +100,32 @@ def update_software_item(*, actor: Actor, softwareitem: SoftwareItem, **changes:
 
 @transaction.atomic
 def delete_software_item(*, actor: Actor, softwareitem: SoftwareItem) -> None:
-    require_role(actor, Role.ADMIN)
-    if ProfileTask.objects.filter(software=softwareitem).exists():
-        raise ValidationError("A deployment profile installs this item; remove it from the profile first.")
+    _require_library_admin(actor)
+    _refuse_if_used(f"The catalogue item “{softwareitem.name}”",
+                    tasks=ProfileTask.objects.filter(software=softwareitem).select_related("profile"))
     delete_row(actor=actor, instance=softwareitem)
 
 
 @transaction.atomic
 def create_profile(*, actor: Actor, name: str, description: str = "", target_os: str = "",
                    is_template: bool = False) -> DeploymentProfile:
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     return save_new(actor=actor, instance=DeploymentProfile(name=name, description=description,
                                                             target_os=target_os or "", is_template=is_template))
 
 
 @transaction.atomic
 def update_profile(*, actor: Actor, deploymentprofile: DeploymentProfile, **changes: Any) -> DeploymentProfile:
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     save_changed_fields(actor=actor, instance=deploymentprofile, changes=changes, editable=PROFILE_FIELDS)
     return deploymentprofile
 
 
 @transaction.atomic
 def delete_profile(*, actor: Actor, deploymentprofile: DeploymentProfile) -> None:
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
+    _refuse_if_used(f"The profile “{deploymentprofile.name}”",
+                    schedules=ActionSchedule.objects.filter(profile=deploymentprofile).select_related("company"))
     delete_row(actor=actor, instance=deploymentprofile)
 
 
@@ -111,7 +135,7 @@ def add_profile_task(*, actor: Actor, profile: DeploymentProfile, name: str, act
                      software: SoftwareItem | None = None, options: dict[str, Any] | None = None,
                      continue_on_error: bool = False) -> ProfileTask:
     """Add a task; without an order index it goes last."""
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     if order_index is None:
         last = profile.tasks.order_by("-order_index").values_list("order_index", flat=True).first()
         order_index = 0 if last is None else last + 1
@@ -124,14 +148,14 @@ def add_profile_task(*, actor: Actor, profile: DeploymentProfile, name: str, act
 
 @transaction.atomic
 def update_profile_task(*, actor: Actor, profiletask: ProfileTask, **changes: Any) -> ProfileTask:
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     save_changed_fields(actor=actor, instance=profiletask, changes=changes, editable=TASK_FIELDS)
     return profiletask
 
 
 @transaction.atomic
 def delete_profile_task(*, actor: Actor, profiletask: ProfileTask) -> None:
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     delete_row(actor=actor, instance=profiletask)
 
 
@@ -139,7 +163,7 @@ def delete_profile_task(*, actor: Actor, profiletask: ProfileTask) -> None:
 def instantiate_template(*, actor: Actor, template: DeploymentProfile, name: str,
                          description: str | None = None) -> DeploymentProfile:
     """Copy a template (and its tasks) into a new, editable profile."""
-    require_role(actor, Role.ADMIN)
+    _require_library_admin(actor)
     if not template.is_template:
         raise ValidationError("Only templates can be instantiated; this is a profile.")
     profile = save_new(actor=actor, instance=DeploymentProfile(

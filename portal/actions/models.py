@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from portal.access import TenantOwned
+from portal.actions.parameters import Parameter, ad_hoc_environment, declared_parameters, fill
 from portal.inventory.models import Device, OsType
 from portal.tenancy.models import Company, Group, Site, Timestamped
 
@@ -59,7 +60,13 @@ class Script(Timestamped):
     arguments = models.JSONField(default=_string_list_default, blank=True,
                                  help_text="Default command-line arguments, one list item each.")
     environment = models.JSONField(default=_dict_default, blank=True,
-                                   help_text="Environment variables set for the run (name → value).")
+                                   help_text="Environment variables set for every run (name → value).")
+    parameters = models.JSONField(
+        default=_string_list_default, blank=True,
+        help_text='What a caller may fill in, e.g. [{"name": "days", "type": "number", "default": 7, '
+                  '"required": false, "description": "Keep logs this many days", "via": "env"}]. Types: text, '
+                  'number, bool, choice (with "choices"); via: env (a variable of that name) or argument '
+                  '(after the default arguments, in this order).')
     target_os = models.CharField(max_length=16, choices=OsType.choices, blank=True,
                                  help_text="Leave empty when the script runs on any OS its language supports.")
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -71,11 +78,13 @@ class Script(Timestamped):
         return self.name
 
     def clean(self) -> None:
-        if not isinstance(self.arguments, list) or not all(isinstance(a, str) for a in self.arguments):
+        if not isinstance(self.arguments, list) or not all(
+                isinstance(a, str) and "\x00" not in a for a in self.arguments):
             raise ValidationError({"arguments": "Arguments are a list of strings."})
-        if not isinstance(self.environment, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in self.environment.items()):
-            raise ValidationError({"environment": "Environment variables are names mapped to string values."})
+        self.environment = ad_hoc_environment(self.environment)
+        if self.language not in ScriptLanguage.values:
+            raise ValidationError({"language": f"Choose one of {', '.join(ScriptLanguage.values)}."})
+        self.parameters = [p.as_dict() for p in declared_parameters(self.parameters, language=self.language)]
         if self.target_os and self.target_os not in LANGUAGE_OS[self.language]:
             raise ValidationError({"target_os": f"{self.get_language_display()} does not run on "
                                                 f"{OsType(self.target_os).label}."})
@@ -85,15 +94,22 @@ class Script(Timestamped):
             return os_type == self.target_os
         return os_type in LANGUAGE_OS[self.language]
 
+    def declared(self) -> list[Parameter]:
+        return declared_parameters(self.parameters, language=self.language)
+
 
 class ScriptVersion(models.Model):
-    """One saved state of a script: who changed it, when, and the content as it was."""
+    """One saved state of a script: who changed it, when, and what it ran as it was. Kept when the script
+    is deleted, so the history of what ran on a device never loses the content behind it."""
 
-    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="versions")
+    script = models.ForeignKey(Script, on_delete=models.SET_NULL, null=True, blank=True, related_name="versions")
     number = models.PositiveIntegerField()
     name = models.CharField(max_length=200)
     language = models.CharField(max_length=16, choices=ScriptLanguage.choices)
     content = models.TextField()
+    arguments = models.JSONField(default=_string_list_default, blank=True)
+    environment = models.JSONField(default=_dict_default, blank=True)
+    parameters = models.JSONField(default=_string_list_default, blank=True)
     changed_fields = models.JSONField(default=_string_list_default)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
@@ -272,6 +288,22 @@ class ProfileTask(models.Model):
             raise ValidationError({"script": "A run-script task needs a library script."})
         if self.action_type == ActionType.INSTALL_SOFTWARE and self.software_id is None:
             raise ValidationError({"software": "An install-software task needs a catalogue item."})
+        if not isinstance(self.options, dict):
+            raise ValidationError({"options": "Task options are an object."})
+        allowed = TASK_OPTIONS.get(self.action_type, set())
+        unknown = set(self.options) - allowed
+        if unknown:
+            raise ValidationError({"options": f"Unknown option(s) {', '.join(sorted(map(str, unknown)))[:200]}"
+                                              f" for this task; it takes {', '.join(sorted(allowed)) or 'none'}."})
+        if self.action_type == ActionType.RUN_SCRIPT and self.script_id is not None:
+            filled = fill(self.script.declared(), self.options.get("parameters"), language=self.script.language)
+            if filled.values or "parameters" in self.options:
+                self.options = {**self.options, "parameters": filled.values}
+
+
+# What each kind of profile task may carry in its options (admins of the library write them).
+TASK_OPTIONS = {ActionType.RUN_SCRIPT: {"arguments", "parameters"}, ActionType.REBOOT: {"delay_seconds", "message"},
+                ActionType.INSTALL_PATCHES: {"patch_ids", "reboot_after"}, ActionType.INSTALL_SOFTWARE: set()}
 
 
 class ScheduleKind(models.TextChoices):
@@ -294,10 +326,12 @@ class ActionSchedule(TenantOwned, Timestamped):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     os_type = models.CharField(max_length=16, choices=OsType.choices, blank=True,
                                help_text="Only devices with this OS (empty: all).")
-    script = models.ForeignKey(Script, on_delete=models.CASCADE, null=True, blank=True, related_name="schedules")
-    profile = models.ForeignKey(DeploymentProfile, on_delete=models.CASCADE, null=True, blank=True,
+    # PROTECT: a library entry in use is never deleted from under a schedule (library.delete_* say where).
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, null=True, blank=True, related_name="schedules")
+    profile = models.ForeignKey(DeploymentProfile, on_delete=models.PROTECT, null=True, blank=True,
                                 related_name="schedules")
-    arguments = models.JSONField(default=_string_list_default, blank=True)
+    parameters = models.JSONField(default=_dict_default, blank=True,
+                                  help_text="Values for the script's declared parameters (name → value).")
     kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.DAILY)
     run_at = models.DateTimeField(null=True, blank=True, help_text="First (or only) run.")
     every = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)],
@@ -325,3 +359,8 @@ class ActionSchedule(TenantOwned, Timestamped):
             target = getattr(self, placement)
             if target is not None and target.owning_company_id != self.company_id:
                 raise ValidationError({placement: f"This {placement} belongs to another company."})
+        if self.script_id is not None:
+            self.parameters = fill(self.script.declared(), self.parameters, language=self.script.language).values
+        elif self.parameters:
+            raise ValidationError({"parameters": "A profile brings its own task parameters; a schedule of a profile "
+                                                 "takes none."})

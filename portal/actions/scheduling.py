@@ -17,7 +17,7 @@ from portal.inventory.models import Device
 from portal.tenancy.services import ensure_visible
 from portal.writes import delete_row, save_changes, save_new
 
-SCHEDULE_FIELDS = ("name", "site", "group", "device", "os_type", "script", "profile", "arguments", "kind", "run_at",
+SCHEDULE_FIELDS = ("name", "site", "group", "device", "os_type", "script", "profile", "parameters", "kind", "run_at",
                    "every", "enabled")
 RUN_TASK = "portal.actions.tasks.run_action_schedule"
 
@@ -105,7 +105,7 @@ def run_schedule(*, schedule_id: int) -> BulkResult | None:
     devices = target_devices(schedule)
     os_type = schedule.os_type or None
     if schedule.script is not None:
-        spec = script_spec(actor=actor, script=schedule.script, arguments=schedule.arguments or None)
+        spec = script_spec(actor=actor, script=schedule.script, parameters=schedule.parameters)
         result = queue_bulk(actor=actor, devices=devices, spec=spec, os_type=os_type, schedule=schedule)
     else:
         result = apply_profile(actor=actor, profile=schedule.profile, devices=devices, os_type=os_type,

@@ -23,9 +23,10 @@ from portal.actions.models import (
     ScriptLanguage,
     SoftwareItem,
 )
+from portal.actions.parameters import BATCH_METACHARACTERS, ad_hoc_environment, fill
 from portal.inventory.models import Device, OsType
 
-RUN_AS_PATTERN = re.compile(r"^[A-Za-z0-9._\\-]{1,64}$")
+RUN_AS_PATTERN = re.compile(r"[A-Za-z0-9._\\-]{1,64}")
 MAX_ARGUMENTS = 100
 MAX_PATCHES = 500
 MAX_INLINE_CHARS = 256 * 1024
@@ -61,17 +62,6 @@ def _string_list(value: Any, *, name: str, limit: int) -> list[str]:
     return [item for item in value]
 
 
-def _environment(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ValidationError({"environment": "Environment variables are names mapped to string values."})
-    for name in value:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", name):
-            raise ValidationError({"environment": f"{name!r} is not a valid variable name."})
-    return dict(value)
-
-
 def _timeout(value: int | None, default: int) -> int:
     timeout = default if value is None else value
     if not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
@@ -80,43 +70,76 @@ def _timeout(value: int | None, default: int) -> int:
 
 
 def script_spec(*, actor: Actor, script: Script | None = None, inline_content: str | None = None,
-                inline_language: str | None = None, arguments: list[str] | None = None,
-                environment: dict[str, str] | None = None, timeout: int | None = None,
-                run_as: str = "") -> ActionSpec:
-    """Run a library script, or (with the permission) an ad-hoc one."""
+                inline_language: str | None = None, parameters: dict[str, Any] | None = None,
+                arguments: list[str] | None = None, environment: dict[str, str] | None = None,
+                timeout: int | None = None, run_as: str = "") -> ActionSpec:
+    """Run a library script with values for its declared parameters, or (with the permission) an ad-hoc one.
+
+    Free ``arguments`` and ``environment`` are the inline-script permission's too: with them anyone could
+    make any library script run code of their choosing (``BASH_ENV``, ``LD_PRELOAD``, ``&`` in a batch line)."""
     require_role(actor, Role.OPERATOR)
     if (script is None) == (inline_content is None):
         raise ValidationError("Choose a library script or write an inline one, not both.")
-    if run_as and not RUN_AS_PATTERN.match(run_as):
-        raise ValidationError({"run_as": "A user name: letters, digits, '.', '_', '-' or DOMAIN\\user."})
-    extra_environment = _environment(environment)
-    if script is not None:
-        language, content, title = script.language, script.content, f"Run {script.name}"
-        default_arguments, base_environment, default_timeout = script.arguments, script.environment, \
-            script.default_timeout
-        allowed = frozenset({script.target_os}) if script.target_os else frozenset(LANGUAGE_OS[script.language])
-        what = f"The script {script.name!r} ({script.get_language_display()})"
-    else:
-        if not actor.may_run_inline_scripts:
-            raise PermissionDenied("Ad-hoc scripts need the 'run inline scripts' permission; ask an admin, "
-                                   "or run a library script.")
+    free = arguments is not None or bool(environment)
+    if (script is None or free) and not actor.may_run_inline_scripts:
+        raise PermissionDenied(
+            "Ad-hoc scripts need the 'run inline scripts' permission; ask an admin, or run a library script."
+            if script is None else
+            "Free arguments and environment variables need the 'run inline scripts' permission; fill the "
+            "script's declared parameters instead.")
+    if script is None:
         if inline_language not in ScriptLanguage.values:
             raise ValidationError({"language": f"Choose one of {', '.join(ScriptLanguage.values)}."})
         if not inline_content or not inline_content.strip():
             raise ValidationError({"content": "The script is empty."})
         if len(inline_content) > MAX_INLINE_CHARS:
             raise ValidationError({"content": f"Scripts are limited to {MAX_INLINE_CHARS} characters."})
-        language, content = inline_language, inline_content
-        title = f"Run inline {ScriptLanguage(language).label} script"
-        default_arguments, base_environment, default_timeout = [], {}, 300
-        allowed = frozenset(LANGUAGE_OS[ScriptLanguage(language)])
-        what = f"A {ScriptLanguage(language).label} script"
-    chosen_arguments = _string_list(arguments, name="arguments", limit=MAX_ARGUMENTS) if arguments is not None \
-        else list(default_arguments)
-    seconds = _timeout(timeout, default_timeout)
-    payload = {"language": language, "content": content, "arguments": chosen_arguments,
-               "environment": {**base_environment, **extra_environment}, "timeout": seconds, "run_as": run_as}
-    return ActionSpec(action_type=ActionType.RUN_SCRIPT, title=title, payload=payload, timeout_seconds=seconds,
+        if parameters:
+            raise ValidationError({"parameters": "An ad-hoc script declares no parameters: use arguments or "
+                                                 "environment variables."})
+        language = ScriptLanguage(inline_language)
+        return _script_run_spec(
+            language=language, content=inline_content, title=f"Run inline {language.label} script",
+            arguments=_string_list(arguments, name="arguments", limit=MAX_ARGUMENTS),
+            environment=ad_hoc_environment(environment), parameters={}, timeout=_timeout(timeout, 300),
+            run_as=run_as, script=None, allowed=frozenset(LANGUAGE_OS[language]), what=f"A {language.label} script")
+    return library_script_spec(script=script, parameters=parameters, timeout=timeout, run_as=run_as,
+                               free_arguments=None if arguments is None else _string_list(
+                                   arguments, name="arguments", limit=MAX_ARGUMENTS),
+                               free_environment=ad_hoc_environment(environment))
+
+
+def library_script_spec(*, script: Script, parameters: dict[str, Any] | None, timeout: int | None = None,
+                        run_as: str = "", free_arguments: list[str] | None = None,
+                        free_environment: dict[str, str] | None = None) -> ActionSpec:
+    """A library script run: the script's own arguments and environment, then its declared parameters.
+
+    Callers that may set free arguments or environment (the inline-script permission, or an MSP admin's
+    profile task) pass them here; everyone else fills declared parameters only."""
+    filled = fill(script.declared(), parameters, language=script.language)
+    base_arguments = list(script.arguments) if free_arguments is None else free_arguments
+    return _script_run_spec(
+        language=script.language, content=script.content, title=f"Run {script.name}",
+        arguments=[*base_arguments, *filled.arguments],
+        environment={**script.environment, **(free_environment or {}), **filled.environment},
+        parameters=filled.values, timeout=_timeout(timeout, script.default_timeout), run_as=run_as, script=script,
+        allowed=frozenset({script.target_os}) if script.target_os else frozenset(LANGUAGE_OS[script.language]),
+        what=f"The script {script.name!r} ({script.get_language_display()})")
+
+
+def _script_run_spec(*, language: str, content: str, title: str, arguments: list[str], environment: dict[str, str],
+                     parameters: dict[str, Any], timeout: int, run_as: str, script: Script | None,
+                     allowed: frozenset[str], what: str) -> ActionSpec:
+    if run_as and not RUN_AS_PATTERN.fullmatch(run_as):
+        raise ValidationError({"run_as": "A user name: letters, digits, '.', '_', '-' or DOMAIN\\user."})
+    if language == "batch" and any(BATCH_METACHARACTERS & set(argument) for argument in arguments):
+        raise ValidationError({"arguments": "Batch script arguments may not contain & | < > ^ % ! \" or line "
+                                            "breaks: cmd.exe would run them as commands."})
+    if any("\x00" in argument for argument in arguments):
+        raise ValidationError({"arguments": "Arguments may not contain a NUL character."})
+    payload = {"language": language, "content": content, "arguments": arguments, "environment": environment,
+               "parameters": parameters, "timeout": timeout, "run_as": run_as}
+    return ActionSpec(action_type=ActionType.RUN_SCRIPT, title=title, payload=payload, timeout_seconds=timeout,
                       script=script, allowed_os=allowed, what=what)
 
 
@@ -164,7 +187,12 @@ def task_spec(*, actor: Actor, task: ProfileTask) -> ActionSpec:
     """The spec of one profile task; its options hold arguments, patch ids or a reboot delay."""
     options = task.options or {}
     if task.action_type == ActionType.RUN_SCRIPT:
-        spec = script_spec(actor=actor, script=task.script, arguments=options.get("arguments"))
+        require_role(actor, Role.OPERATOR)
+        # The task's arguments were written by an MSP admin into the library, not by whoever applies it.
+        arguments = options.get("arguments")
+        spec = library_script_spec(script=task.script, parameters=options.get("parameters"),
+                                   free_arguments=None if arguments is None else _string_list(
+                                       arguments, name="arguments", limit=MAX_ARGUMENTS))
     elif task.action_type == ActionType.REBOOT:
         spec = reboot_spec(actor=actor, delay_seconds=int(options.get("delay_seconds", 0)),
                            message=str(options.get("message", "")))

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from portal.access import Actor
 from portal.actions.models import (
@@ -17,6 +18,7 @@ from portal.actions.models import (
     ScriptLanguage,
     SoftwareItem,
 )
+from portal.actions.parameters import Parameter, as_text, from_text
 from portal.actions.selectors import profiles_for, scripts_for, software_items_for
 from portal.inventory.models import OsType
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
@@ -59,12 +61,55 @@ class EnvironmentField(forms.CharField):
 class ScriptForm(ScopedModelForm):
     arguments = LinesField(required=False, help_text="Default arguments, one per line.")
     environment = EnvironmentField(required=False, help_text="Environment variables, NAME=value one per line.")
+    parameters = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 6, "class": "code",
+                                                                              "spellcheck": "false"}),
+                                 help_text=Script._meta.get_field("parameters").help_text)
 
     class Meta:
         model = Script
         fields = ["name", "description", "language", "target_os", "content", "default_timeout", "arguments",
-                  "environment"]
+                  "environment", "parameters"]
         widgets = {"content": forms.Textarea(attrs={"rows": 14, "class": "code", "spellcheck": "false"})}
+
+    def clean_parameters(self) -> Any:
+        return self.cleaned_data.get("parameters") or []
+
+
+def parameter_field(parameter: Parameter) -> forms.Field:
+    """The typed input of one declared script parameter."""
+    label = parameter.name + (f" ({parameter.description})" if parameter.description else "")
+    common = {"required": False, "label": label,
+              "help_text": "Required." if parameter.required and parameter.default is None else
+              (f"Default: {as_text(parameter.default)}." if parameter.default is not None else "Optional.")}
+    if parameter.type == "number":
+        return forms.FloatField(**common, widget=forms.NumberInput(attrs={"step": "any"}))
+    if parameter.type == "bool":
+        return forms.NullBooleanField(**common, widget=forms.Select(choices=[
+            ("unknown", "Default"), ("true", "Yes"), ("false", "No")]))
+    if parameter.type == "choice":
+        return forms.ChoiceField(**common, choices=[("", "Default"), *((c, c) for c in parameter.choices)])
+    return forms.CharField(**common, max_length=4096, strip=False)
+
+
+PARAMETER_PREFIX = "param_"
+
+
+def add_parameter_fields(form: forms.Form, script: Script | None) -> None:
+    """Give ``form`` one typed field per parameter ``script`` declares."""
+    if script is None:
+        return
+    for parameter in script.declared():
+        form.fields[PARAMETER_PREFIX + parameter.name] = parameter_field(parameter)
+
+
+def parameter_values(form: forms.Form) -> dict[str, Any]:
+    """The filled parameter fields of a valid form, as the services take them (empty: not given)."""
+    values = {}
+    for name, value in form.cleaned_data.items():
+        if name.startswith(PARAMETER_PREFIX) and value not in (None, ""):
+            values[name[len(PARAMETER_PREFIX):]] = int(value) if isinstance(value, float) and value.is_integer() \
+                else value
+    return values
 
 
 class SoftwareItemForm(ScopedModelForm):
@@ -80,7 +125,9 @@ class ProfileForm(ScopedModelForm):
 
 
 class ProfileTaskForm(ScopedModelForm):
-    arguments = LinesField(required=False, help_text="Run script: arguments, one per line.")
+    arguments = LinesField(required=False, help_text="Run script: arguments, one per line (empty: the script's own).")
+    parameters = EnvironmentField(required=False, help_text="Run script: values of its declared parameters, "
+                                                            "NAME=value one per line.")
     patch_ids = LinesField(required=False, help_text="Install patches: one patch id per line.")
     reboot_after = forms.BooleanField(required=False, help_text="Install patches: reboot when done.")
     delay_seconds = forms.IntegerField(required=False, min_value=0, max_value=86400,
@@ -107,6 +154,8 @@ class ProfileTaskForm(ScopedModelForm):
         options: dict[str, Any] = {}
         if data["action_type"] == ActionType.RUN_SCRIPT and data.get("arguments"):
             options["arguments"] = data["arguments"]
+        if data["action_type"] == ActionType.RUN_SCRIPT and data.get("parameters") and data.get("script"):
+            options["parameters"] = from_text(data["script"].declared(), data["parameters"])
         if data["action_type"] == ActionType.INSTALL_PATCHES:
             options.update(patch_ids=data.get("patch_ids") or [], reboot_after=bool(data.get("reboot_after")))
         if data["action_type"] == ActionType.REBOOT:
@@ -118,11 +167,13 @@ class ProfileTaskForm(ScopedModelForm):
 
 class ScheduleForm(ScopedModelForm):
     create_only_fields = ("company",)
-    arguments = LinesField(required=False, help_text="Script arguments, one per line (empty: the script's own).")
+    parameters = EnvironmentField(required=False, label="Parameters",
+                                  help_text="Values for the script's declared parameters, NAME=value one per line "
+                                            "(empty: each parameter's default).")
 
     class Meta:
         model = ActionSchedule
-        fields = ["name", "company", "site", "group", "os_type", "script", "profile", "arguments", "kind", "run_at",
+        fields = ["name", "company", "site", "group", "os_type", "script", "profile", "parameters", "kind", "run_at",
                   "every", "enabled"]
         widgets = {"run_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
 
@@ -133,6 +184,16 @@ class ScheduleForm(ScopedModelForm):
         self.fields["group"].queryset = groups_for(actor=self.actor)
         self.fields["script"].queryset = scripts_for(actor=self.actor)
         self.fields["profile"].queryset = profiles_for(actor=self.actor).filter(is_template=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        script = data.get("script")
+        if script is not None and data.get("parameters"):
+            try:
+                data["parameters"] = from_text(script.declared(), data["parameters"])
+            except ValidationError as error:
+                self.add_error("parameters", error.message_dict["parameters"])
+        return data
 
     def _post_clean(self) -> None:
         if self.instance.pk is None and self.cleaned_data.get("company") is not None:
@@ -161,7 +222,10 @@ class RunActionForm(forms.Form):
     content = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8, "class": "code",
                                                                            "spellcheck": "false"}),
                               help_text="Ad-hoc script: its text.")
-    arguments = LinesField(required=False, help_text="Arguments, one per line (empty: the script's defaults).")
+    arguments = LinesField(required=False, help_text="Free arguments, one per line, instead of the script's defaults "
+                                                     "(needs the inline-script permission).")
+    environment = EnvironmentField(required=False, help_text="Free environment variables, NAME=value one per line "
+                                                             "(needs the inline-script permission).")
     timeout = forms.IntegerField(required=False, min_value=1, max_value=86400,
                                  help_text="Seconds before the run is stopped (empty: the script's default).")
     run_as = forms.CharField(required=False, max_length=64, help_text="Run as this user (Linux/macOS agents "
@@ -190,8 +254,27 @@ class RunActionForm(forms.Form):
         self.fields["company"].queryset = companies_for(actor=actor)
         if not actor.may_run_inline_scripts:
             self.fields["kind"].choices = [c for c in RunKind.CHOICES if c[0] != RunKind.INLINE]
-            for name in ("language", "content"):
+            for name in ("language", "content", "arguments", "environment"):
                 del self.fields[name]
+        self.chosen_script = self._chosen_script()
+        add_parameter_fields(self, self.chosen_script)
+        # Picking another script swaps its parameter inputs in place (without JavaScript they appear once
+        # the form is sent: a required parameter left empty is then asked for).
+        self.fields["script"].widget.attrs.update({"hx-get": reverse("action-parameters"), "hx-trigger": "change",
+                                                   "hx-target": "#script-parameters", "hx-swap": "innerHTML"})
+
+    def main_fields(self) -> list[Any]:
+        return [field for field in self if not field.name.startswith(PARAMETER_PREFIX)]
+
+    def parameter_fields(self) -> list[Any]:
+        return [field for field in self if field.name.startswith(PARAMETER_PREFIX)]
+
+    def _chosen_script(self) -> Script | None:
+        """The library script picked so far (posted, or preselected with ?script=), for its parameter fields."""
+        raw = self.data.get("script") if self.is_bound else self.initial.get("script")
+        if not raw or not str(raw).isdigit():
+            return None
+        return self.fields["script"].queryset.filter(pk=int(raw)).first()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

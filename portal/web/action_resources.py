@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.access import Actor, Role
+from portal.access import Actor, Role, is_msp_admin
 from portal.actions import library, scheduling
 from portal.actions.models import UNFINISHED, ActionStatus, ActionType, OsType
 from portal.actions.selectors import (
@@ -32,7 +32,7 @@ def _script_detail(actor: Actor, script: Any) -> dict[str, Any]:
 
 def _profile_detail(actor: Actor, profile: Any) -> dict[str, Any]:
     return {"tasks": profile_tasks_for(actor=actor).filter(profile=profile),
-            "can_edit_tasks": actor.has_role(Role.ADMIN), "can_run": actor.has_role(Role.OPERATOR)}
+            "can_edit_tasks": is_msp_admin(actor), "can_run": actor.has_role(Role.OPERATOR)}
 
 
 def _action_detail(actor: Actor, action: Any) -> dict[str, Any]:
@@ -55,7 +55,7 @@ SCRIPTS = Resource(
              Column("Changed", "updated_at", "updated_at")),
     search_fields=("name", "description", "content"), default_sort="name",
     form_class=action_forms.ScriptForm, create=library.create_script, update=library.update_script,
-    delete=library.delete_script, create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True,
+    delete=library.delete_script, create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
     hidden_fields=("content",), detail_context=_script_detail,
     empty_hint="Add the scripts your technicians run often; every change is kept as a version.",
     filters=(ListFilter("language", "Language", "language", _static_choices(
@@ -70,7 +70,7 @@ SOFTWARE = Resource(
     search_fields=("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name"),
     default_sort="name", form_class=action_forms.SoftwareItemForm, create=library.create_software_item,
     update=library.update_software_item, delete=library.delete_software_item, create_role=Role.ADMIN,
-    edit_role=Role.ADMIN, shared=True,
+    edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
     empty_hint="List the packages technicians may install, with their id in winget, apt, Homebrew and others.",
 )
 
@@ -82,7 +82,7 @@ PROFILES = Resource(
              Column("Changed", "updated_at", "updated_at")),
     search_fields=("name", "description"), default_sort="name", form_class=action_forms.ProfileForm,
     create=library.create_profile, update=library.update_profile, delete=library.delete_profile,
-    create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, detail_context=_profile_detail,
+    create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin, detail_context=_profile_detail,
     empty_hint="A profile is an ordered set of tasks (scripts, software, patches, reboot) applied to devices "
                "together. Templates are copied into profiles.",
     filters=(ListFilter("template", "Kind", "is_template", _static_choices([("True", "Templates"),

@@ -14,26 +14,28 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, require_msp_admin, require_role
 from portal.actions import library
 from portal.actions.requests import apply_profile, cancel_action, queue_action, queue_bulk
 from portal.actions.selectors import actions_for, batch_summary, batches_for, profiles_for
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.inventory.selectors import devices_for, pending_patches_for
-from portal.web.action_forms import ProfileTaskForm, RunActionForm, RunKind
-from portal.web.views import redirect_to
+from portal.web.action_forms import ProfileTaskForm, RunActionForm, RunKind, parameter_values
+from portal.web.views import attach_errors, redirect_to
 
 BATCH_PAGE_SIZE = 100
 
 
-def _spec(actor: Actor, data: dict[str, Any]) -> ActionSpec | None:
+def _spec(actor: Actor, form: RunActionForm) -> ActionSpec | None:
+    data = form.cleaned_data
     kind = data["kind"]
     if kind in (RunKind.SCRIPT, RunKind.INLINE):
         return script_spec(actor=actor, script=data.get("script") if kind == RunKind.SCRIPT else None,
                            inline_content=data.get("content") if kind == RunKind.INLINE else None,
                            inline_language=data.get("language") or None,
-                           arguments=data.get("arguments") or None, timeout=data.get("timeout"),
-                           run_as=data.get("run_as") or "")
+                           parameters=parameter_values(form) if kind == RunKind.SCRIPT else None,
+                           arguments=data.get("arguments") or None, environment=data.get("environment") or None,
+                           timeout=data.get("timeout"), run_as=data.get("run_as") or "")
     if kind == RunKind.REBOOT:
         return reboot_spec(actor=actor, delay_seconds=data.get("delay_seconds") or 0, message=data.get("message") or "")
     if kind == RunKind.PATCHES:
@@ -60,7 +62,8 @@ def action_new(request: HttpRequest) -> HttpResponse:
     require_role(request.actor, Role.OPERATOR)
     scoped_devices = devices_for(actor=request.actor)
     picked_ids = [value for value in request.GET.getlist("device") if value.isdigit()]
-    initial = {"kind": request.GET.get("kind", RunKind.SCRIPT), "device": picked_ids}
+    initial = {"kind": request.GET.get("kind", RunKind.SCRIPT), "device": picked_ids,
+               "script": request.GET.get("script", "")}
     if initial["kind"] == RunKind.PATCHES and len(picked_ids) == 1:
         # One device: offer the patches its agent reported as pending, one per line, to trim.
         initial["patch_ids"] = list(pending_patches_for(actor=request.actor).filter(
@@ -70,9 +73,9 @@ def action_new(request: HttpRequest) -> HttpResponse:
     outcome = None
     if request.method == "POST" and form.is_valid():
         try:
-            outcome = _run(request.actor, form.cleaned_data)
+            outcome = _run(request.actor, form)
         except ValidationError as error:
-            form.add_error(None, error)
+            attach_errors(form, error)
         except (PermissionDenied, ObjectDoesNotExist) as refused:
             form.add_error(None, str(refused) or "Not allowed.")
         if isinstance(outcome, str):
@@ -84,10 +87,11 @@ def action_new(request: HttpRequest) -> HttpResponse:
     return render(request, "web/action_new.html", {"form": form, "picked": picked, "skipped": outcome})
 
 
-def _run(actor: Actor, data: dict[str, Any]) -> str | list[tuple[Any, str]]:
+def _run(actor: Actor, form: RunActionForm) -> str | list[tuple[Any, str]]:
     """Queue the action; returns the page to go to, or the skipped devices when nothing could be queued."""
+    data = form.cleaned_data
     devices = _targets(actor, data)
-    spec = _spec(actor, data)
+    spec = _spec(actor, form)
     single = data.get("device") and len(data["device"]) == 1 and spec is not None
     if single:
         action = queue_action(actor=actor, device=devices.get(), spec=spec)
@@ -102,6 +106,16 @@ def _run(actor: Actor, data: dict[str, Any]) -> str | list[tuple[Any, str]]:
             raise ValidationError("No device matches this target and OS filter.")
         return result.skipped
     return reverse("batch-detail", args=[result.batch.pk])
+
+
+@login_required
+@require_http_methods(["GET"])
+def action_parameters(request: HttpRequest) -> HttpResponse:
+    """The typed inputs of the script picked on the run form (swapped in by htmx when the pick changes)."""
+    require_role(request.actor, Role.OPERATOR)
+    form = RunActionForm(actor=request.actor, devices_queryset=devices_for(actor=request.actor).none(),
+                         initial={"script": request.GET.get("script", "")})
+    return render(request, "web/partials/_script_parameters.html", {"form": form})
 
 
 @login_required
@@ -128,7 +142,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def profile_task_new(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(profiles_for(actor=request.actor), pk=pk)
-    require_role(request.actor, Role.ADMIN)
+    require_msp_admin(request.actor, what="Deployment profiles")
     form = ProfileTaskForm(request.POST or None, actor=request.actor)
     if request.method == "POST" and form.is_valid():
         try:

@@ -98,6 +98,9 @@ class Resource:
     # Fields the detail page leaves out of its facts (shown elsewhere on the page, or internal).
     hidden_fields: tuple[str, ...] = ()
     filters: tuple[ListFilter, ...] = ()
+    # Who may create, edit and delete, when a role is not enough: the MSP-wide library and connectors are
+    # for administrators who see every company (the services refuse anyone else as well).
+    writers: Callable[[Actor], bool] | None = None
     # A date field the list can be narrowed by with ?since=YYYY-MM-DD&until=YYYY-MM-DD.
     date_filter: str | None = None
     # Not owned by one company: the MSP's shared library (scripts, software, profiles: every signed-in user
@@ -115,6 +118,13 @@ class Resource:
 
     def rows(self, actor: Actor) -> QuerySet:
         return self.rows_for(actor=actor)
+
+    def may_create(self, actor: Actor) -> bool:
+        return self.create is not None and actor.has_role(self.create_role) and (
+            self.writers is None or self.writers(actor))
+
+    def may_edit(self, actor: Actor) -> bool:
+        return actor.has_role(self.edit_role) and (self.writers is None or self.writers(actor))
 
 
 def _company_detail(actor: Actor, company: Any) -> dict[str, Any]:

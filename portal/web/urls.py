@@ -18,6 +18,7 @@ urlpatterns = [
     path("devices/<int:pk>/software/", device_views.device_software, name="device-software"),
     path("devices/<int:pk>/revoke-agent/", device_views.device_revoke_agent, name="device-revoke-agent"),
     path("actions/run/", action_views.action_new, name="action-new"),
+    path("actions/run/parameters/", action_views.action_parameters, name="action-parameters"),
     path("actions/<int:pk>/cancel/", action_views.action_cancel, name="action-cancel"),
     path("actions/batches/<int:pk>/", action_views.batch_detail, name="batch-detail"),
     path("profiles/<int:pk>/tasks/new/", action_views.profile_task_new, name="profile-task-new"),

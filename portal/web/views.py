@@ -35,6 +35,13 @@ def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+def _require_writer(request: HttpRequest, resource: Resource, *, create: bool = False) -> None:
+    require_role(request.actor, resource.create_role if create else resource.edit_role)
+    if not (resource.may_create(request.actor) if create else resource.may_edit(request.actor)):
+        raise PermissionDenied(f"{resource.title} belong to the whole MSP: changing them needs an admin who sees "
+                               "all companies.")
+
+
 def row_cells(resource: Resource, obj: Any) -> list[Any]:
     """The values a list page shows for one row (also pushed live by the dashboard socket)."""
     return [_cell(obj, column.attribute) for column in resource.columns]
@@ -81,7 +88,7 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
         "filters": filters,
         "date_range": {"since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
         if resource.date_filter else None,
-        "can_create": resource.create is not None and request.actor.has_role(resource.create_role),
+        "can_create": resource.may_create(request.actor),
     }
     # Search, sort and paging swap the table only; a full load renders the page around it.
     template = "web/partials/_table.html" if request.htmx and not request.htmx.boosted else "web/list.html"
@@ -111,8 +118,8 @@ def resource_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "object": obj,
         "fields": [(f.verbose_name, _display(obj, f)) for f in obj._meta.concrete_fields
                    if f.name not in {"id", "external_ids", *resource.hidden_fields}],
-        "can_edit": resource.update is not None and request.actor.has_role(resource.edit_role),
-        "can_delete": resource.delete is not None and request.actor.has_role(resource.edit_role),
+        "can_edit": resource.update is not None and resource.may_edit(request.actor),
+        "can_delete": resource.delete is not None and resource.may_edit(request.actor),
         **(resource.detail_context(request.actor, obj, request.GET) if resource.detail_reads_query
            else resource.detail_context(request.actor, obj)),
     }
@@ -132,7 +139,7 @@ def resource_create(request: HttpRequest, slug: str) -> HttpResponse:
     resource = _resource(slug)
     if resource.create is None or resource.form_class is None:
         raise Http404("This cannot be created here.")
-    require_role(request.actor, resource.create_role)
+    _require_writer(request, resource, create=True)
     if request.method == "POST":
         form = resource.form_class(request.POST, actor=request.actor)
         if form.is_valid():
@@ -152,7 +159,7 @@ def resource_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     obj = get_object_or_404(resource.rows(request.actor), pk=pk)
     if resource.update is None or resource.form_class is None:
         raise Http404("This cannot be edited here.")
-    require_role(request.actor, resource.edit_role)
+    _require_writer(request, resource)
     if request.method == "POST":
         # Bind to a fresh copy so a failed save leaves the shown object untouched.
         form = resource.form_class(request.POST, instance=type(obj).objects.get(pk=obj.pk), actor=request.actor)
@@ -172,13 +179,13 @@ def _call_service(form: ScopedModelForm, call: Any) -> Any:
     try:
         return call()
     except ValidationError as error:
-        _attach_errors(form, error)
+        attach_errors(form, error)
     except ObjectDoesNotExist:
         form.add_error(None, "Something this form refers to no longer exists or is not yours to use.")
     return None
 
 
-def _attach_errors(form: ScopedModelForm, error: ValidationError) -> None:
+def attach_errors(form: ScopedModelForm, error: ValidationError) -> None:
     """Put each error on its field when the form shows that field, otherwise above the form."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)
@@ -202,7 +209,7 @@ def resource_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     obj = get_object_or_404(resource.rows(request.actor), pk=pk)
     if resource.delete is None:
         raise Http404("This cannot be deleted here.")
-    require_role(request.actor, resource.edit_role)
+    _require_writer(request, resource)
     if request.method == "POST":
         resource.delete(actor=request.actor, **{resource.noun: obj})
         return redirect_to(request, reverse("resource-list", args=[slug]))

@@ -93,24 +93,28 @@ def test_history_filters_search_and_dates(tenant_a, operator_a, script):
     assert "Run Uptime" in client.get(listing, {"until": "2999-01-01", "since": "not a date"}).content.decode()
 
 
-def test_library_pages_are_for_admins_to_edit(operator_a, admin_a, script):
-    assert logged_in(operator_a).get(reverse("resource-create", args=["scripts"])).status_code == 403
-    assert logged_in(operator_a).get(reverse("resource-detail", args=["scripts", script.pk])).status_code == 200
-    client = logged_in(admin_a)
+def test_library_pages_are_for_admins_to_edit(operator_a, admin_a, admin_user, script):
+    for refused in (operator_a, admin_a):
+        assert logged_in(refused).get(reverse("resource-create", args=["scripts"])).status_code == 403
+        assert logged_in(refused).get(reverse("resource-edit", args=["scripts", script.pk])).status_code == 403
+        page = logged_in(refused).get(reverse("resource-detail", args=["scripts", script.pk]))
+        assert page.status_code == 200 and reverse("resource-edit", args=["scripts", script.pk]) not in \
+            page.content.decode()
+    client = logged_in(admin_user)
     edited = client.post(reverse("resource-edit", args=["scripts", script.pk]), {
         "name": "Uptime", "language": "bash", "content": "uptime -p", "default_timeout": 60,
         "arguments": "", "environment": "LANG=C"})
     assert edited.status_code == 302
     page = client.get(reverse("resource-detail", args=["scripts", script.pk])).content.decode()
-    assert "v2" in page and "admin-a" in page and "content, default_timeout, environment" in page
+    assert "v2" in page and "root-admin" in page and "content, default_timeout, environment" in page
     assert Script.objects.get().environment == {"LANG": "C"}
     bad = client.post(reverse("resource-edit", args=["scripts", script.pk]), {
         "name": "Uptime", "language": "batch", "target_os": "linux", "content": "x", "default_timeout": 60})
     assert "does not run on Linux" in bad.content.decode()
 
 
-def test_profile_pages_add_tasks_and_copy_templates(admin_a, script):
-    client = logged_in(admin_a)
+def test_profile_pages_add_tasks_and_copy_templates(admin_user, script):
+    client = logged_in(admin_user)
     client.post(reverse("resource-create", args=["profiles"]), {"name": "Baseline", "is_template": "on"})
     template = library.DeploymentProfile.objects.get()
     added = client.post(reverse("profile-task-new", args=[template.pk]), {

@@ -173,13 +173,14 @@ def test_templates_are_copied_not_applied(tenant_a, bash_script):
         library.instantiate_template(actor=ADMIN, template=copy, name="copy of a profile")
 
 
-def test_script_versions_record_who_changed_what(bash_script, actor_of, admin_a, operator_a):
-    library.update_script(actor=actor_of(admin_a), script=bash_script, content="df -h /")
-    library.update_script(actor=actor_of(admin_a), script=bash_script, content="df -h /")  # no change, no version
+def test_script_versions_record_who_changed_what(bash_script, actor_of, admin_user, admin_a, operator_a):
+    library.update_script(actor=actor_of(admin_user), script=bash_script, content="df -h /")
+    library.update_script(actor=actor_of(admin_user), script=bash_script, content="df -h /")  # no change, no version
     versions = list(bash_script.versions.values_list("number", "changed_fields", "changed_by_label"))
-    assert versions == [(2, ["content"], "admin-a"), (1, list(library.SCRIPT_FIELDS), "admin")]
-    with pytest.raises(PermissionDenied):
-        library.update_script(actor=actor_of(operator_a), script=bash_script, content="rm -rf /")
+    assert versions == [(2, ["content"], "root-admin"), (1, list(library.SCRIPT_FIELDS), "admin")]
+    for refused in (operator_a, admin_a):
+        with pytest.raises(PermissionDenied):
+            library.update_script(actor=actor_of(refused), script=bash_script, content="rm -rf /")
 
 
 def test_schedules_are_django_q_schedules(tenant_a, tenant_b, bash_script, actor_of, operator_a):

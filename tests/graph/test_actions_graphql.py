@@ -30,18 +30,19 @@ def script(db):
 
 
 @pytest.mark.django_db
-def test_library_is_managed_by_admins(gql_as, admin_a, operator_a):
+def test_library_is_managed_by_admins(gql_as, admin_user, admin_a, operator_a):
     create = """mutation ($input: ScriptCreateInput!) { createScript(input: $input) {
         node { id name version } errors { code message } } }"""
     variables = {"input": {"name": "Clean temp", "language": "bash", "content": "rm -rf /tmp/cache"}}
-    refused = gql_as(operator_a)(create, variables)["data"]["createScript"]
-    assert refused["node"] is None and refused["errors"][0]["code"] == "permission_denied"
-    created = gql_as(admin_a)(create, variables)["data"]["createScript"]["node"]
-    updated = gql_as(admin_a)("""mutation ($id: ID!) { updateScript(input: {id: $id, content: "true"}) {
+    for caller in (operator_a, admin_a):  # a company-scoped admin may not change what runs on every company
+        refused = gql_as(caller)(create, variables)["data"]["createScript"]
+        assert refused["node"] is None and refused["errors"][0]["code"] == "permission_denied"
+    created = gql_as(admin_user)(create, variables)["data"]["createScript"]["node"]
+    updated = gql_as(admin_user)("""mutation ($id: ID!) { updateScript(input: {id: $id, content: "true"}) {
         node { version versions { number changedFields changedByLabel } } } }""", {"id": created["id"]})
     node = updated["data"]["updateScript"]["node"]
     assert node["version"] == 2 and node["versions"][0] == {"number": 2, "changedFields": ["content"],
-                                                            "changedByLabel": "admin-a"}
+                                                            "changedByLabel": "root-admin"}
     listed = gql_as(operator_a)("{ scripts(filters: {search: \"clean\"}) { totalCount } }")
     assert listed["data"]["scripts"]["totalCount"] == 1
 
@@ -90,8 +91,8 @@ def test_cancel_and_history_filters(gql_as, tenant_a, operator_a, viewer_a, scri
 
 
 @pytest.mark.django_db
-def test_profiles_templates_and_schedules(gql_as, admin_a, tenant_a, script):
-    gql = gql_as(admin_a)
+def test_profiles_templates_and_schedules(gql_as, admin_user, tenant_a, script):
+    gql = gql_as(admin_user)
     template = gql("""mutation { createDeploymentProfile(input: {name: "Baseline", isTemplate: true}) {
         node { id } } }""")["data"]["createDeploymentProfile"]["node"]["id"]
     task = gql("""mutation ($p: ID!, $s: ID!) { addProfileTask(input: {profile: $p, name: "who",
