@@ -33,11 +33,20 @@ FINAL_STATES = {"successful": ActionStatus.SUCCEEDED, "failed": ActionStatus.FAI
                 "stopped": ActionStatus.CANCELLED}
 
 
+def pulseway_record_of(device: Device) -> ExternalRecord | None:
+    """The enabled Pulseway connector's own record of this device (None when Pulseway does not manage it).
+
+    The upstream device a script runs on comes from this record, which only a sync writes: never from the
+    device's ``external_ids``, which would let whoever edits a device aim at another tenant's endpoint."""
+    return (ExternalRecord.objects.filter(kind=ExternalRecord.Kind.DEVICE, object_id=device.pk, conflict="",
+                                          stale=False, connector__kind=ConnectorKind.PULSEWAY,
+                                          connector__enabled=True)
+            .select_related("connector").order_by("pk").first())
+
+
 def pulseway_connector_of(device: Device) -> Connector | None:
     """The Pulseway connector that holds this device (None when Pulseway does not manage it)."""
-    record = (ExternalRecord.objects.filter(kind=ExternalRecord.Kind.DEVICE, object_id=device.pk, conflict="",
-                                            connector__kind=ConnectorKind.PULSEWAY, connector__enabled=True)
-              .select_related("connector").first())
+    record = pulseway_record_of(device)
     return record.connector if record else None
 
 
@@ -47,10 +56,10 @@ def queue_pulseway_script(*, actor: Actor, device: Device, script_id: str,
     """Ask Pulseway to run one of its scripts on a device it manages (operators); followed as an action."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=device.company_id)
-    connector = pulseway_connector_of(device)
-    identifier = (device.external_ids or {}).get("pulseway")
-    if connector is None or not identifier:
+    record = pulseway_record_of(device)
+    if record is None:
         raise ValidationError("Pulseway does not manage this device (no enabled Pulseway connector holds it).")
+    connector, identifier = record.connector, record.external_id
     script_id = str(script_id).strip()
     if not script_id or len(script_id) > 64 or "/" in script_id:
         raise ValidationError({"script_id": "Give the Pulseway script's id."})

@@ -12,7 +12,7 @@ from strawberry import UNSET
 def changes_from(data: Any, *, exclude: set[str] = frozenset()) -> dict[str, Any]:
     """The fields the caller actually sent (UNSET ones are left out), without ``id`` and ``exclude``.
 
-    A null sent for a text field means "empty"; for ``external_ids`` it means "none".
+    A null sent for a text field means "empty".
     """
     changes: dict[str, Any] = {}
     for field in dataclasses.fields(data):
@@ -22,9 +22,7 @@ def changes_from(data: Any, *, exclude: set[str] = frozenset()) -> dict[str, Any
         value = getattr(data, name)
         if value is UNSET:
             continue
-        if value is None and name == "external_ids":
-            value = {}
-        elif value is None and name != "account_number":
+        if value is None and name != "account_number":
             value = ""
         changes[name] = value
     return changes

@@ -159,7 +159,8 @@ class DeviceNode(Scoped, relay.Node):
         resolver=lambda root: root.ip_addresses.split(), only=["ip_addresses"])
     status: auto
     last_seen: datetime | None
-    external_ids: JSON
+    external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
+                                                            "connectors only (read-only here).")
     created_at: datetime
     updated_at: datetime
     company: CompanyNode
@@ -181,7 +182,6 @@ class DeviceCreateInput:
     os_type: str = "other"
     os_version: str = ""
     serial_number: str = ""
-    external_ids: JSON | None = None
 
 
 @strawberry.input
@@ -195,7 +195,6 @@ class DeviceUpdateInput:
     os_version: str | None = UNSET
     serial_number: str | None = UNSET
     heartbeat_interval: int | None = UNSET
-    external_ids: JSON | None = UNSET
 
 
 def _placement(actor, data, *, partial: bool) -> dict:
@@ -218,8 +217,7 @@ class InventoryMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.create_device(
             actor=actor, **_placement(actor, input, partial=False),
-            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "serial_number",
-                                  "external_ids"))))
+            **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "serial_number"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Move or rename a device; omitted fields keep their value (operators).")
@@ -229,7 +227,7 @@ class InventoryMutation:
             actor=actor, device=lookup(selectors.devices_for(actor=actor), input.id, type_name="Device"),
             **_placement(actor, input, partial=True),
             **sent_fields(input, ("hostname", "display_name", "os_type", "os_version", "serial_number",
-                              "heartbeat_interval", "external_ids"))))
+                              "heartbeat_interval"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a device record and its history (operators).")

@@ -120,7 +120,8 @@ class CompanyNode(Scoped, relay.Node):
     name: auto
     account_number: auto
     notes: auto
-    external_ids: JSON
+    external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
+                                                            "connectors only (read-only here).")
     created_at: datetime
     updated_at: datetime
     sites: DjangoListConnection[SiteNode] = strawberry_django.connection(max_results=MAX_PAGE)
@@ -137,7 +138,8 @@ class SiteNode(Scoped, relay.Node):
     address: auto
     contact_phone: auto
     contact_email: auto
-    external_ids: JSON
+    external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
+                                                            "connectors only (read-only here).")
     created_at: datetime
     updated_at: datetime
     company: CompanyNode
@@ -151,7 +153,8 @@ class GroupNode(Scoped, relay.Node):
 
     name: auto
     notes: auto
-    external_ids: JSON
+    external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
+                                                            "connectors only (read-only here).")
     created_at: datetime
     updated_at: datetime
     site: SiteNode
@@ -166,7 +169,8 @@ class ContactNode(Scoped, relay.Node):
     email: auto
     phone: auto
     job_title: auto
-    external_ids: JSON
+    external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
+                                                            "connectors only (read-only here).")
     created_at: datetime
     updated_at: datetime
     company: CompanyNode
@@ -185,7 +189,6 @@ class CompanyCreateInput:
     name: str
     account_number: str | None = None
     notes: str = ""
-    external_ids: JSON | None = None
 
 
 @strawberry.input
@@ -194,7 +197,6 @@ class CompanyUpdateInput:
     name: str | None = UNSET
     account_number: str | None = UNSET
     notes: str | None = UNSET
-    external_ids: JSON | None = UNSET
 
 
 @strawberry.input
@@ -205,7 +207,6 @@ class SiteCreateInput:
     address: str = ""
     contact_phone: str = ""
     contact_email: str = ""
-    external_ids: JSON | None = None
 
 
 @strawberry.input
@@ -216,7 +217,6 @@ class SiteUpdateInput:
     address: str | None = UNSET
     contact_phone: str | None = UNSET
     contact_email: str | None = UNSET
-    external_ids: JSON | None = UNSET
 
 
 @strawberry.input
@@ -224,7 +224,6 @@ class GroupCreateInput:
     site: relay.GlobalID
     name: str
     notes: str = ""
-    external_ids: JSON | None = None
 
 
 @strawberry.input
@@ -232,7 +231,6 @@ class GroupUpdateInput:
     id: relay.GlobalID
     name: str | None = UNSET
     notes: str | None = UNSET
-    external_ids: JSON | None = UNSET
 
 
 @strawberry.input
@@ -242,7 +240,6 @@ class ContactCreateInput:
     email: str = ""
     phone: str = ""
     job_title: str = ""
-    external_ids: JSON | None = None
 
 
 @strawberry.input
@@ -252,7 +249,6 @@ class ContactUpdateInput:
     email: str | None = UNSET
     phone: str | None = UNSET
     job_title: str | None = UNSET
-    external_ids: JSON | None = UNSET
 
 
 @strawberry.input
@@ -277,8 +273,7 @@ class TenancyMutation:
     def create_company(self, info: Info, input: CompanyCreateInput) -> Payload[CompanyNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.create_company(
-            actor=actor, name=input.name, account_number=input.account_number, notes=input.notes,
-            external_ids=input.external_ids))
+            actor=actor, name=input.name, account_number=input.account_number, notes=input.notes))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a company's fields; omitted fields keep their value (admins).")

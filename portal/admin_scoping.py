@@ -43,6 +43,12 @@ class ScopedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return visible_to(super().get_queryset(request), admin_actor(request))
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        """Connectors alone write ``external_ids`` (a Pulseway run goes where they point)."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        names = {field.name for field in self.model._meta.get_fields()}
+        return (*fields, "external_ids") if "external_ids" in names else fields
+
     def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any) -> Any:
         related = db_field.related_model
         if isinstance(related, type) and issubclass(related, TenantOwned):

@@ -19,20 +19,21 @@ from realtime import publish
 from realtime.groups import agent_group
 from realtime.publish import publish_to_group
 
+# Not ``external_ids``: connectors alone write those (see portal/tenancy/services.py).
 DEVICE_FIELDS = ("site", "group", "hostname", "display_name", "os_type", "os_version", "serial_number",
-                 "heartbeat_interval", "external_ids")
+                 "heartbeat_interval")
 
 
 @transaction.atomic
 def create_device(*, actor: Actor, site: Site, hostname: str, group: Group | None = None,
                   display_name: str = "", os_type: str = OsType.OTHER, os_version: str = "",
-                  serial_number: str = "", external_ids: dict[str, str] | None = None) -> Device:
+                  serial_number: str = "") -> Device:
     """Add a device record to a site (agents enroll through their own service)."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=site.company_id)
     return save_new(actor=actor, instance=Device(
         company_id=site.company_id, site=site, group=group, hostname=hostname, display_name=display_name,
-        os_type=os_type, os_version=os_version, serial_number=serial_number, external_ids=external_ids or {}))
+        os_type=os_type, os_version=os_version, serial_number=serial_number))
 
 
 @transaction.atomic

@@ -11,10 +11,12 @@ from portal.access import Actor, Role, require_role
 from portal.tenancy.models import Company, Contact, Group, Site
 from portal.writes import delete_row, save_changes, save_new
 
-COMPANY_FIELDS = ("name", "account_number", "notes", "external_ids")
-SITE_FIELDS = ("name", "description", "address", "contact_phone", "contact_email", "external_ids")
-GROUP_FIELDS = ("name", "notes", "external_ids")
-CONTACT_FIELDS = ("name", "email", "phone", "job_title", "external_ids")
+# ``external_ids`` are not in these: they are written by connectors only (they say which upstream record a
+# row is, and a Pulseway run goes where they point), never by a person through a form or the API.
+COMPANY_FIELDS = ("name", "account_number", "notes")
+SITE_FIELDS = ("name", "description", "address", "contact_phone", "contact_email")
+GROUP_FIELDS = ("name", "notes")
+CONTACT_FIELDS = ("name", "email", "phone", "job_title")
 
 
 def ensure_visible(*, actor: Actor, company_id: int | None) -> None:
@@ -24,12 +26,11 @@ def ensure_visible(*, actor: Actor, company_id: int | None) -> None:
 
 
 @transaction.atomic
-def create_company(*, actor: Actor, name: str, account_number: str | None = None, notes: str = "",
-                   external_ids: dict[str, str] | None = None) -> Company:
+def create_company(*, actor: Actor, name: str, account_number: str | None = None, notes: str = "") -> Company:
     """Add a client company; a scoped admin gets it added to their own scope."""
     require_role(actor, Role.ADMIN)
     company = save_new(actor=actor, instance=Company(
-        name=name, account_number=account_number, notes=notes, external_ids=external_ids or {}))
+        name=name, account_number=account_number, notes=notes))
     if actor.company_ids is not None and actor.user_id is not None:
         company.members.add(actor.user_id)
     return company
@@ -53,14 +54,13 @@ def delete_company(*, actor: Actor, company: Company) -> None:
 
 @transaction.atomic
 def create_site(*, actor: Actor, company: Company, name: str, description: str = "", address: str = "",
-                contact_phone: str = "", contact_email: str = "",
-                external_ids: dict[str, str] | None = None) -> Site:
+                contact_phone: str = "", contact_email: str = "") -> Site:
     """Add a site to a company."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=company.pk)
     return save_new(actor=actor, instance=Site(
         company=company, name=name, description=description, address=address, contact_phone=contact_phone,
-        contact_email=contact_email, external_ids=external_ids or {}))
+        contact_email=contact_email))
 
 
 @transaction.atomic
@@ -80,12 +80,11 @@ def delete_site(*, actor: Actor, site: Site) -> None:
 
 
 @transaction.atomic
-def create_group(*, actor: Actor, site: Site, name: str, notes: str = "",
-                 external_ids: dict[str, str] | None = None) -> Group:
+def create_group(*, actor: Actor, site: Site, name: str, notes: str = "") -> Group:
     """Add a group to a site."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=site.company_id)
-    return save_new(actor=actor, instance=Group(site=site, name=name, notes=notes, external_ids=external_ids or {}))
+    return save_new(actor=actor, instance=Group(site=site, name=name, notes=notes))
 
 
 @transaction.atomic
@@ -106,13 +105,12 @@ def delete_group(*, actor: Actor, group: Group) -> None:
 
 @transaction.atomic
 def create_contact(*, actor: Actor, company: Company, name: str, email: str = "", phone: str = "",
-                   job_title: str = "", external_ids: dict[str, str] | None = None) -> Contact:
+                   job_title: str = "") -> Contact:
     """Add a contact person to a company."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=company.pk)
     return save_new(actor=actor, instance=Contact(
-        company=company, name=name, email=email, phone=phone, job_title=job_title,
-        external_ids=external_ids or {}))
+        company=company, name=name, email=email, phone=phone, job_title=job_title))
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 
+from connectors.pulseway_actions import pulseway_record_of
 from portal.access import Actor, Role
 from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
@@ -157,7 +158,7 @@ def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
         "can_revoke_agent": actor.has_role(Role.OPERATOR),
         "can_run_actions": actor.has_role(Role.OPERATOR),
         "recent_actions": actions_for(actor=actor).filter(device=device)[:20],
-        "pulseway_managed": bool((device.external_ids or {}).get("pulseway")),
+        "pulseway_managed": pulseway_record_of(device) is not None,
     }
 
 
