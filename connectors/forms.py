@@ -22,9 +22,17 @@ class ConnectorForm(ScopedModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["token_secret"].required = False
-            self.fields["token_secret"].help_text = "Stored encrypted; leave empty to keep the current secret."
+            self.fields["token_secret"].help_text = ("Stored encrypted; leave empty to keep the current secret. If you "
+                                                     "change the base URL, enter it again: it is cleared otherwise.")
 
     def _post_clean(self) -> None:
-        if self.instance.pk and not self.cleaned_data.get("token_secret"):
+        self.secret_entered = bool(self.cleaned_data.get("token_secret"))
+        if self.instance.pk and not self.secret_entered:
             self.cleaned_data["token_secret"] = Connector.objects.get(pk=self.instance.pk).token_secret
         super()._post_clean()
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        if not self.secret_entered:
+            data.pop("token_secret", None)  # the service keeps or clears the stored one
+        return data

@@ -10,13 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_q.models import Schedule
 
-from connectors.models import Connector, ExternalRecord
+from connectors.models import Connector, ExternalRecord, connector_target
 from connectors.sync import UNLINKED
 from portal.access import Actor, require_msp_admin
 from portal.audit.services import record
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
-from portal.writes import delete_row, save_changes, save_new
+from portal.writes import clear_retargeted_secrets, delete_row, explain_cleared, save_changes, save_new
 
 CONNECTOR_FIELDS = ("name", "kind", "base_url", "token_id", "token_secret", "enabled", "write_account_numbers",
                     "account_number_field")
@@ -67,9 +67,14 @@ def create_connector(*, actor: Actor, name: str, base_url: str, token_secret: st
 @transaction.atomic
 def update_connector(*, actor: Actor, connector: Connector, **changes: Any) -> Connector:
     _require(actor)
-    if changes.get("token_secret") == "":
-        changes.pop("token_secret")  # empty keeps the stored secret
-    connector = save_changes(actor=actor, instance=connector, changes=changes, editable=CONNECTOR_FIELDS)
+    # Empty keeps the stored secret, unless the connector now talks to another address.
+    cleared = clear_retargeted_secrets(instance=connector, changes=changes,
+                                       targets={"base_url": lambda url: connector_target(url).url},
+                                       secrets=("token_secret",))
+    try:
+        connector = save_changes(actor=actor, instance=connector, changes=changes, editable=CONNECTOR_FIELDS)
+    except ValidationError as error:
+        raise explain_cleared(error, cleared, moved="The base URL") from error
     _keep_schedule(connector)
     return connector
 

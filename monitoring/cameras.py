@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from monitoring.cycles import unless_running
 from monitoring.models import Camera
-from monitoring.rtsp import RtspResult, check
+from monitoring.rtsp import RtspResult, check, rtsp_target
 from portal.access import Actor, Role, require_role
+from portal.targets import parse_host
 from portal.tenancy.models import Site
 from portal.tenancy.services import ensure_visible
-from portal.writes import delete_row, save_changes, save_new
+from portal.writes import clear_retargeted_secrets, delete_row, save_changes, save_new
 from realtime import publish
 
 CAMERA_FIELDS = ("site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes")
@@ -40,8 +41,11 @@ def update_camera(*, actor: Actor, camera: Camera, **changes: Any) -> Camera:
     if site is not None:
         ensure_visible(actor=actor, company_id=site.company_id)
         changes["company"] = site.company
-    if changes.get("password") == "":
-        changes.pop("password")  # an empty password field keeps the stored one
+    # An empty password keeps the stored one, unless the camera moves to another host or URL: then it is
+    # cleared (the check would send it there), and the form says so.
+    clear_retargeted_secrets(instance=camera, changes=changes,
+                             targets={"host": parse_host, "rtsp_url": lambda url: rtsp_target(url).url},
+                             secrets=("password",))
     return save_changes(actor=actor, instance=camera, changes=changes, editable=(*CAMERA_FIELDS, "company"))
 
 

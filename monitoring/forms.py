@@ -10,6 +10,7 @@ from monitoring.models import NetworkDevice
 from portal.tenancy.selectors import groups_for, sites_for
 from portal.web.forms import ScopedModelForm
 
+SECRETS = ("community", "auth_key", "priv_key")
 SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
 
@@ -23,8 +24,9 @@ class NetworkDeviceForm(ScopedModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            for name in ("community", "auth_key", "priv_key"):
-                self.fields[name].help_text = "Stored encrypted; leave empty to keep the current value."
+            for name in SECRETS:
+                self.fields[name].help_text = ("Stored encrypted; leave empty to keep the current value. If you change "
+                                               "the host or port, enter it again: it is cleared otherwise.")
 
     def limit_choices(self) -> None:
         self.fields["site"].queryset = sites_for(actor=self.actor)
@@ -36,18 +38,17 @@ class NetworkDeviceForm(ScopedModelForm):
         site = self.cleaned_data.get("site")
         if site is not None:
             self.instance.company_id = site.company_id
+        self.entered_secrets = {name for name in SECRETS if self.cleaned_data.get(name)}
         stored = NetworkDevice.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
-        for name in ("community", "auth_key", "priv_key"):
-            if stored is not None and not self.cleaned_data.get(name):
+        for name in SECRETS:
+            if stored is not None and name not in self.entered_secrets:
                 self.cleaned_data[name] = getattr(stored, name)  # empty means "keep": validate with the stored one
         super()._post_clean()
 
     def service_arguments(self) -> dict[str, Any]:
-        data = dict(self.cleaned_data)
-        if self.instance.pk is None:
-            return data
-        return {name: value for name, value in data.items()
-                if name not in ("community", "auth_key", "priv_key") or value}
+        # Only secrets typed into this form go to the service, which decides whether the stored ones stay.
+        return {name: value for name, value in self.cleaned_data.items()
+                if name not in SECRETS or name in self.entered_secrets}
 
 
 class CameraForm(ScopedModelForm):
@@ -63,15 +64,24 @@ class CameraForm(ScopedModelForm):
         if not self.instance.pk:
             self.instance.company_id = None
         else:
-            self.fields["password"].help_text = "Stored encrypted; leave empty to keep the current password."
+            self.fields["password"].help_text = ("Stored encrypted; leave empty to keep the current password. If you "
+                                                 "change the host or the RTSP URL, enter it again: it is cleared "
+                                                 "otherwise.")
 
     def _post_clean(self) -> None:
         site = self.cleaned_data.get("site")
         if site is not None:
             self.instance.company_id = site.company_id
-        if self.instance.pk and not self.cleaned_data.get("password"):
+        self.password_entered = bool(self.cleaned_data.get("password"))
+        if self.instance.pk and not self.password_entered:
             self.cleaned_data["password"] = type(self.instance).objects.get(pk=self.instance.pk).password
         super()._post_clean()
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        if not self.password_entered:
+            data.pop("password", None)  # the service keeps or clears the stored one
+        return data
 
 
 class CheckForm(ScopedModelForm):

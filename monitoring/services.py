@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -17,13 +18,15 @@ from monitoring.cycles import unless_running
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
 from portal.access import Actor, Role, require_role
+from portal.targets import parse_host
 from portal.tenancy.models import Group, Site
 from portal.tenancy.services import ensure_visible
-from portal.writes import delete_row, save_changes, save_new
+from portal.writes import clear_retargeted_secrets, delete_row, explain_cleared, save_changes, save_new
 from realtime import publish
 
 DEVICE_FIELDS = ("site", "group", "name", "host", "port", "vendor", "device_type", "snmp_version", "community",
                  "v3_user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "poll_interval_minutes")
+SECRET_FIELDS = ("community", "auth_key", "priv_key")
 CYCLE_LOCK = "monitoring:snmp-cycle"
 
 
@@ -48,12 +51,15 @@ def update_network_device(*, actor: Actor, networkdevice: NetworkDevice, **chang
         ensure_visible(actor=actor, company_id=site.company_id)
         if site.company_id != networkdevice.company_id:
             changes["company"] = site.company  # moving to another company's site moves the device
-    for secret in ("community", "auth_key", "priv_key"):
-        if changes.get(secret) == "":
-            changes.pop(secret)  # an empty secret field in a form means "keep the stored one"
+    # An empty secret means "keep the stored one", unless the device moves to another host or port.
+    cleared = clear_retargeted_secrets(instance=networkdevice, changes=changes,
+                                       targets={"host": parse_host, "port": int}, secrets=SECRET_FIELDS)
     editable = (*DEVICE_FIELDS, "company")
     interval_before = networkdevice.poll_interval_minutes
-    device = save_changes(actor=actor, instance=networkdevice, changes=changes, editable=editable)
+    try:
+        device = save_changes(actor=actor, instance=networkdevice, changes=changes, editable=editable)
+    except ValidationError as error:
+        raise explain_cleared(error, cleared, moved="The host or port") from error
     if device.poll_interval_minutes != interval_before and device.last_polled_at is not None:
         device.next_poll_at = device.last_polled_at + timedelta(minutes=device.poll_interval_minutes)
         device.save(update_fields=["next_poll_at"])

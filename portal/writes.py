@@ -6,9 +6,10 @@ a company is audited without one and published to nobody.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from portal.access import Actor
@@ -83,3 +84,40 @@ def delete_row(*, actor: Actor, instance: models.Model) -> None:
     record(actor=actor, action=f"{_noun(instance)}.deleted", target=instance, company_id=company_id, before=before)
     instance.delete()
     publish(f"{_noun(instance)}.deleted", company_id=company_id, id=pk)
+
+
+def clear_retargeted_secrets(*, instance: models.Model, changes: dict[str, Any],
+                             targets: dict[str, Callable[[Any], Any]], secrets: Iterable[str]) -> set[str]:
+    """When ``changes`` move where the stored secrets are sent (a host, a port, a URL), clear the secrets not
+    entered again, so nobody can point a stored password at a listener of their own and read it.
+
+    ``targets`` maps each target field to how its value is compared (normalised; a value the normaliser
+    refuses counts as a change). Returns the names of the secrets cleared. Empty secret values in
+    ``changes`` mean "keep" and are dropped here when the target does not move."""
+    def normal(name: str, value: Any) -> Any:
+        try:
+            return targets[name](value)
+        except (ValidationError, ValueError, TypeError):
+            return object()  # unparseable: certainly not the stored target
+
+    moved = any(name in changes and normal(name, changes[name]) != normal(name, getattr(instance, name))
+                for name in targets)
+    cleared = set()
+    for name in secrets:
+        if changes.get(name):
+            continue
+        if moved and getattr(instance, name):
+            changes[name] = ""
+            cleared.add(name)
+        else:
+            changes.pop(name, None)  # empty means "keep the stored one"
+    return cleared
+
+
+def explain_cleared(error: ValidationError, cleared: set[str], *, moved: str) -> ValidationError:
+    """The model says a secret is missing; say why it is: it was cleared because ``moved`` changed."""
+    if not cleared or not hasattr(error, "error_dict"):
+        return error
+    messages = {name: [f"{moved} changed, so the stored value was cleared: enter it again."]
+                if name in cleared else errors for name, errors in error.message_dict.items()}
+    return ValidationError(messages)
