@@ -11,7 +11,9 @@ from strawberry.django.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from graph.schema import schema
+from realtime.publish import RIGHTS_CHANGED
 from realtime.relay import ensure_relay_running
+from realtime.rights import FollowsRights
 
 
 class FleetGraphQLView(GraphQLView):
@@ -32,8 +34,9 @@ class FleetGraphQLView(GraphQLView):
 graphql_view = FleetGraphQLView.as_view(schema=schema)
 
 
-class FleetGraphQLWSConsumer(GraphQLWSConsumer):
-    """graphql-transport-ws over Channels; refuses sockets without an actor."""
+class FleetGraphQLWSConsumer(FollowsRights, GraphQLWSConsumer):
+    """graphql-transport-ws over Channels; refuses sockets without an actor, and closes when the rights it
+    was opened with change or lapse."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(schema=schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
@@ -44,3 +47,16 @@ class FleetGraphQLWSConsumer(GraphQLWSConsumer):
             return
         ensure_relay_running()
         await super().connect()
+        await self.follow_rights()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Strawberry hands every channel-layer message to its subscriptions; this one is the socket's own.
+        if message.get("type") == RIGHTS_CHANGED:
+            await self.actor_changed(message)
+            return
+        await super().dispatch(message)
+
+    async def disconnect(self, code: int) -> None:
+        await self.stop_following_rights()
+        if self.run_task is not None:  # refused before strawberry started: nothing of its own to end
+            await super().disconnect(code)

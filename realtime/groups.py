@@ -21,3 +21,13 @@ def device_watch_group(device_id: int) -> str:
 def msp_group() -> str:
     """Administrators who see every company: what belongs to the MSP itself (connector syncs, schedules)."""
     return "msp.admins"
+
+
+def user_group(user_id: int) -> str:
+    """Every open socket of one user: they close when the user's rights change (realtime/rights.py)."""
+    return f"user.{int(user_id)}"
+
+
+def api_token_group(token_id: int) -> str:
+    """Every open socket authenticated with one API token: they close when it is revoked."""
+    return f"apitoken.{int(token_id)}"

@@ -23,6 +23,7 @@ from portal.web.resources import ACTIONS, ALERTS, CAMERAS, DEVICES, NETWORK
 from portal.web.views import row_cells
 from realtime.groups import company_group, device_watch_group, msp_group
 from realtime.relay import ensure_relay_running
+from realtime.rights import FollowsRights
 from realtime.watching import RENEW_SECONDS, mark_watched
 
 logger = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ RENDERERS: dict[str, Callable[[Actor, int, str], str | None]] = {
 }
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(FollowsRights, AsyncWebsocketConsumer):
     """A signed-in browser on our own pages. Groups come from the actor's companies, never from the client."""
 
     groups_joined: list[str]
@@ -186,6 +187,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         ensure_relay_running()
         await self.accept()
+        await self.follow_rights()
 
     async def _keep_watching(self, device_id: int) -> None:
         while True:
@@ -201,6 +203,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self.watch_renewal
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        await self.stop_following_rights()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the server acts on; anything received is ignored."""

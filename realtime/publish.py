@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -10,9 +11,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from realtime.groups import company_group
+from realtime.groups import api_token_group, company_group, user_group
 
 logger = logging.getLogger(__name__)
+RIGHTS_CHANGED = "actor.changed"
 
 
 def uses_event_table() -> bool:
@@ -53,3 +55,12 @@ def _send(group: str, message: dict[str, Any]) -> None:
     except Exception:
         # A realtime outage must never undo or fail a committed write; listeners refresh on reconnect.
         logger.exception("could not publish %s to %s", message.get("event", message["type"]), group)
+
+
+def announce_rights_changed(*, user_ids: Iterable[int] = (), api_token_ids: Iterable[int] = ()) -> None:
+    """The rights behind these users' and tokens' open sockets changed: each closes (realtime/rights.py),
+    in every process, once the transaction commits."""
+    for user_id in set(user_ids):
+        publish_to_group(user_group(user_id), {"type": RIGHTS_CHANGED})
+    for token_id in set(api_token_ids):
+        publish_to_group(api_token_group(token_id), {"type": RIGHTS_CHANGED})

@@ -5,3 +5,8 @@ class AccountsConfig(AppConfig):
     name = "portal.accounts"
     label = "accounts"
     verbose_name = "Users and API tokens"
+
+    def ready(self) -> None:
+        from portal.accounts import rights
+
+        rights.connect()

@@ -110,6 +110,11 @@ def revoke_api_token(*, actor: Actor, token: APIToken) -> APIToken:
 
 def authenticate_api_token(*, raw: str) -> User:
     """The user behind a presented token, or ``TokenRejected`` with the reason the caller may see."""
+    return authenticate_api_token_row(raw=raw).user
+
+
+def authenticate_api_token_row(*, raw: str) -> APIToken:
+    """The presented token's row (with its user), or ``TokenRejected`` with the reason the caller may see."""
     parts = parse_token(raw)
     if parts is None:
         raise TokenRejected("The token is malformed.")
@@ -123,7 +128,7 @@ def authenticate_api_token(*, raw: str) -> User:
     if not token.user.is_active:
         raise TokenRejected("The token's user is disabled.")
     _touch_last_used(token)
-    return token.user
+    return token
 
 
 def _touch_last_used(token: APIToken) -> None:
