@@ -22,6 +22,9 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
                  minutes=1, description="Devices whose agents missed three heartbeats go offline."),
     ScheduleSpec(name="agents: prune metric history", func="portal.inventory.tasks.prune_metric_history_task",
                  minutes=24 * 60, description="Keeps FLEETWATCH_METRICS_RETENTION_DAYS of CPU/memory history."),
+    ScheduleSpec(name="agents: prune inventory history", func="portal.inventory.tasks.prune_inventory_history_task",
+                 minutes=24 * 60, description="Keeps FLEETWATCH_INVENTORY_HISTORY_DAYS of software, service and "
+                                              "patch history."),
     ScheduleSpec(name="actions: expire overdue actions", func="portal.actions.tasks.expire_overdue_actions_task",
                  minutes=1, description="Actions no agent picked up before their expiry become expired."),
     ScheduleSpec(name="network: poll due SNMP devices", func="monitoring.tasks.poll_due_network_devices_task",

@@ -229,6 +229,7 @@ FLEETWATCH_PAGE_SIZE = 25
 FLEETWATCH_HEARTBEAT_SECONDS = int(os.environ.get("FLEETWATCH_HEARTBEAT_SECONDS", 30))
 FLEETWATCH_OFFLINE_AFTER_MISSED = 3
 FLEETWATCH_METRICS_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_METRICS_RETENTION_DAYS", 30))
+FLEETWATCH_INVENTORY_HISTORY_DAYS = int(os.environ.get("FLEETWATCH_INVENTORY_HISTORY_DAYS", 180))
 # GraphQL introspection (schema discovery) is off unless asked for, or when DEBUG is on.
 FLEETWATCH_GRAPHQL_INTROSPECTION = env_bool("FLEETWATCH_GRAPHQL_INTROSPECTION", DEBUG)
 # A token's last-used time is written at most this often, so integrators polling hard cost no writes.

@@ -21,11 +21,13 @@ from portal.actions.signing import key_endorsement, public_key_text
 from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
 from portal.inventory.telemetry import (
     HEARTBEATS,
+    agent_connection_of,
     apply_inventory,
     heartbeat_from,
     mark_agent_connected,
     mark_agent_disconnected,
 )
+from portal.ratelimit import Limit, take
 from realtime.agent_protocol import (
     ActionOutputFrame,
     ActionRefusedFrame,
@@ -46,9 +48,17 @@ logger = logging.getLogger(__name__)
 # application send only 1000 or 3000–4999, so the socket closes with 4008, documented as the same.
 CLOSE_POLICY = 4008
 CLOSE_REVOKED = 4401  # token revoked or device deleted: re-enroll
+CLOSE_REPLACED = 4409  # a newer connection of the same device's token took over (one socket per device)
+CLOSE_NO_HELLO = 4408  # connected but never said hello
 BAD_FRAMES_BEFORE_CLOSE = 5
 RATE_PER_SECOND = 5.0
 RATE_BURST = 20.0
+HELLO_WITHIN_SECONDS = 15
+# Connects per device: an agent backs off to one attempt a minute; a token reused in a loop is refused.
+CONNECT_LIMIT = Limit(count=20, seconds=60)
+# Inventories per socket: one on connect and one per change is what the agent sends; more is a flood.
+INVENTORY_BURST = 3
+INVENTORY_EVERY_SECONDS = 60
 FLUSH_SECONDS = 1.0
 # Channel layers drop group memberships after a day (group_expiry); agents stay connected for weeks.
 REJOIN_GROUP_SECONDS = 3600
@@ -85,9 +95,14 @@ def ensure_heartbeat_flusher() -> None:
 
 @database_sync_to_async
 def _authenticate(raw: str) -> tuple[int, int] | None:
+    """The device and its heartbeat interval; None for a refused token or a device connecting too often."""
     try:
         device = authenticate_agent(raw=raw)
     except AgentTokenRejected:
+        return None
+    # Counted per token (its key id), so a re-enrolled device starts afresh and ids never collide.
+    if take(bucket="agent-connect", key=raw.split("_")[1], limit=CONNECT_LIMIT):
+        logger.warning("device %s connects more than %s times a minute; refused", device.pk, CONNECT_LIMIT.count)
         return None
     return device.pk, device.heartbeat_interval
 
@@ -123,10 +138,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.bad_frames = 0
         self.allowance = RATE_BURST
         self.last_frame_at = time.monotonic()
+        self.inventory_allowance = float(INVENTORY_BURST)
+        self.last_inventory_at = time.monotonic()
+        self.last_sample_at = 0.0
         ensure_relay_running()
         ensure_heartbeat_flusher()
         await self._join_agent_group()
         await self.accept()
+        self.hello_timer = asyncio.create_task(self._close_without_hello())
+
+    async def _close_without_hello(self) -> None:
+        await asyncio.sleep(HELLO_WITHIN_SECONDS)
+        if not self.said_hello:
+            await self.close(code=CLOSE_NO_HELLO)
 
     async def _join_agent_group(self) -> None:
         await self.channel_layer.group_add(agent_group(self.device_id), self.channel_name)
@@ -135,6 +159,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.device_id is None:
             return
+        if getattr(self, "hello_timer", None) is not None:
+            self.hello_timer.cancel()
         await self.channel_layer.group_discard(agent_group(self.device_id), self.channel_name)
         if self.said_hello:
             with contextlib.suppress(Exception):
@@ -172,6 +198,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame))
 
     async def on_hello(self, hello: Hello) -> None:
+        if self.said_hello:
+            raise FrameError("invalid_field", "Say hello once per connection.")
         inventory_hash = await database_sync_to_async(mark_agent_connected)(
             device_id=self.device_id, connection_id=self.connection_id, agent_version=hello.agent_version)
         self.said_hello = True
@@ -234,12 +262,25 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "action_cancel", "action_id": message["action_id"]})
 
     async def on_heartbeat(self, heartbeat: HeartbeatFrame) -> None:
-        HEARTBEATS.add(heartbeat_from(self.device_id, heartbeat.metrics))
+        # Every heartbeat is answered; the history keeps at most one every half interval, so an agent that
+        # sends as fast as the frame limit lets it cannot fill the metric table.
+        now = time.monotonic()
+        if now - self.last_sample_at >= self.heartbeat_interval / 2:
+            self.last_sample_at = now
+            HEARTBEATS.add(heartbeat_from(self.device_id, heartbeat.metrics))
         if time.monotonic() - self.joined_group_at > REJOIN_GROUP_SECONDS:
             await self._join_agent_group()
         await self._send({"type": "ack", "seq": heartbeat.seq})
 
     async def on_inventory(self, inventory: InventoryFrame) -> None:
+        now = time.monotonic()
+        self.inventory_allowance = min(float(INVENTORY_BURST), self.inventory_allowance + (
+            now - self.last_inventory_at) / INVENTORY_EVERY_SECONDS)
+        self.last_inventory_at = now
+        if self.inventory_allowance < 1:
+            raise FrameError("rate_limited", f"Inventories are accepted once a minute (bursts of {INVENTORY_BURST});"
+                                             " this one was not stored.")
+        self.inventory_allowance -= 1
         changed = await database_sync_to_async(apply_inventory)(
             device_id=self.device_id, content_hash=inventory.content_hash, data=inventory.data)
         await self._send({"type": "inventory_stored", "hash": inventory.content_hash, "changed": changed})
@@ -248,6 +289,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
         """A technician changed this device's heartbeat interval: tell the agent at once."""
         self.heartbeat_interval = message["heartbeat_interval"]
         await self._send({"type": "config", "heartbeat_interval": self.heartbeat_interval})
+
+    async def agent_replaced(self, message: dict[str, Any]) -> None:
+        """Another connection of this device said hello (in any process): one socket per device.
+
+        The device row says which connection holds it now, so an announcement that arrives late (an older
+        connection's, relayed after this one joined) never closes the newest socket."""
+        if message.get("connection_id") == self.connection_id or not self.said_hello:
+            return
+        holder = await database_sync_to_async(agent_connection_of)(device_id=self.device_id)
+        if holder != self.connection_id:
+            await self._send({"type": "error", "code": "replaced",
+                              "message": "A newer connection with this agent's token took over."})
+            await self.close(code=CLOSE_REPLACED)
 
     async def agent_disconnect(self, message: dict[str, Any]) -> None:
         """The device's token was revoked or the device deleted, in any process."""

@@ -66,11 +66,23 @@ def _heartbeat(frame: dict[str, Any]) -> HeartbeatFrame:
     return HeartbeatFrame(seq=seq, metrics=metrics)
 
 
+# How many items of each kind one inventory may carry: well above a real endpoint (~1,000 packages and
+# ~130 pending updates on a busy Linux server; a few hundred of each on Windows), far below a flood.
+INVENTORY_LIMITS = {"software": 5_000, "services": 2_000, "pending_updates": 2_000, "interfaces": 256,
+                    "disks": 256, "users": 256}
+
+
 def _inventory(frame: dict[str, Any]) -> InventoryFrame:
     content_hash = _require(frame, "hash", str)
-    if not HASH_PATTERN.match(content_hash):
+    if not HASH_PATTERN.fullmatch(content_hash):
         raise FrameError("invalid_field", "'hash' must be a SHA-256 hex digest.")
-    return InventoryFrame(content_hash=content_hash, data=_require(frame, "data", dict))
+    data = _require(frame, "data", dict)
+    for kind, limit in INVENTORY_LIMITS.items():
+        items = data.get(kind)
+        if isinstance(items, list) and len(items) > limit:
+            raise FrameError("invalid_field", f"'data.{kind}' has {len(items):,} items; at most {limit:,} are "
+                                              "accepted (the stored inventory is kept).")
+    return InventoryFrame(content_hash=content_hash, data=data)
 
 
 ACTION_RESULT_STATUSES = {"succeeded", "failed", "timed_out", "cancelled"}

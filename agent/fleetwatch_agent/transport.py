@@ -31,6 +31,7 @@ from fleetwatch_agent.state import AgentState, StateStore
 
 logger = logging.getLogger(__name__)
 CLOSE_REVOKED = 4401
+CLOSE_REPLACED = 4409  # another agent with this token connected
 MAX_FRAME_BYTES = 1024 * 1024
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -166,6 +167,9 @@ class AgentRunner:
                     raise task.exception()
             if socket.close_code == CLOSE_REVOKED:
                 raise TokenRefused("The server revoked this agent's token.")
+            if socket.close_code == CLOSE_REPLACED:
+                logger.warning("the server closed this connection: another agent connected with this agent's token "
+                               "(a copied state directory?); reconnecting")
 
     async def _read(self, socket: Any, session: Session) -> None:
         async for raw in socket:
@@ -194,6 +198,8 @@ class AgentRunner:
             elif kind == "error":
                 if frame.get("code") == "revoked":
                     raise TokenRefused(frame.get("message", "revoked"))
+                if frame.get("code") == "replaced":
+                    continue  # the close that follows says so
                 logger.warning("server reported an error: %s (%s)", frame.get("message"), frame.get("code"))
         if socket.close_code == CLOSE_REVOKED:
             raise TokenRefused("The server revoked this agent's token.")

@@ -24,11 +24,12 @@ from portal.inventory.models import (
     PendingPatch,
 )
 from realtime import publish
-from realtime.groups import device_watch_group
+from realtime.groups import agent_group, device_watch_group
 from realtime.publish import publish_to_group
 from realtime.watching import watched_among
 
-MAX_ITEMS = 20_000  # software packages, services or patches in one inventory
+MAX_ITEMS = 5_000  # items of one kind in one inventory (the protocol refuses more: INVENTORY_LIMITS)
+MAX_CHANGES_PER_INVENTORY = 2_000  # history rows one inventory may write
 # Heartbeats kept while the database refuses a batch: ten minutes of 5,000 agents at a 30 s interval.
 MAX_BUFFERED_HEARTBEATS = 100_000
 
@@ -130,9 +131,16 @@ def mark_agent_connected(*, device_id: int, connection_id: str, agent_version: s
         if agent_version:
             changes["agent_version"] = agent_version[:32]
         Device.objects.filter(pk=device_id).update(**changes)
+        # One socket per device: whichever process holds an older one closes it.
+        publish_to_group(agent_group(device_id), {"type": "agent.replaced", "connection_id": connection_id})
         if device.status != DeviceStatus.ONLINE:
             publish("device.status_changed", company_id=device.company_id, id=device_id, status="online")
     return DeviceInventory.objects.filter(device_id=device_id).values_list("content_hash", flat=True).first()
+
+
+def agent_connection_of(*, device_id: int) -> str | None:
+    """The connection that holds the device now (None when the device is gone)."""
+    return Device.objects.filter(pk=device_id).values_list("agent_connection", flat=True).first()
 
 
 def mark_agent_disconnected(*, device_id: int, connection_id: str) -> bool:
@@ -165,6 +173,22 @@ def sweep_silent_agents(*, now: datetime | None = None) -> int:
                     status=DeviceStatus.OFFLINE, agent_connection=""):
                 publish("device.status_changed", company_id=device.company_id, id=device.pk, status="offline")
     return len(silent)
+
+
+def _bounded(changes: list[InventoryChange], *, device: Device, at: datetime) -> list[InventoryChange]:
+    """At most MAX_CHANGES_PER_INVENTORY rows of history per inventory: the rest is one row saying how many."""
+    if len(changes) <= MAX_CHANGES_PER_INVENTORY:
+        return changes
+    kept, left_out = changes[:MAX_CHANGES_PER_INVENTORY - 1], len(changes) - MAX_CHANGES_PER_INVENTORY + 1
+    return [*kept, InventoryChange(device=device, at=at, kind=changes[-1].kind, change="more",
+                                   name=f"{left_out:,} more changes in this inventory, not listed one by one")]
+
+
+def prune_inventory_history(*, now: datetime | None = None) -> int:
+    """Delete inventory history older than FLEETWATCH_INVENTORY_HISTORY_DAYS (a daily task)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.FLEETWATCH_INVENTORY_HISTORY_DAYS)
+    deleted, _ = InventoryChange.objects.filter(at__lt=cutoff).delete()
+    return deleted
 
 
 def prune_metric_history(*, now: datetime | None = None) -> int:
@@ -330,7 +354,7 @@ def apply_inventory(*, device_id: int, content_hash: str, data: dict[str, Any]) 
     changes = _sync_software(device, data, now) + _sync_services(device, data, now) + _sync_patches(device, data, now)
     if stored is None:
         changes = [change for change in changes if change.kind != "software"]  # the baseline, not "installs"
-    InventoryChange.objects.bulk_create(changes, batch_size=1000)
+    InventoryChange.objects.bulk_create(_bounded(changes, device=device, at=now), batch_size=1000)
     os_version = _text(system.get("os_version"))
     hostname = _text(system.get("hostname"))
     serial_number = _text(system.get("serial_number"), 100)

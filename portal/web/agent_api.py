@@ -11,15 +11,29 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from portal.accounts.middleware import client_ip
 from portal.actions.signing import public_key_text
 from portal.inventory.enrollment import AgentTokenRejected, EnrollmentRefused, authenticate_agent, enroll_agent
 from portal.inventory.models import DeviceInventory
 from portal.inventory.telemetry import apply_inventory, heartbeat_from, record_heartbeats
+from portal.ratelimit import Limit, take
 from realtime.agent_protocol import MAX_FRAME_BYTES, FrameError, parse_frame
+
+# Per address for enrollment; per device for the heartbeat fallback (an agent sends one per failed
+# websocket attempt, backing off to one a minute) and for inventories over HTTP.
+ENROLL_LIMIT = Limit(count=30, seconds=60)
+HEARTBEAT_LIMIT = Limit(count=12, seconds=60)
+INVENTORY_LIMIT = Limit(count=3, seconds=300)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
+
+
+def _too_many(wait: float, what: str) -> JsonResponse:
+    response = _error(429, "rate_limited", f"Too many {what}; try again in {max(1, round(wait))} s.")
+    response["Retry-After"] = str(max(1, round(wait)))
+    return response
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any] | None:
@@ -36,6 +50,9 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | None:
 @require_POST
 def enroll(request: HttpRequest) -> JsonResponse:
     """Exchange an enrollment token and the agent's facts for a device id and an agent token."""
+    wait = take(bucket="agent-enroll", key=client_ip(request) or "unknown", limit=ENROLL_LIMIT)
+    if wait:
+        return _too_many(wait, "enrollments from this address")
     body = _json_body(request)
     if body is None:
         return _error(400, "malformed", "Send a JSON object: {\"token\": …, \"facts\": {…}}.")
@@ -73,6 +90,11 @@ def heartbeat(request: HttpRequest) -> JsonResponse:
         frame_type, frame = parse_frame(request.body.decode("utf-8", "replace"), None)
     except FrameError as error:
         return _error(400, error.code, str(error))
+    if frame_type in ("heartbeat", "inventory"):
+        limit = HEARTBEAT_LIMIT if frame_type == "heartbeat" else INVENTORY_LIMIT
+        wait = take(bucket=f"agent-http-{frame_type}", key=credentials.strip().split("_")[1], limit=limit)
+        if wait:
+            return _too_many(wait, f"{frame_type} requests from this agent")
     if frame_type == "heartbeat":
         record_heartbeats([heartbeat_from(device.pk, frame.metrics)])
         return JsonResponse({"type": "ack", "seq": frame.seq, "heartbeat_interval": device.heartbeat_interval,
