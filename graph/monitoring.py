@@ -327,7 +327,8 @@ class MonitoringMutation:
         return _deleted(info, selectors.network_devices_for, "NetworkDevice", services.delete_network_device,
                         "networkdevice", input.id)
 
-    @strawberry.mutation(description="Poll a network device now and return what it found (operators).")
+    @strawberry.mutation(description="Queue a poll of a network device now (operators). It runs on the task cluster; "
+                                  "read the device again, or watch the dashboard, for its result.")
     def poll_network_device(self, info: Info, input: DeleteInput) -> Payload[NetworkDeviceNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.poll_now(
@@ -348,7 +349,8 @@ class MonitoringMutation:
     def delete_camera(self, info: Info, input: DeleteInput) -> DeletePayload:
         return _deleted(info, selectors.cameras_for, "Camera", camera_services.delete_camera, "camera", input.id)
 
-    @strawberry.mutation(description="Check a camera over RTSP now and return what it found (operators).")
+    @strawberry.mutation(description="Queue an RTSP check of a camera now (operators). It runs on the task cluster; "
+                                  "read the camera again for its result.")
     def check_camera(self, info: Info, input: DeleteInput) -> Payload[CameraNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: camera_services.check_now(

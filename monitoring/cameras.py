@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.cycles import unless_running
+from monitoring.cycles import queue_now, unless_running
 from monitoring.models import Camera
 from monitoring.rtsp import RtspResult, check, rtsp_target
 from portal.access import Actor, Role, require_role
@@ -95,8 +95,14 @@ def check_due_cameras() -> dict[str, int] | None:
 
 
 def check_now(*, actor: Actor, camera: Camera) -> Camera:
+    """Queue a check of one camera at once (operators), on the task cluster like ``services.poll_now``."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=camera.company_id)
-    check_cameras(cameras=[camera])
-    camera.refresh_from_db()
+    queue_now(what="camera-check", object_id=camera.pk, task="monitoring.tasks.check_camera_task",
+              created=camera.created_at)
     return camera
+
+
+def check_one(*, camera_id: int) -> dict[str, int]:
+    """The queued "check now" (on the task cluster)."""
+    return check_cameras(cameras=list(Camera.objects.filter(pk=camera_id)))

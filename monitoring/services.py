@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.cycles import unless_running
+from monitoring.cycles import queue_now, unless_running
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
 from portal.access import Actor, Role, require_role
@@ -164,12 +164,19 @@ def poll_due_devices() -> dict[str, int] | None:
 
 
 def poll_now(*, actor: Actor, networkdevice: NetworkDevice) -> NetworkDevice:
-    """Poll one device right away (operators); the result is stored and pushed like a scheduled poll."""
+    """Queue a poll of one device at once (operators). It runs on the task cluster, never on the request's
+    thread (an unreachable device would hold it for seconds); the result is stored and pushed to the open
+    pages like a scheduled poll's."""
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=networkdevice.company_id)
-    poll_devices(devices=[networkdevice])
-    networkdevice.refresh_from_db()
+    queue_now(what="network-poll", object_id=networkdevice.pk, task="monitoring.tasks.poll_network_device_task",
+              created=networkdevice.created_at)
     return networkdevice
+
+
+def poll_one(*, device_id: int) -> dict[str, int]:
+    """The queued "poll now" (on the task cluster): the device as it is now, if it still exists."""
+    return poll_devices(devices=list(NetworkDevice.objects.filter(pk=device_id)))
 
 
 def prune_network_history() -> int:

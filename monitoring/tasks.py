@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from monitoring.services import poll_due_devices, prune_network_history
+from monitoring.services import poll_due_devices, poll_one, prune_network_history
 
 
 def poll_due_network_devices_task() -> str:
     counts = poll_due_devices()
     return "previous cycle still running; skipped" if counts is None else f"polled: {counts or 'nothing due'}"
+
+
+def poll_network_device_task(device_id: int) -> dict[str, int]:
+    """A technician's "poll now"."""
+    return poll_one(device_id=device_id)
+
+
+def check_camera_task(camera_id: int) -> dict[str, int]:
+    """A technician's "check now"."""
+    from monitoring.cameras import check_one
+
+    return check_one(camera_id=camera_id)
 
 
 def prune_network_history_task() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -20,7 +21,11 @@ from portal.web.views import redirect_to
 @require_POST
 def network_poll(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_object_or_404(network_devices_for(actor=request.actor), pk=pk)
-    services.poll_now(actor=request.actor, networkdevice=device)
+    try:
+        services.poll_now(actor=request.actor, networkdevice=device)
+        messages.info(request, "Poll queued: the result appears on this page when it arrives.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     return redirect_to(request, reverse("resource-detail", args=["network", pk]))
 
 
@@ -31,7 +36,11 @@ def camera_check(request: HttpRequest, pk: int) -> HttpResponse:
     from monitoring.selectors import cameras_for
 
     camera = get_object_or_404(cameras_for(actor=request.actor), pk=pk)
-    check_now(actor=request.actor, camera=camera)
+    try:
+        check_now(actor=request.actor, camera=camera)
+        messages.info(request, "Check queued: the result appears on this page when it arrives.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     return redirect_to(request, reverse("resource-detail", args=["cameras", pk]))
 
 

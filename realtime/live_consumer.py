@@ -125,8 +125,10 @@ def _network_fragments(actor: Actor, device_id: int, event: str) -> str | None:
     row = render_to_string("web/partials/_row.html",
                            {"resource": NETWORK, "obj": device, "cells": row_cells(NETWORK, device), "oob": True})
     interfaces = network_interfaces_for(actor=actor).filter(device=device)
-    return row + render_to_string("web/partials/_network_interfaces.html",
-                                  {"device": device, "interfaces": interfaces, "oob": True})
+    status = render_to_string("web/partials/_network_status.html",
+                              {"object": device, "interface_count": interfaces.count(), "oob": True})
+    return row + status + render_to_string("web/partials/_network_interfaces.html",
+                                           {"device": device, "interfaces": interfaces, "oob": True})
 
 
 def _camera_fragments(actor: Actor, camera_id: int, event: str) -> str | None:
@@ -134,7 +136,8 @@ def _camera_fragments(actor: Actor, camera_id: int, event: str) -> str | None:
     if camera is None:
         return None
     return render_to_string("web/partials/_row.html",
-                            {"resource": CAMERAS, "obj": camera, "cells": row_cells(CAMERAS, camera), "oob": True})
+                            {"resource": CAMERAS, "obj": camera, "cells": row_cells(CAMERAS, camera), "oob": True}) \
+        + render_to_string("web/partials/_camera_status.html", {"object": camera, "oob": True})
 
 
 def _alert_fragments(actor: Actor, alert_id: int, event: str) -> str | None:

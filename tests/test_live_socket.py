@@ -84,6 +84,8 @@ def test_network_polls_are_pushed_only_to_their_company(live_daphne, tenant_a, t
     pushed = asyncio.run(scenario())
     assert f'id="networkdevice-row-{own.pk}"' in pushed and f'id="network-interfaces-{own.pk}"' in pushed
     assert "uplink-port" in pushed and f"networkdevice-row-{other.pk}" not in pushed
+    # The device page's poll state changes too: "Poll now" is queued, and its result arrives this way.
+    assert f'id="network-status-{own.pk}" hx-swap-oob="true"' in pushed and "Up" in pushed
 
 
 def test_new_alerts_arrive_at_the_top_of_the_alert_list(live_daphne, tenant_a, tenant_b, operator_a):

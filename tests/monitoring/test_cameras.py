@@ -13,6 +13,7 @@ from monitoring.rtsp import authorization
 from tests.conftest import logged_in
 from tests.monitoring.conftest import free_udp_port
 from tests.monitoring.rtsp_standin import StandInCamera
+from tests.tasks import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -74,5 +75,7 @@ def test_camera_pages_and_check_now(stand_in, tenant_a, operator_a, viewer_a):
     camera = Camera.objects.get()
     assert logged_in(viewer_a).post(reverse("camera-check", args=[camera.pk])).status_code == 403
     client.post(reverse("camera-check", args=[camera.pk]))
+    task = "monitoring.tasks.check_camera_task"
+    assert (task, (camera.pk,)) in run_queued_tasks(func=task)
     page = client.get(reverse("resource-detail", args=["cameras", camera.pk])).content.decode()
     assert "Up" in page and "camera-pass-1" not in page

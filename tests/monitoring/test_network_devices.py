@@ -16,6 +16,7 @@ from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import InterfaceReading, PollResult
 from portal.audit.models import AuditEvent
 from tests.conftest import logged_in
+from tests.tasks import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +91,8 @@ def test_pages_and_poll_now_against_snmpd(snmpd, tenant_a, operator_a, viewer_a)
     device = NetworkDevice.objects.get()
     assert logged_in(viewer_a).post(reverse("network-poll", args=[device.pk])).status_code == 403
     assert client.post(reverse("network-poll", args=[device.pk])).status_code == 302
+    task = "monitoring.tasks.poll_network_device_task"
+    assert (task, (device.pk,)) in run_queued_tasks(func=task)
     page = client.get(reverse("resource-detail", args=["network", device.pk])).content.decode()
     assert "stand-in-agent" in page and ">lo<" in page and snmpd.community not in page
     edit = client.get(reverse("resource-edit", args=["network", device.pk])).content.decode()
