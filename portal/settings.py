@@ -15,6 +15,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 
 from portal import __version__
+from portal.datafiles import protect_directory
 from portal.keyfiles import read_or_create_key_file
 
 
@@ -33,7 +34,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("FLEETWATCH_DATA_DIR") or BASE_DIR / "var").resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+protect_directory(DATA_DIR)  # 0700: the database, keys and cache are the server's alone
 FLEETWATCH_VERSION = __version__
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or read_or_create_key_file(

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,36 @@ class _Capture:
             chunk = chunk[:max(room, 0)]
         self.text += chunk
         self.unsent += chunk
+
+
+CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class RunAsAccount:
+    """Who a run-as script runs as: the account's ids, its groups, and the login environment it expects."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: list[int]
+    home: str
+    shell: str
+
+    def environment(self) -> dict[str, str]:
+        """A login's environment, not the agent's (root's variables never reach another user's script)."""
+        return {"HOME": self.home, "USER": self.name, "LOGNAME": self.name, "SHELL": self.shell,
+                "PATH": CLEAN_PATH, "LANG": os.environ.get("LANG", "C.UTF-8")}
+
+
+def run_as_account(name: str) -> RunAsAccount:
+    """The account ``name`` (KeyError when there is none)."""
+    import pwd  # POSIX only: Windows agents never get here (run-as is refused there)
+
+    entry = pwd.getpwnam(name)
+    return RunAsAccount(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid,
+                        groups=os.getgrouplist(entry.pw_name, entry.pw_gid), home=entry.pw_dir or "/",
+                        shell=entry.pw_shell or "/bin/sh")
 
 
 def kill_tree(process: asyncio.subprocess.Process) -> None:
@@ -205,24 +236,34 @@ class ActionRunner:
 
     async def _run_script(self, action_id: int, payload: dict[str, Any]) -> Outcome:
         language = str(payload.get("language"))
-        folder = self.work_dir / str(action_id)
+        extra = {str(k): str(v) for k, v in (payload.get("environment") or {}).items()}
+        run_as = str(payload.get("run_as") or "")
+        account = None
+        if run_as:
+            if sys.platform == "win32":
+                return Outcome(status="failed", error="Run-as is not supported on Windows by this agent.")
+            if os.geteuid() != 0:
+                return Outcome(status="failed", error=f"Running as {run_as!r} needs the agent to run as root.")
+            try:
+                account = run_as_account(run_as)
+            except KeyError:
+                return Outcome(status="failed", error=f"There is no user {run_as!r} on this device.")
+        # Another user's script lives outside the agent's private state directory, in a folder of its own.
+        folder = Path(tempfile.mkdtemp(prefix=f"fleetwatch-{action_id}-")) if account else \
+            self.work_dir / str(action_id)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         script = folder / f"script{commands.SCRIPT_SUFFIX.get(language, '.txt')}"
         script.write_text(str(payload.get("content", "")), encoding="utf-8")
         os.chmod(script, 0o700)
         try:
             argv = commands.interpreter(language, script) + [str(a) for a in payload.get("arguments") or []]
-            environment = {**os.environ, **{str(k): str(v) for k, v in (payload.get("environment") or {}).items()}}
-            run_as = str(payload.get("run_as") or "")
-            if run_as:
-                if sys.platform == "win32":
-                    return Outcome(status="failed", error="Run-as is not supported on Windows by this agent.")
-                if os.geteuid() != 0:
-                    return Outcome(status="failed", error=f"Running as {run_as!r} needs the agent to run as root.")
-                shutil.chown(folder, user=run_as)
-                shutil.chown(script, user=run_as)
+            if account is None:
+                return await self.run_process(action_id, argv, timeout=int(payload.get("timeout") or 300),
+                                              env={**os.environ, **extra}, cwd=folder)
+            os.chown(folder, account.uid, account.gid)
+            os.chown(script, account.uid, account.gid)
             return await self.run_process(action_id, argv, timeout=int(payload.get("timeout") or 300),
-                                          env=environment, cwd=folder, user=run_as or None)
+                                          env={**account.environment(), **extra}, cwd=folder, account=account)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -260,12 +301,13 @@ class ActionRunner:
         return outcome
 
     async def run_process(self, action_id: int, argv: list[str], *, timeout: int, env: dict[str, str] | None,
-                          cwd: Path | None, user: str | None = None) -> Outcome:
+                          cwd: Path | None, account: RunAsAccount | None = None) -> Outcome:
         """Run ``argv`` in its own process group; stream output; kill the whole tree on timeout or cancel."""
         options: dict[str, Any] = {"start_new_session": True} if sys.platform != "win32" else {
             "creationflags": 0x00000200}  # CREATE_NEW_PROCESS_GROUP
-        if user:
-            options["user"] = user
+        if account is not None:
+            # The user's own groups (initgroups), not root's: uid alone would leave the process in group 0.
+            options.update(user=account.uid, group=account.gid, extra_groups=account.groups)
         process = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                        env=env, cwd=cwd, **options)
