@@ -66,7 +66,8 @@ def queue_pulseway_script(*, actor: Actor, device: Device, script_id: str,
     if not 10 <= timeout_seconds <= 24 * 3600:
         raise ValidationError({"timeout_seconds": "Between 10 seconds and 24 hours."})
     action = Action.objects.create(
-        company_id=device.company_id, device=device, action_type=ActionType.PULSEWAY_SCRIPT,
+        company_id=device.company_id, device=device, device_label=device.hostname[:255],
+        action_type=ActionType.PULSEWAY_SCRIPT,
         title=f"Pulseway script {script_id}", status=ActionStatus.QUEUED, timeout_seconds=timeout_seconds,
         payload={"connector_id": connector.pk, "script_id": script_id, "device_identifier": identifier,
                  "variables": variables or []},

@@ -150,7 +150,7 @@ class ActionFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "title", "device__hostname", "requested_by_label", prefix=prefix)
+        return _words(value, "title", "device_label", "requested_by_label", prefix=prefix)
 
     @strawberry_django.filter_field
     def device(self, value: relay.GlobalID, prefix: str) -> Q:
@@ -200,7 +200,9 @@ class ActionNode(Scoped, relay.Node):
     stderr_truncated: auto
     result: JSON
     error: auto
-    device: DeviceNode
+    device: DeviceNode | None = strawberry_django.field(description="Null once the device is deleted: the history "
+                                                                     "stays, with deviceLabel.")
+    device_label: auto = strawberry_django.field(description="The device's hostname when the action was requested.")
     company: CompanyNode
 
 

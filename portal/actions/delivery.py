@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, Action, ActionStatus, ActionType
+from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, UNFINISHED, Action, ActionStatus, ActionType
 from portal.actions.signing import sign_envelope
 from realtime import publish
 
@@ -192,3 +192,16 @@ def expire_overdue_actions() -> int:
                           error="The agent did not pick this up before it expired.")
             expired += 1
     return expired
+
+
+def cancel_unfinished_for_deleted_device(*, device_id: int) -> int:
+    """The device is being deleted: what it had not finished is cancelled (call inside its transaction)."""
+    cancelled = 0
+    for action in Action.objects.select_for_update().filter(device_id=device_id, status__in=UNFINISHED).order_by("pk"):
+        if not action.is_finished:
+            action.status, action.error = ActionStatus.CANCELLED, "The device was deleted before this ran."
+            action.finished_at = timezone.now()
+            action.save(update_fields=["status", "error", "finished_at"])
+            _announce(action)
+            cancelled += 1
+    return cancelled

@@ -201,7 +201,9 @@ class Action(TenantOwned):
     company_path = "company_id"
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="actions")
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="actions")
+    # SET_NULL: the history of what ran on a device outlives the device (shown as deleted, by its name).
+    device = models.ForeignKey(Device, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions")
+    device_label = models.CharField(max_length=255, blank=True, help_text="The device's hostname when requested.")
     action_type = models.CharField(max_length=32, choices=ActionType.choices)
     status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.QUEUED)
     title = models.CharField(max_length=255)
@@ -243,7 +245,14 @@ class Action(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} on {self.device_id}"
+        return f"{self.title} on {self.device_name}"
+
+    @property
+    def device_name(self) -> str:
+        """The device as a person reads it; a deleted device is named and marked so."""
+        if self.device_id is None:
+            return f"{self.device_label or 'a device'} (deleted)"
+        return self.device_label or str(self.device_id)
 
     @property
     def is_finished(self) -> bool:

@@ -6,9 +6,12 @@ agent socket is told after commit, and an offline agent gets it when it reconnec
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,8 +29,8 @@ from realtime import publish
 from realtime.groups import agent_group
 from realtime.publish import publish_to_group
 
-AUDITED_FIELDS = ("action_type", "title", "status", "device", "script", "script_version", "batch", "timeout_seconds",
-                  "expires_at")
+AUDITED_FIELDS = ("action_type", "title", "status", "device", "device_label", "script", "script_version", "batch",
+                  "timeout_seconds", "expires_at")
 
 
 @dataclass
@@ -45,7 +48,8 @@ def _new_action(*, actor: Actor, device: Device, spec: ActionSpec, batch: Action
                 after: Action | None = None, continue_on_error: bool = False,
                 schedule: ActionSchedule | None = None, expires_at: datetime | None = None) -> Action:
     return Action(
-        company_id=device.company_id, device=device, action_type=spec.action_type, title=spec.title[:255],
+        company_id=device.company_id, device=device, device_label=device.hostname[:255],
+        action_type=spec.action_type, title=spec.title[:255],
         payload=spec.payload, script=spec.script, script_version=spec.script.version if spec.script else None,
         batch=batch, after=after, continue_on_error=continue_on_error, schedule=schedule,
         status=ActionStatus.WAITING if after is not None else ActionStatus.QUEUED,
@@ -53,10 +57,50 @@ def _new_action(*, actor: Actor, device: Device, spec: ActionSpec, batch: Action
         expires_at=expires_at or default_expiry())
 
 
-def requested_event(actor: Actor, action: Action) -> AuditEvent:
+def what_ran(action: Action, *, with_content: bool) -> dict[str, Any]:
+    """What the action tells the agent to do, for the audit log: everything but a script's content, which is
+    kept as its SHA-256 (and itself unless ``with_content`` is False: a library version keeps it, and a bulk
+    run's batch event keeps it once for all its actions)."""
+    payload = dict(action.payload)
+    content = payload.pop("content", None)
+    if content is not None:
+        payload["content_sha256"] = hashlib.sha256(content.encode()).hexdigest()
+        if with_content:
+            payload["content"] = content
+    return payload
+
+
+def requested_event(actor: Actor, action: Action, *, in_batch: bool = False) -> AuditEvent:
+    """The audit record of a request: who, which device, and what will run (content or library version,
+    arguments, parameters, environment, run-as), kept after the device and the script are deleted."""
     data = snapshot(action)
+    after = {name: data[name] for name in AUDITED_FIELDS if name in data}
+    library_version = action.script_id is not None
+    after["runs"] = what_ran(action, with_content=not library_version and not in_batch)
+    if library_version:
+        after["script_name"] = action.script.name if action.script else ""
     return audit_event(actor=actor, action="action.requested", target=action, company_id=action.company_id,
-                       after={name: data[name] for name in AUDITED_FIELDS if name in data})
+                       after=after)
+
+
+def batch_requested_events(actor: Actor, batch: ActionBatch, actions: list[Action]) -> list[AuditEvent]:
+    """A record of a bulk run for each company it reaches, with the content once (its actions' records carry
+    its SHA-256), so whoever may see the company's audit log sees what ran there."""
+    by_company: dict[int, list[Action]] = {}
+    for action in actions:
+        by_company.setdefault(action.company_id, []).append(action)
+    return [audit_event(actor=actor, action="actionbatch.requested", target=batch, company_id=company_id, after={
+        "title": batch.title, "actions": len(group), "devices": len({a.device_id for a in group}),
+        "runs": [what_ran(a, with_content=a.script_id is None) for a in _distinct_payloads(group)],
+        "script": group[0].script_id, "script_version": group[0].script_version})
+        for company_id, group in by_company.items()]
+
+
+def _distinct_payloads(actions: list[Action]) -> list[Action]:
+    seen: dict[str, Action] = {}
+    for action in actions:
+        seen.setdefault(json.dumps(action.payload, sort_keys=True), action)
+    return list(seen.values())
 
 
 def notify_agent(device_id: int) -> None:
@@ -115,7 +159,8 @@ def queue_bulk(*, actor: Actor, devices: Iterable[Device], spec: ActionSpec, os_
 
 
 def _announce(actor: Actor, actions: list[Action]) -> None:
-    AuditEvent.objects.bulk_create([requested_event(actor, action) for action in actions])
+    AuditEvent.objects.bulk_create([*batch_requested_events(actor, actions[0].batch, actions),
+                                    *(requested_event(actor, action, in_batch=True) for action in actions)])
     for company_id in {action.company_id for action in actions}:
         publish("actionbatch.updated", company_id=company_id, id=actions[0].batch_id)
     for device_id in {action.device_id for action in actions if action.status == ActionStatus.QUEUED}:

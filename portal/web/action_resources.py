@@ -108,11 +108,11 @@ SCHEDULES = Resource(
 ACTIONS = Resource(
     slug="actions", noun="action", title="Action history",
     rows_for=actions_for,
-    columns=(Column("Action", "title", "title"), Column("Device", "device.hostname", "device__hostname"),
+    columns=(Column("Action", "title", "title"), Column("Device", "device_name", "device_label"),
              Column("Company", "company.name", "company__name"), Column("Status", "get_status_display", "status"),
              Column("Requested by", "requested_by_label", "requested_by_label"),
              Column("Requested", "queued_at", "queued_at"), Column("Finished", "finished_at", "finished_at")),
-    search_fields=("title", "device__hostname", "requested_by_label", "company__name"), default_sort="-queued_at",
+    search_fields=("title", "device_label", "requested_by_label", "company__name"), default_sort="-queued_at",
     detail_context=_action_detail, date_filter="queued_at",
     hidden_fields=("payload", "stdout", "stderr", "result", "stdout_truncated", "stderr_truncated", "after"),
     empty_hint="Actions appear here when someone runs a script, a reboot, patches or software on a device.",

@@ -132,7 +132,7 @@ def action_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk run or profile roll-out: a live progress bar, the summary, and its actions."""
     batch = get_object_or_404(batches_for(actor=request.actor), pk=pk)
-    actions = actions_for(actor=request.actor).filter(batch=batch).order_by("device__hostname", "id")
+    actions = actions_for(actor=request.actor).filter(batch=batch).order_by("device_label", "id")
     context = {"batch": batch, "summary": batch_summary(actor=request.actor, batch=batch),
                "actions": actions[:BATCH_PAGE_SIZE], "more": max(actions.count() - BATCH_PAGE_SIZE, 0)}
     return render(request, "web/batch_detail.html", context)
