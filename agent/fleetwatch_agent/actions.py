@@ -149,7 +149,15 @@ class ActionRunner:
         if known is not None:
             await self._answer_redelivery(action.action_id, known)
             return
-        self.ledger.mark(action.action_id, "taken", action_type=action.action_type)
+        if self.ledger.before_horizon(action.queued):
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.ledger.horizon))
+            await self._send({"type": "action_refused", "action_id": action.action_id, "reason": "before_ledger",
+                              "message": f"This action was queued before this agent's record of what it ran begins "
+                                         f"({since}); it may have run already, so it was not run. Queue it again "
+                                         "if it is still needed."})
+            return
+        self.ledger.mark(action.action_id, "taken", action_type=action.action_type, expires=action.expires,
+                         nonce=action.nonce)
         await self.queue.put(action)
 
     async def _answer_redelivery(self, action_id: int, state: str) -> None:

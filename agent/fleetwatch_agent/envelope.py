@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 ENDORSEMENT_PREFIX = b"fleetwatch-signing-key:"
 SUPPORTED_TYPES = {"run_script", "reboot", "install_patches", "install_software"}
 CLOCK_SKEW_SECONDS = 300
+NONCE_PATTERN = re.compile(r"[0-9a-f]{32}")
 
 
 class Refused(Exception):
@@ -36,6 +38,8 @@ class VerifiedAction:
     action_type: str
     payload: dict[str, Any]
     expires: int
+    queued: int  # when the server queued it (older servers: when it was issued)
+    nonce: str
 
 
 def canonical_json(value: Any) -> bytes:
@@ -83,7 +87,14 @@ def verify(frame: dict[str, Any], *, pinned_key: str | None, device_id: int, now
     action_id = action_id_of(frame)
     if action_id is None:
         raise Refused("malformed", "The envelope has no action id.")
-    return VerifiedAction(action_id=action_id, action_type=envelope["type"], payload=payload, expires=expires)
+    nonce = envelope.get("nonce")
+    if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
+        raise Refused("malformed", "The envelope has no valid nonce.")
+    queued = envelope.get("queued", issued)
+    if not isinstance(queued, int) or isinstance(queued, bool) or queued > issued:
+        raise Refused("malformed", "The envelope's queued time is missing or after its issue time.")
+    return VerifiedAction(action_id=action_id, action_type=envelope["type"], payload=payload, expires=expires,
+                          queued=queued, nonce=nonce)
 
 
 def endorsed(*, pinned_key: str, new_key: str, endorsement: str | None) -> bool:

@@ -103,7 +103,8 @@ class AgentRunner:
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self.inventory_due = False
         self.actions = ActionRunner(
-            ledger=ActionLedger(config.state_dir), work_dir=config.state_dir / "work", device_id=self.state.device_id,
+            ledger=ActionLedger(config.state_dir, started_at=self.state.enrolled_at),
+            work_dir=config.state_dir / "work", device_id=self.state.device_id,
             pinned_key=lambda: self.state.signing_public_key, simulate_system_changes=config.simulate_system_changes,
             on_inventory_changed=self._inventory_changed)
 

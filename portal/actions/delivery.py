@@ -31,7 +31,8 @@ def deliverable_actions(*, device_id: int, already_sent: set[int]) -> list[Actio
     return list(Action.objects.filter(device_id=device_id, status__in=DELIVERABLE, expires_at__gt=timezone.now(),
                                       cancel_requested_at__isnull=True)
                 .exclude(pk__in=already_sent).exclude(action_type=ActionType.PULSEWAY_SCRIPT).order_by("id")
-                .only("pk", "company_id", "device_id", "action_type", "status", "payload", "expires_at", "sent_at")
+                .only("pk", "company_id", "device_id", "action_type", "status", "payload", "expires_at", "sent_at",
+                      "queued_at")
                 [:MAX_ACTIONS_PER_DELIVERY])
 
 
@@ -39,7 +40,7 @@ def action_frame(action: Action) -> dict[str, Any]:
     """The signed frame for one action. A fresh nonce each delivery; the agent dedups by action id."""
     signed = sign_envelope(action_id=action.pk, device_id=action.device_id, action_type=action.action_type,
                            payload=action.payload, issued=int(timezone.now().timestamp()),
-                           expires=int(action.expires_at.timestamp()))
+                           expires=int(action.expires_at.timestamp()), queued=int(action.queued_at.timestamp()))
     return {"type": "action", "envelope": signed.envelope, "signature": signed.signature, "payload": action.payload}
 
 

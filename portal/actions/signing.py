@@ -83,10 +83,11 @@ class SignedEnvelope:
 
 
 def sign_envelope(*, action_id: int, device_id: int, action_type: str, payload: dict[str, Any],
-                  issued: int, expires: int) -> SignedEnvelope:
+                  issued: int, expires: int, queued: int | None = None) -> SignedEnvelope:
+    """``queued``: when the action was requested; agents refuse actions queued before their ledger begins."""
     envelope = {"v": ENVELOPE_VERSION, "action_id": action_id, "device_id": device_id, "type": action_type,
                 "payload_digest": payload_digest(payload), "issued": issued, "expires": expires,
-                "nonce": secrets.token_hex(16)}
+                "queued": min(issued, queued if queued is not None else issued), "nonce": secrets.token_hex(16)}
     return SignedEnvelope(envelope=envelope, signature=sign(canonical_json(envelope)))
 
 

@@ -30,11 +30,13 @@ def _public(key: Ed25519PrivateKey) -> str:
 
 
 def _frame(key: Ed25519PrivateKey, action_id: int, payload: dict, *, device_id: int = DEVICE_ID,
-           expires_in: int = 600, sent_payload: dict | None = None) -> dict:
+           expires_in: int = 600, sent_payload: dict | None = None, queued_ago: int = 0,
+           nonce: str | None = None) -> dict:
     now = int(time.time())
     envelope = {"v": 1, "action_id": action_id, "device_id": device_id, "type": "run_script",
                 "payload_digest": hashlib.sha256(canonical_json(payload)).hexdigest(), "issued": now,
-                "expires": now + expires_in, "nonce": secrets.token_hex(16)}
+                "expires": now + expires_in, "queued": now - queued_ago,
+                "nonce": secrets.token_hex(16) if nonce is None else nonce}
     signature = base64.b64encode(key.sign(canonical_json(envelope))).decode()
     return {"type": "action", "envelope": envelope, "signature": signature,
             "payload": payload if sent_payload is None else sent_payload}
