@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +61,41 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if env_bool("FLEETWATCH_BEHIND_TLS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if SECURE_COOKIES:
+    # Served over HTTPS: browsers are told to keep to it, and plain HTTP is redirected (but the health check,
+    # which load balancers call on the plain port).
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("FLEETWATCH_HSTS_SECONDS", 365 * 24 * 3600))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FLEETWATCH_HSTS_INCLUDE_SUBDOMAINS")
+
+# Every page works under this policy: scripts and styles from our own static files only, no inline script,
+# no eval, nothing framed, nothing loaded from elsewhere (the live socket is same-origin).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Sign-in throttling (django-axes): after FLEETWATCH_SIGNIN_FAILURES failed attempts for one user name, or
+# from one address, further attempts are refused for FLEETWATCH_SIGNIN_LOCKOUT_MINUTES; each is audited.
+AXES_FAILURE_LIMIT = int(os.environ.get("FLEETWATCH_SIGNIN_FAILURES", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("FLEETWATCH_SIGNIN_LOCKOUT_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "portal.accounts.middleware.client_ip"
+AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -73,6 +109,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "django_q",
+    "axes",
     "portal.accounts",
     "portal.tenancy",
     "portal.inventory",
@@ -96,7 +133,10 @@ MIDDLEWARE = [
     "portal.accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -244,7 +284,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("FLEETWATCH_LOG_LEVEL", "INFO")},
     # httpx logs every request at INFO: a connector sync would write thousands of lines.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    # django-axes logs every failed sign-in at INFO; the audit log keeps them.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
+                "axes": {"level": "WARNING"}},
 }
 
 # Remote actions: how long an action waits for an offline agent by default, and its output cap.

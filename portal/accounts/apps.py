@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users and API tokens"
 
     def ready(self) -> None:
-        from portal.accounts import rights
+        from portal.accounts import rights, signin_audit
 
         rights.connect()
+        signin_audit.connect()

@@ -49,7 +49,8 @@ def test_device_goes_offline_and_online_without_a_reload(live_daphne, tenant_a, 
         points = f"document.querySelector('#device-metrics-{device.pk} polyline').getAttribute('points')"
         drawn = page.evaluate(f"{points}.split(' ').length")
         # Heartbeats arrive every second: the open page's chart gains points without a reload.
-        page.wait_for_function(f"{points}.split(' ').length >= {drawn + 3}", timeout=20_000)
+        # A function, not an expression: the page's policy refuses evaluating strings (no 'unsafe-eval').
+        page.wait_for_function(f"() => {points}.split(' ').length >= {drawn + 3}", timeout=20_000)
         assert page.evaluate("window.__sameDocument") is True
         screenshot("device-page")
     finally:

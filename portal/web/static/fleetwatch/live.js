@@ -58,3 +58,13 @@ function fleetwatchRefreshMain() {
     });
   });
 })();
+
+// Buttons that need a confirmation carry it in data-confirm (no inline script: the pages run under a strict
+// Content-Security-Policy). A refusal stops the click, and so the form's submission.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-confirm]");
+  if (button && !window.confirm(button.getAttribute("data-confirm"))) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
