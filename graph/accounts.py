@@ -14,6 +14,7 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
+from graph.cost import LIST_BOUND
 from graph.errors import MutationError, Payload, attempt, lookup
 from graph.scoping import PrimaryKeyIds, Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, _words
@@ -35,9 +36,10 @@ class UserNode(PrimaryKeyIds, relay.Node):
     last_login: datetime | None
     date_joined: datetime
 
-    @strawberry_django.field(description="Companies this user may see, as far as you may see them.")
+    @strawberry_django.field(description=f"Companies this user may see, as far as you may see them (the first "
+                                         f"{LIST_BOUND} by name; the companies list pages through all).")
     def companies(self, info: Info) -> list[CompanyNode]:
-        return list(companies_for(actor=actor_from(info)).filter(members=self.pk))
+        return list(companies_for(actor=actor_from(info)).filter(members=self.pk).order_by("name", "pk")[:LIST_BOUND])
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:

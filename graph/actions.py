@@ -16,12 +16,13 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
-from graph.errors import DeletePayload, MutationError, Payload, attempt, lookup
+from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup
 from graph.inputs import sent_fields
 from graph.inventory import DeviceNode
 from graph.scoping import PrimaryKeyIds, Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from portal.actions import library, scheduling, selectors
+from portal.actions.library import MAX_PROFILE_TASKS
 from portal.actions.models import (
     Action,
     ActionBatch,
@@ -89,7 +90,8 @@ class ScriptNode(SignedIn, relay.Node):
     version: auto
     created_at: datetime
     updated_at: datetime
-    versions: list[ScriptVersionNode]
+    versions: DjangoListConnection[ScriptVersionNode] = strawberry_django.connection(
+        max_results=MAX_PAGE, description="The script's saved versions, newest first.")
 
 
 @strawberry_django.type(SoftwareItem, name="SoftwareItem")
@@ -120,7 +122,8 @@ class DeploymentProfileNode(SignedIn, relay.Node):
     description: auto
     target_os: auto
     is_template: auto
-    tasks: list[ProfileTaskNode]
+    tasks: list[ProfileTaskNode] = strawberry_django.field(description="In order; a profile holds at most "
+                                                                      f"{MAX_PROFILE_TASKS} tasks.")
     updated_at: datetime
 
 
@@ -154,15 +157,15 @@ class ActionFilter:
 
     @strawberry_django.filter_field
     def device(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}device_id": value.node_id})
+        return id_filter(value, type_name="Device", column="device_id", prefix=prefix)
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}company_id": value.node_id})
+        return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
 
     @strawberry_django.filter_field
     def batch(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}batch_id": value.node_id})
+        return id_filter(value, type_name="ActionBatch", column="batch_id", prefix=prefix)
 
 
 @strawberry_django.order_type(Action)

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from strawberry import relay
 
 T = TypeVar("T")
@@ -42,13 +42,33 @@ class NotFound(Exception):
         self.field = field
 
 
+MAX_PK = 2**63 - 1
+
+
+def node_pk(global_id: relay.GlobalID, *, type_name: str) -> int | None:
+    """The primary key a global id names, or None when it names another type or no valid key."""
+    node_id = global_id.node_id
+    if global_id.type_name != type_name or not node_id.isascii() or not node_id.isdigit() or len(node_id) > 19:
+        return None
+    pk = int(node_id)
+    return pk if 0 < pk <= MAX_PK else None
+
+
+def id_filter(global_id: relay.GlobalID, *, type_name: str, column: str, prefix: str) -> Q:
+    """A filter on a foreign key by global id; an id of another type, or of nothing, matches nothing (as an
+    id the caller may not see does), instead of reaching the database as a malformed value."""
+    pk = node_pk(global_id, type_name=type_name)
+    return Q(**{f"{prefix}{column}": pk}) if pk is not None else Q(pk__in=[])
+
+
 def lookup(rows: QuerySet, global_id: relay.GlobalID, *, type_name: str, field: str = "id") -> Model:
     """The row behind a global id, read through the caller's scoped QuerySet."""
-    if global_id.type_name != type_name:
+    pk = node_pk(global_id, type_name=type_name)
+    if pk is None:
         raise NotFound(field)
     try:
-        return rows.get(pk=int(global_id.node_id))
-    except (ValueError, ObjectDoesNotExist) as missing:
+        return rows.get(pk=pk)
+    except ObjectDoesNotExist as missing:
         raise NotFound(field) from missing
 
 

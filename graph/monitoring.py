@@ -13,7 +13,7 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
-from graph.errors import DeletePayload, Payload, attempt, lookup
+from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.inputs import sent_fields
 from graph.scoping import Scoped
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
@@ -68,7 +68,7 @@ class NetworkDeviceFilter:
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}company_id": value.node_id})
+        return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
 
 
 @strawberry_django.type(NetworkDevice, name="NetworkDevice", filters=NetworkDeviceFilter)
@@ -149,7 +149,7 @@ class AlertFilter:
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}company_id": value.node_id})
+        return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
 
 
 @strawberry_django.type(Alert, name="Alert", filters=AlertFilter)

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
-from graph.errors import DeletePayload, Payload, attempt, lookup
+from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.inputs import changes_from
 from graph.scoping import Scoped
 from portal.tenancy import selectors, services
@@ -65,7 +65,7 @@ class SiteFilter:
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}company_id": value.node_id})
+        return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
 
 
 @strawberry_django.order_type(Site)
@@ -84,7 +84,7 @@ class GroupFilter:
 
     @strawberry_django.filter_field
     def site(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}site_id": value.node_id})
+        return id_filter(value, type_name="Site", column="site_id", prefix=prefix)
 
 
 @strawberry_django.order_type(Group)
@@ -104,7 +104,7 @@ class ContactFilter:
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
-        return Q(**{f"{prefix}company_id": value.node_id})
+        return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
 
 
 @strawberry_django.order_type(Contact)

@@ -20,6 +20,7 @@ SCRIPT_FIELDS = ("name", "description", "language", "content", "default_timeout"
                  "parameters", "target_os")
 SOFTWARE_FIELDS = ("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name")
 PROFILE_FIELDS = ("name", "description", "target_os", "is_template")
+MAX_PROFILE_TASKS = 100  # the GraphQL list of a profile's tasks is bounded by this
 TASK_FIELDS = ("name", "order_index", "action_type", "script", "software", "options", "continue_on_error")
 
 
@@ -136,6 +137,8 @@ def add_profile_task(*, actor: Actor, profile: DeploymentProfile, name: str, act
                      continue_on_error: bool = False) -> ProfileTask:
     """Add a task; without an order index it goes last."""
     _require_library_admin(actor)
+    if profile.tasks.count() >= MAX_PROFILE_TASKS:
+        raise ValidationError(f"A profile holds at most {MAX_PROFILE_TASKS} tasks; split it into two.")
     if order_index is None:
         last = profile.tasks.order_by("-order_index").values_list("order_index", flat=True).first()
         order_index = 0 if last is None else last + 1

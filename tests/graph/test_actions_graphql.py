@@ -39,10 +39,12 @@ def test_library_is_managed_by_admins(gql_as, admin_user, admin_a, operator_a):
         assert refused["node"] is None and refused["errors"][0]["code"] == "permission_denied"
     created = gql_as(admin_user)(create, variables)["data"]["createScript"]["node"]
     updated = gql_as(admin_user)("""mutation ($id: ID!) { updateScript(input: {id: $id, content: "true"}) {
-        node { version versions { number changedFields changedByLabel } } } }""", {"id": created["id"]})
+        node { version versions(first: 5) { totalCount edges { node { number changedFields changedByLabel } } } }
+        } }""", {"id": created["id"]})
     node = updated["data"]["updateScript"]["node"]
-    assert node["version"] == 2 and node["versions"][0] == {"number": 2, "changedFields": ["content"],
-                                                            "changedByLabel": "root-admin"}
+    assert node["version"] == 2 and node["versions"]["totalCount"] == 2
+    assert node["versions"]["edges"][0]["node"] == {"number": 2, "changedFields": ["content"],
+                                                    "changedByLabel": "root-admin"}
     listed = gql_as(operator_a)("{ scripts(filters: {search: \"clean\"}) { totalCount } }")
     assert listed["data"]["scripts"]["totalCount"] == 1
 

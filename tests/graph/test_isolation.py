@@ -115,7 +115,7 @@ NODE_TYPES = sorted(name for name in MODEL_TYPES
 def test_root_lists_and_their_relations_show_nothing_of_b(field, node_type, two_tenants, tenant_b, gql_as,
                                                           admin_a):
     selection = _selection(node_type)
-    result = gql_as(admin_a)(f"{{ {field}(first: 100) {{ totalCount edges {{ node {{ {selection} }} }} }} }}")
+    result = gql_as(admin_a)(f"{{ {field}(first: 20) {{ totalCount edges {{ node {{ {selection} }} }} }} }}")
     assert "errors" not in result, result
     assert result["data"][field]["totalCount"] >= 1
     assert _foreign_ids(tenant_b, result) == set()

@@ -88,8 +88,10 @@ def test_query_count_does_not_grow_with_the_page(gql_as, operator_a, tenant_a):
 
 
 def test_company_tree_resolves_without_n_plus_one(gql_as, operator_a, tenant_a):
-    query = """{ companies { edges { node { name sites { totalCount edges { node { name
-                 groups { edges { node { name devices { totalCount edges { node { hostname } } } } } } } } } } } } }"""
+    # Pages of 10 at each level: the cost limit refuses default pages of 100 nested this deep (10^8 rows).
+    query = """{ companies(first: 10) { edges { node { name sites(first: 10) { totalCount edges { node { name
+                 groups(first: 10) { edges { node { name devices(first: 10) { totalCount edges { node { hostname } } }
+                 } } } } } } } } } }"""
     gql = gql_as(operator_a)
     gql(query)
     few = _query_count(gql, query)
