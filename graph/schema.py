@@ -63,7 +63,7 @@ class FleetSchema(strawberry.Schema):
         internal = [error for error in errors if is_internal_error(error)]
         for error in errors:
             if error not in internal:
-                logger.info("GraphQL request refused: %s", error.message[:300])
+                logger.debug("GraphQL request refused: %s", error.message[:300])
         super().process_errors(internal, execution_context)
 
 

@@ -1,4 +1,22 @@
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def close_request_connections(sender: Any, **kwargs: Any) -> None:
+    """Close the database connections an HTTP request opened, once it is answered.
+
+    Django's ASGI handler runs each request's synchronous code on a thread of its own, so a connection kept
+    open for reuse (CONN_MAX_AGE) is never reused: it lingers until garbage collection, and a busy API ran
+    PostgreSQL out of connections. The sockets' database work runs on one long-lived thread and keeps its
+    connection, as intended."""
+    from django.core.handlers.asgi import ASGIHandler
+    from django.db import connections
+
+    if isinstance(sender, type) and issubclass(sender, ASGIHandler):
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:
+                connection.close()
 
 
 class WebConfig(AppConfig):
@@ -7,8 +25,10 @@ class WebConfig(AppConfig):
     verbose_name = "Dashboard"
 
     def ready(self) -> None:
+        from django.core.signals import request_finished
         from django.db.backends.signals import connection_created
 
         from portal.datafiles import protect_sqlite_files
 
         connection_created.connect(protect_sqlite_files, dispatch_uid="protect-sqlite-files")
+        request_finished.connect(close_request_connections, dispatch_uid="close-request-connections")
