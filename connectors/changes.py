@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from connectors.models import ExternalRecord
+from portal.events.publish import publish
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
-from realtime.publish import publish
 
 Kind = ExternalRecord.Kind
 MODELS = {Kind.COMPANY: Company, Kind.SITE: Site, Kind.GROUP: Group, Kind.DEVICE: Device, Kind.CONTACT: Contact}

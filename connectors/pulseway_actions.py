@@ -25,9 +25,9 @@ from portal.access import Actor, Role, require_role
 from portal.actions.delivery import append_output, record_started, store_result
 from portal.actions.models import Action, ActionStatus, ActionType
 from portal.actions.requests import default_expiry, requested_event
+from portal.events.publish import publish
 from portal.inventory.models import Device
 from portal.tenancy.services import ensure_visible
-from realtime import publish
 
 FINAL_STATES = {"successful": ActionStatus.SUCCEEDED, "failed": ActionStatus.FAILED,
                 "stopped": ActionStatus.CANCELLED}

@@ -16,8 +16,8 @@ from django.utils import timezone
 from connectors.changes import RunChanges, announce_changes
 from connectors.http import ConnectorError, VendorClient
 from connectors.models import Connector, ConnectorKind, ExternalRecord, SyncRun, SyncStatus
-from realtime.groups import msp_group
-from realtime.publish import publish_to_group
+from portal.events.groups import msp_group
+from portal.events.publish import publish_to_group
 
 Kind = ExternalRecord.Kind
 MAX_ITEM_ERRORS = 200

@@ -16,10 +16,10 @@ from graph.monitoring import AlertNode
 from portal.access import Actor
 from portal.actions.models import Action
 from portal.actions.selectors import actions_for
+from portal.events.groups import company_group
 from portal.inventory.models import Device
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
-from realtime.groups import company_group
 
 DEVICE_EVENTS = {"device.created", "device.updated", "device.status_changed"}
 

@@ -11,8 +11,8 @@ from strawberry.django.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from graph.schema import schema
-from realtime.publish import RIGHTS_CHANGED
-from realtime.relay import ensure_relay_running
+from portal.events.publish import RIGHTS_CHANGED
+from portal.events.relay import ensure_relay_running
 from realtime.rights import FollowsRights
 
 

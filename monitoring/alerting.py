@@ -31,11 +31,11 @@ from monitoring.models import (
 )
 from portal.access import Actor, Role, require_role
 from portal.audit.services import record
+from portal.events.publish import publish
 from portal.inventory.models import Device, DeviceInventory, DeviceService, DeviceStatus, PendingPatch
 from portal.targets import TargetUrl, parse_url
 from portal.tenancy.models import Company
 from portal.tenancy.services import ensure_visible
-from realtime import publish
 
 logger = logging.getLogger(__name__)
 NOTIFY_SEVERITIES = {Severity.HIGH, Severity.CRITICAL}

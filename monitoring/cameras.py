@@ -14,11 +14,11 @@ from monitoring.cycles import queue_now, unless_running
 from monitoring.models import Camera
 from monitoring.rtsp import RtspResult, check, rtsp_target
 from portal.access import Actor, Role, require_role
+from portal.events.publish import publish
 from portal.targets import parse_host
 from portal.tenancy.models import Site
 from portal.tenancy.services import ensure_visible
 from portal.writes import clear_retargeted_secrets, delete_row, save_changes, save_new
-from realtime import publish
 
 CAMERA_FIELDS = ("site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes")
 CHECK_CONCURRENCY = 50

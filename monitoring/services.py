@@ -18,11 +18,11 @@ from monitoring.cycles import queue_now, unless_running
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
 from portal.access import Actor, Role, require_role
+from portal.events.publish import publish
 from portal.targets import parse_host
 from portal.tenancy.models import Group, Site
 from portal.tenancy.services import ensure_visible
 from portal.writes import clear_retargeted_secrets, delete_row, explain_cleared, save_changes, save_new
-from realtime import publish
 
 DEVICE_FIELDS = ("site", "group", "name", "host", "port", "vendor", "device_type", "snmp_version", "community",
                  "v3_user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "poll_interval_minutes")

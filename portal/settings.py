@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "axes",
+    "portal.events",
     "portal.accounts",
     "portal.tenancy",
     "portal.inventory",

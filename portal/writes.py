@@ -14,7 +14,7 @@ from django.db import models
 
 from portal.access import Actor
 from portal.audit.services import record, snapshot
-from realtime import publish
+from portal.events.publish import publish
 
 _M = TypeVar("_M", bound=models.Model)
 SECRET_CHANGED = "(changed)"  # noqa: S105 (what the audit log shows instead of a secret)

@@ -1,5 +1,2 @@
-"""Realtime: channel groups, event publishing, and (with later capabilities) the consumers."""
-
-from realtime.publish import publish
-
-__all__ = ["publish"]
+"""The agent channel: the agent socket and its protocol, the websocket authentication every socket passes,
+and how daphne is run. (Events themselves are published through ``portal.events``.)"""

@@ -18,6 +18,8 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from portal.actions import delivery
 from portal.actions.signing import key_endorsement, public_key_text
+from portal.events.groups import agent_group
+from portal.events.relay import ensure_relay_running
 from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
 from portal.inventory.telemetry import (
     HEARTBEATS,
@@ -39,8 +41,6 @@ from realtime.agent_protocol import (
     InventoryFrame,
     parse_frame,
 )
-from realtime.groups import agent_group
-from realtime.relay import ensure_relay_running
 
 logger = logging.getLogger(__name__)
 

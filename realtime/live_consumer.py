@@ -16,15 +16,15 @@ from django.template.loader import render_to_string
 from monitoring.selectors import alerts_for, cameras_for, network_devices_for, network_interfaces_for
 from portal.access import Actor, Role, is_msp_admin
 from portal.actions.selectors import actions_for, batch_summary, batches_for
+from portal.events.groups import company_group, device_watch_group, msp_group
+from portal.events.relay import ensure_relay_running
+from portal.events.watching import RENEW_SECONDS, mark_watched
 from portal.inventory.charts import device_charts
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for
 from portal.web.resources import ACTIONS, ALERTS, CAMERAS, DEVICES, NETWORK
 from portal.web.views import row_cells
-from realtime.groups import company_group, device_watch_group, msp_group
-from realtime.relay import ensure_relay_running
 from realtime.rights import FollowsRights
-from realtime.watching import RENEW_SECONDS, mark_watched
 
 logger = logging.getLogger(__name__)
 DEVICE_EVENTS = {"device.status_changed", "device.updated", "device.created"}

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from realtime.groups import api_token_group, user_group
+from portal.events.groups import api_token_group, user_group
 
 CLOSE_RIGHTS_CHANGED = 4403
 

@@ -85,8 +85,8 @@ def published(monkeypatch):
     """Every realtime message published during the test, in either mode (the messages still go out)."""
     import importlib
 
-    # ``realtime.publish`` the attribute is the function; the module is what publish() looks names up in.
-    module = importlib.import_module("realtime.publish")
+    # ``portal.events.publish`` the attribute is the function; the module is what publish() looks names up in.
+    module = importlib.import_module("portal.events.publish")
     messages: list[dict] = []
     deliver = module.publish_to_group
 

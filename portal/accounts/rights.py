@@ -12,8 +12,8 @@ from typing import Any
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from portal.accounts.models import APIToken, User
+from portal.events.publish import announce_rights_changed
 from portal.tenancy.models import Company
-from realtime.publish import announce_rights_changed
 
 RIGHTS_FIELDS = ("is_active", "is_superuser", "is_staff", "role", "all_companies", "can_run_inline_scripts",
                  "password")

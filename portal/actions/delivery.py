@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, UNFINISHED, Action, ActionStatus, ActionType
 from portal.actions.signing import sign_envelope
-from realtime import publish
+from portal.events.publish import publish
 
 MAX_ACTIONS_PER_DELIVERY = 50
 

@@ -23,11 +23,10 @@ from portal.actions.models import Action, ActionBatch, ActionSchedule, ActionSta
 from portal.actions.specs import ActionSpec, profile_specs
 from portal.audit.models import AuditEvent
 from portal.audit.services import audit_event, record, snapshot
+from portal.events.groups import agent_group
+from portal.events.publish import publish, publish_to_group
 from portal.inventory.models import Device
 from portal.tenancy.services import ensure_visible
-from realtime import publish
-from realtime.groups import agent_group
-from realtime.publish import publish_to_group
 
 AUDITED_FIELDS = ("action_type", "title", "status", "device", "device_label", "script", "script_version", "batch",
                   "timeout_seconds", "expires_at")

@@ -12,6 +12,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from portal.events.groups import agent_group, device_watch_group
+from portal.events.publish import publish, publish_to_group
+from portal.events.watching import watched_among
 from portal.inventory.models import (
     AgentCredential,
     Device,
@@ -23,10 +26,6 @@ from portal.inventory.models import (
     MetricSample,
     PendingPatch,
 )
-from realtime import publish
-from realtime.groups import agent_group, device_watch_group
-from realtime.publish import publish_to_group
-from realtime.watching import watched_among
 
 MAX_ITEMS = 5_000  # items of one kind in one inventory (the protocol refuses more: INVENTORY_LIMITS)
 MAX_CHANGES_PER_INVENTORY = 2_000  # history rows one inventory may write

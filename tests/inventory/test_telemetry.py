@@ -66,8 +66,8 @@ def _forget_watchers(devices) -> None:
 
 
 def test_heartbeats_are_pushed_only_for_devices_whose_page_is_open(tenant_a, monkeypatch):
+    from portal.events.watching import mark_watched
     from portal.inventory import telemetry
-    from realtime.watching import mark_watched
 
     published = []
     monkeypatch.setattr(telemetry, "publish_to_group", lambda group, message: published.append((group, message)))

@@ -11,7 +11,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from realtime.groups import api_token_group, company_group, user_group
+from portal.events.groups import api_token_group, company_group, user_group
+from portal.events.models import RealtimeEvent
 
 logger = logging.getLogger(__name__)
 RIGHTS_CHANGED = "actor.changed"
@@ -39,8 +40,6 @@ def publish(event: str, *, company_id: int | None, **ids: Any) -> None:
 def publish_to_group(group: str, message: dict[str, Any]) -> None:
     """Deliver a channel-layer message to ``group`` in every process, once the transaction commits."""
     if uses_event_table():
-        from realtime.models import RealtimeEvent
-
         RealtimeEvent.objects.create(group=group, message=message)
         return
     transaction.on_commit(lambda: _send(group, message))

@@ -17,6 +17,7 @@ class RealtimeEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        db_table = "realtime_realtimeevent"  # made by the realtime app before events had an app of their own
 
     def __str__(self) -> str:
         return f"{self.group}: {self.message.get('event', '?')}"

@@ -11,7 +11,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from realtime.publish import uses_event_table
+from portal.events.models import RealtimeEvent
+from portal.events.publish import uses_event_table
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
@@ -23,21 +24,15 @@ _relay_task: asyncio.Task | None = None
 
 
 def _latest_id() -> int:
-    from realtime.models import RealtimeEvent
-
     return RealtimeEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _events_after(last_id: int) -> list[tuple[int, str, dict]]:
-    from realtime.models import RealtimeEvent
-
     return list(RealtimeEvent.objects.filter(id__gt=last_id).order_by("id")
                 .values_list("id", "group", "message")[:BATCH])
 
 
 def _prune() -> None:
-    from realtime.models import RealtimeEvent
-
     RealtimeEvent.objects.filter(created_at__lt=timezone.now() - timedelta(minutes=KEEP_MINUTES)).delete()
 
 
