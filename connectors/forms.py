@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from connectors.models import Connector
-from portal.web.forms import ScopedModelForm
+from portal.forms import ScopedModelForm
 
 
 class ConnectorForm(ScopedModelForm):

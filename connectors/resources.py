@@ -1,20 +1,23 @@
-"""Connectors in the dashboard's resource registry (administrators who see every company)."""
+"""Connectors as a dashboard record type, for administrators who see every company (registered in
+``ConnectorsConfig.ready``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from portal.access import Actor
+from connectors import services
+from connectors.forms import ConnectorForm
+from connectors.selectors import conflicts_for, connectors_for, external_records_for, sync_runs_for
+from connectors.services import sync_schedule_of
+from portal.access import Actor, Role, is_msp_admin
+from portal.listing import search
+from portal.pages import Column, Resource
+from portal.tenancy.selectors import companies_for, sites_for
 
 RECORDS_SHOWN = 200
 
 
 def _connector_detail(actor: Actor, connector: Any, params: Any) -> dict[str, Any]:
-    from connectors.selectors import conflicts_for, external_records_for, sync_runs_for
-    from connectors.services import sync_schedule_of
-    from portal.tenancy.selectors import companies_for, sites_for
-    from portal.web.listing import search
-
     records = external_records_for(actor=actor).filter(connector=connector)
     query = params.get("records", "").strip()[:200]
     shown = search(records, query=query, fields=("label", "external_id")) if query else records
@@ -28,24 +31,16 @@ def _connector_detail(actor: Actor, connector: Any, params: Any) -> dict[str, An
             "schedule": sync_schedule_of(connector)}
 
 
-def connector_resource() -> Any:
-    from connectors import services
-    from connectors.forms import ConnectorForm
-    from connectors.selectors import connectors_for
-    from portal.access import Role, is_msp_admin
-    from portal.web.resources import Column, Resource
-
-    return Resource(
-        slug="connectors", noun="connector", title="Connectors",
-        rows_for=connectors_for,
-        columns=(Column("Name", "name", "name"), Column("Kind", "get_kind_display", "kind"),
-                 Column("Enabled", "enabled", "enabled"), Column("Last sync", "last_sync_at", "last_sync_at"),
-                 Column("Status", "last_status", "last_status")),
-        search_fields=("name", "base_url"), default_sort="name", form_class=ConnectorForm,
-        create=services.create_connector, update=services.update_connector, delete=services.delete_connector,
-        create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
-        hidden_fields=("token_secret",),
-        detail_context=_connector_detail, detail_reads_query=True,
-        empty_hint="Import companies, sites, groups, devices and contacts from Pulseway, Datto RMM or Freshservice: "
-                   "add a connector with its API credentials.",
-    )
+CONNECTORS = Resource(
+    slug="connectors", noun="connector", title="Connectors",
+    rows_for=connectors_for,
+    columns=(Column("Name", "name", "name"), Column("Kind", "get_kind_display", "kind"),
+             Column("Enabled", "enabled", "enabled"), Column("Last sync", "last_sync_at", "last_sync_at"),
+             Column("Status", "last_status", "last_status")),
+    search_fields=("name", "base_url"), default_sort="name", form_class=ConnectorForm,
+    create=services.create_connector, update=services.update_connector, delete=services.delete_connector,
+    create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
+    hidden_fields=("token_secret",), detail_context=_connector_detail, detail_reads_query=True,
+    empty_hint="Import companies, sites, groups, devices and contacts from Pulseway, Datto RMM or Freshservice: "
+               "add a connector with its API credentials.",
+)

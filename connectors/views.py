@@ -14,7 +14,7 @@ from connectors import services
 from connectors.pulseway_actions import queue_pulseway_script
 from connectors.selectors import connectors_for, external_records_for
 from portal.inventory.selectors import devices_for
-from portal.web.views import redirect_to
+from portal.pages import redirect_to
 
 
 def _error_text(error: ValidationError) -> str:

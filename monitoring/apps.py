@@ -10,7 +10,11 @@ class MonitoringConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from monitoring import checks  # noqa: F401  (registers the system checks)
+        from monitoring.resources import MONITORING_RESOURCES
+        from portal.pages import register
         from portal.tenancy.models import Company
+
+        register(*MONITORING_RESOURCES)
 
         def default_checks_for_new_company(sender: type, instance: Company, created: bool, **kwargs: object) -> None:
             # Tenancy knows nothing of monitoring; a new company gets its default checks from here.

@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 
 from monitoring.models import NetworkDevice
+from portal.forms import ScopedModelForm
 from portal.tenancy.selectors import groups_for, sites_for
-from portal.web.forms import ScopedModelForm
 
 SECRETS = ("community", "auth_key", "priv_key")
 SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})

@@ -1,138 +1,118 @@
-"""Network gear in the dashboard's resource registry."""
+"""Network gear, cameras, alerts, checks and maintenance windows as dashboard record types (registered in
+``MonitoringConfig.ready``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from monitoring import services
-from monitoring.forms import NetworkDeviceForm
-from monitoring.models import NetworkDeviceType, PollStatus
-from monitoring.selectors import network_devices_for, network_interfaces_for, network_samples_for
+from monitoring import alerting, cameras, services
+from monitoring.forms import CameraForm, CheckForm, MaintenanceWindowForm, NetworkDeviceForm
+from monitoring.models import AlertStatus, CameraStatus, CheckKind, NetworkDeviceType, PollStatus, Severity
+from monitoring.selectors import (
+    alerts_for,
+    cameras_for,
+    checks_for,
+    maintenance_windows_for,
+    network_devices_for,
+    network_interfaces_for,
+    network_samples_for,
+)
 from portal.access import Actor, Role
+from portal.pages import Column, ListFilter, Resource, company_choices, static_choices
 
 
 def _network_detail(actor: Actor, device: Any) -> dict[str, Any]:
-    from portal.inventory.charts import percent_series
-
-    samples = list(reversed(network_samples_for(actor=actor).filter(device=device)[:120]))
-    return {"interfaces": network_interfaces_for(actor=actor).filter(device=device),
-            "samples": samples[-20:],
-            "charts": [percent_series("CPU", [s.cpu_percent for s in samples])],
+    samples = list(reversed(network_samples_for(actor=actor).filter(device=device)[:20]))
+    return {"interfaces": network_interfaces_for(actor=actor).filter(device=device), "samples": samples,
             "can_poll": actor.has_role(Role.OPERATOR)}
 
 
-def network_resource() -> Any:
-    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
-
-    return Resource(
-        slug="network", noun="networkdevice", title="Network devices",
-        rows_for=network_devices_for,
-        columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
-                 Column("Type", "get_device_type_display", "device_type"),
-                 Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
-                 Column("Site", "site.name", "site__name"), Column("Response ms", "response_ms", "response_ms"),
-                 Column("Last poll", "last_polled_at", "last_polled_at")),
-        search_fields=("name", "host", "vendor", "sys_name", "sys_descr", "company__name", "site__name"),
-        default_sort="name", form_class=NetworkDeviceForm, create=services.create_network_device,
-        update=services.update_network_device, delete=services.delete_network_device, parent_fields=("site",),
-        detail_context=_network_detail,
-        hidden_fields=("community", "auth_key", "priv_key", "storage", "sys_descr", "status"),
-        empty_hint="Add the switches, routers, firewalls, printers and access points you watch over SNMP.",
-        filters=(ListFilter("status", "Status", "status", _static_choices(list(PollStatus.choices))),
-                 ListFilter("type", "Type", "device_type", _static_choices(list(NetworkDeviceType.choices))),
-                 ListFilter("company", "Company", "company_id", _company_choices)),
-    )
+NETWORK = Resource(
+    slug="network", noun="networkdevice", title="Network devices",
+    rows_for=network_devices_for,
+    columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
+             Column("Type", "get_device_type_display", "device_type"),
+             Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
+             Column("Site", "site.name", "site__name"), Column("Response ms", "response_ms", "response_ms"),
+             Column("Last poll", "last_polled_at", "last_polled_at")),
+    search_fields=("name", "host", "vendor", "sys_name", "sys_descr", "company__name", "site__name"),
+    default_sort="name", form_class=NetworkDeviceForm, create=services.create_network_device,
+    update=services.update_network_device, delete=services.delete_network_device, parent_fields=("site",),
+    detail_context=_network_detail,
+    hidden_fields=("community", "auth_key", "priv_key", "storage", "sys_descr", "status"),
+    empty_hint="Add the switches, routers, firewalls, printers and access points you watch over SNMP.",
+    filters=(ListFilter("status", "Status", "status", static_choices(list(PollStatus.choices))),
+             ListFilter("type", "Type", "device_type", static_choices(list(NetworkDeviceType.choices))),
+             ListFilter("company", "Company", "company_id", company_choices)),
+)
 
 
-def camera_resource() -> Any:
-    from monitoring import cameras
-    from monitoring.forms import CameraForm
-    from monitoring.models import CameraStatus
-    from monitoring.selectors import cameras_for
-    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
-
-    return Resource(
-        slug="cameras", noun="camera", title="Cameras",
-        rows_for=cameras_for,
-        columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
-                 Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
-                 Column("Site", "site.name", "site__name"), Column("Location", "location", "location"),
-                 Column("Response ms", "response_ms", "response_ms"),
-                 Column("Last check", "last_checked_at", "last_checked_at")),
-        search_fields=("name", "host", "location", "company__name", "site__name"), default_sort="name",
-        form_class=CameraForm, create=cameras.create_camera, update=cameras.update_camera,
-        delete=cameras.delete_camera, parent_fields=("site",), hidden_fields=("password",),
-        detail_context=lambda actor, camera: {"can_check": actor.has_role(Role.OPERATOR)},
-        empty_hint="Add IP cameras by their RTSP URL; each is checked with OPTIONS and DESCRIBE every 10 minutes.",
-        filters=(ListFilter("status", "Status", "status", _static_choices(list(CameraStatus.choices))),
-                 ListFilter("company", "Company", "company_id", _company_choices)),
-    )
+CAMERAS = Resource(
+    slug="cameras", noun="camera", title="Cameras",
+    rows_for=cameras_for,
+    columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
+             Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
+             Column("Site", "site.name", "site__name"), Column("Location", "location", "location"),
+             Column("Response ms", "response_ms", "response_ms"),
+             Column("Last check", "last_checked_at", "last_checked_at")),
+    search_fields=("name", "host", "location", "company__name", "site__name"), default_sort="name",
+    form_class=CameraForm, create=cameras.create_camera, update=cameras.update_camera,
+    delete=cameras.delete_camera, parent_fields=("site",), hidden_fields=("password",),
+    detail_context=lambda actor, camera: {"can_check": actor.has_role(Role.OPERATOR)},
+    empty_hint="Add IP cameras by their RTSP URL; each is checked with OPTIONS and DESCRIBE every 10 minutes.",
+    filters=(ListFilter("status", "Status", "status", static_choices(list(CameraStatus.choices))),
+             ListFilter("company", "Company", "company_id", company_choices)),
+)
 
 
-def alert_resource() -> Any:
-    from monitoring.models import AlertStatus, CheckKind, Severity
-    from monitoring.selectors import alerts_for
-    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
-
-    return Resource(
-        slug="alerts", noun="alert", title="Alerts",
-        rows_for=alerts_for,
-        columns=(Column("Alert", "message", "message"), Column("Severity", "get_severity_display", "severity"),
-                 Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
-                 Column("Type", "get_kind_display", "kind"), Column("Opened", "opened_at", "opened_at"),
-                 Column("Acknowledged by", "acknowledged_by_label")),
-        search_fields=("message", "object_label", "company__name"), default_sort="-opened_at",
-        hidden_fields=("check_rule", "object_key"),
-        detail_context=lambda actor, alert: {"can_acknowledge": actor.has_role(Role.OPERATOR)
-                                             and alert.resolved_at is None},
-        empty_hint="No alerts. Checks run every minute on agents, network devices and cameras.",
-        filters=(ListFilter("severity", "Severity", "severity", _static_choices(list(Severity.choices))),
-                 ListFilter("status", "Status", "status", _static_choices(list(AlertStatus.choices))),
-                 ListFilter("company", "Company", "company_id", _company_choices),
-                 ListFilter("type", "Type", "kind", _static_choices(list(CheckKind.choices)))),
-    )
+ALERTS = Resource(
+    slug="alerts", noun="alert", title="Alerts",
+    rows_for=alerts_for,
+    columns=(Column("Alert", "message", "message"), Column("Severity", "get_severity_display", "severity"),
+             Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
+             Column("Type", "get_kind_display", "kind"), Column("Opened", "opened_at", "opened_at"),
+             Column("Acknowledged by", "acknowledged_by_label")),
+    search_fields=("message", "object_label", "company__name"), default_sort="-opened_at",
+    hidden_fields=("check_rule", "object_key"),
+    detail_context=lambda actor, alert: {"can_acknowledge": actor.has_role(Role.OPERATOR)
+                                         and alert.resolved_at is None},
+    empty_hint="No alerts. Checks run every minute on agents, network devices and cameras.",
+    filters=(ListFilter("severity", "Severity", "severity", static_choices(list(Severity.choices))),
+             ListFilter("status", "Status", "status", static_choices(list(AlertStatus.choices))),
+             ListFilter("company", "Company", "company_id", company_choices),
+             ListFilter("type", "Type", "kind", static_choices(list(CheckKind.choices)))),
+)
 
 
-def check_resource() -> Any:
-    from monitoring import alerting
-    from monitoring.forms import CheckForm
-    from monitoring.models import CheckKind
-    from monitoring.selectors import checks_for
-    from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
-
-    return Resource(
-        slug="checks", noun="check", title="Checks",
-        rows_for=checks_for,
-        columns=(Column("Name", "name", "name"), Column("Company", "company.name", "company__name"),
-                 Column("Watches", "get_kind_display", "kind"), Column("Warning at", "warning_threshold"),
-                 Column("Critical at", "critical_threshold"), Column("Failures in a row", "failures_before_alert"),
-                 Column("Enabled", "enabled", "enabled")),
-        search_fields=("name", "parameter", "company__name"), default_sort="name", form_class=CheckForm,
-        create=alerting.create_check, update=alerting.update_check, delete=alerting.delete_check,
-        parent_fields=("company",),
-        empty_hint="Every company gets default checks; add your own (a service that must run, tighter CPU "
-                   "limits) here.",
-        filters=(ListFilter("company", "Company", "company_id", _company_choices),
-                 ListFilter("kind", "Watches", "kind", _static_choices(list(CheckKind.choices)))),
-    )
+CHECKS = Resource(
+    slug="checks", noun="check", title="Checks",
+    rows_for=checks_for,
+    columns=(Column("Name", "name", "name"), Column("Company", "company.name", "company__name"),
+             Column("Watches", "get_kind_display", "kind"), Column("Warning at", "warning_threshold"),
+             Column("Critical at", "critical_threshold"), Column("Failures in a row", "failures_before_alert"),
+             Column("Enabled", "enabled", "enabled")),
+    search_fields=("name", "parameter", "company__name"), default_sort="name", form_class=CheckForm,
+    create=alerting.create_check, update=alerting.update_check, delete=alerting.delete_check,
+    parent_fields=("company",),
+    empty_hint="Every company gets default checks; add your own (a service that must run, tighter CPU "
+               "limits) here.",
+    filters=(ListFilter("company", "Company", "company_id", company_choices),
+             ListFilter("kind", "Watches", "kind", static_choices(list(CheckKind.choices)))),
+)
 
 
-def maintenance_resource() -> Any:
-    from monitoring import alerting
-    from monitoring.forms import MaintenanceWindowForm
-    from monitoring.selectors import maintenance_windows_for
-    from portal.web.resources import Column, ListFilter, Resource, _company_choices
+MAINTENANCE = Resource(
+    slug="maintenance", noun="maintenancewindow", title="Maintenance windows",
+    rows_for=maintenance_windows_for,
+    columns=(Column("Reason", "reason", "reason"), Column("Company", "company.name", "company__name"),
+             Column("Site", "site.name"), Column("Object", "object_key"),
+             Column("Starts", "starts_at", "starts_at"), Column("Ends", "ends_at", "ends_at")),
+    search_fields=("reason", "object_key", "company__name"), default_sort="-starts_at",
+    form_class=MaintenanceWindowForm, create=alerting.create_maintenance_window,
+    update=alerting.update_maintenance_window, delete=alerting.delete_maintenance_window,
+    parent_fields=("company", "site", "object_key", "reason"),
+    empty_hint="While a window is open, no new alerts are raised for its company, site or object.",
+    filters=(ListFilter("company", "Company", "company_id", company_choices),),
+)
 
-    return Resource(
-        slug="maintenance", noun="maintenancewindow", title="Maintenance windows",
-        rows_for=maintenance_windows_for,
-        columns=(Column("Reason", "reason", "reason"), Column("Company", "company.name", "company__name"),
-                 Column("Site", "site.name"), Column("Object", "object_key"),
-                 Column("Starts", "starts_at", "starts_at"), Column("Ends", "ends_at", "ends_at")),
-        search_fields=("reason", "object_key", "company__name"), default_sort="-starts_at",
-        form_class=MaintenanceWindowForm, create=alerting.create_maintenance_window,
-        update=alerting.update_maintenance_window, delete=alerting.delete_maintenance_window,
-        parent_fields=("company", "site", "object_key", "reason"),
-        empty_hint="While a window is open, no new alerts are raised for its company, site or object.",
-        filters=(ListFilter("company", "Company", "company_id", _company_choices),),
-    )
+MONITORING_RESOURCES = (NETWORK, CAMERAS, ALERTS, CHECKS, MAINTENANCE)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from monitoring import services
 from monitoring.selectors import network_devices_for
-from portal.web.views import redirect_to
+from portal.pages import redirect_to
 
 
 @login_required

@@ -11,8 +11,8 @@ django_http = get_asgi_application()
 # These need Django set up first.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from portal.routing import websocket_urlpatterns  # noqa: E402
 from realtime.auth import ActorMiddleware  # noqa: E402
-from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 # Thousands of long-lived sockets make Python's full garbage collections slow enough to stall every
 # heartbeat on this process. Freeze what start-up created and collect the young generation less often.

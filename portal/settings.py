@@ -118,7 +118,7 @@ INSTALLED_APPS = [
     "portal.actions",
     "monitoring",
     "connectors",
-    "portal.web",
+    "dashboard",
     "realtime",
     "graph",
 ]
@@ -158,7 +158,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.web.context_processors.actor",
+                "dashboard.context_processors.actor",
             ],
         },
     },

@@ -3,18 +3,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from dashboard.api import whoami
 from graph.views import graphql_view
 from portal.health import health
-from portal.web import agent_api
-from portal.web.api import whoami
+from realtime import agent_http
 
 urlpatterns = [
     path("api/health/", health, name="health"),
     path("api/whoami/", whoami, name="whoami"),
-    path("api/agent/enroll/", agent_api.enroll, name="agent-enroll"),
-    path("api/agent/heartbeat/", agent_api.heartbeat, name="agent-heartbeat"),
+    path("api/agent/enroll/", agent_http.enroll, name="agent-enroll"),
+    path("api/agent/heartbeat/", agent_http.heartbeat, name="agent-heartbeat"),
     path("graphql/", graphql_view, name="graphql"),
     path("admin/", admin.site.urls),
-    path("", include("portal.web.urls")),
+    path("", include("dashboard.urls")),
 ]
-handler403 = 'portal.web.views.permission_denied'
+handler403 = 'dashboard.views.permission_denied'

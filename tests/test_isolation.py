@@ -9,9 +9,9 @@ from django.apps import apps
 from django.db.models import ForeignKey, OneToOneField
 from django.urls import reverse
 
+from portal.pages import RESOURCES
 from portal.access import ANONYMOUS, TenantOwned, tenant_owned_models, visible_to
 from portal.tenancy.models import Company
-from portal.web.resources import RESOURCES
 from tests.conftest import logged_in
 from tests.isolation_registry import DERIVED_ROW_MAKERS, OBJECT_PAGES, TENANT_ROW_MAKERS
 
@@ -146,7 +146,7 @@ def test_admin_changelists_are_scoped(model_name, tenant_a, tenant_b, admin_a):
 
 
 def _pk_url_names() -> set[str]:
-    from portal.web.urls import urlpatterns
+    from dashboard.urls import urlpatterns
 
     return {pattern.name for pattern in urlpatterns if "<int:pk>" in str(pattern.pattern)}
 

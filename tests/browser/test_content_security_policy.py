@@ -7,8 +7,8 @@ import pytest
 from django_q.models import Schedule
 from playwright.sync_api import expect
 
+from dashboard.management.commands.sync_schedules import Command as SyncSchedules
 from portal.access import Role
-from portal.web.management.commands.sync_schedules import Command as SyncSchedules
 from tests.browser.conftest import browser_user, sign_in
 from tests.graph.test_subscriptions import _set_status_elsewhere
 

@@ -14,14 +14,15 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dashboard.action_forms import ProfileTaskForm, RunActionForm, RunKind, parameter_values
+from dashboard.views import attach_errors
 from portal.access import Actor, Role, require_msp_admin, require_role
 from portal.actions import library
 from portal.actions.requests import apply_profile, cancel_action, queue_action, queue_bulk
 from portal.actions.selectors import actions_for, batch_summary, batches_for, profiles_for
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.inventory.selectors import devices_for, pending_patches_for
-from portal.web.action_forms import ProfileTaskForm, RunActionForm, RunKind, parameter_values
-from portal.web.views import attach_errors, redirect_to
+from portal.pages import redirect_to
 
 BATCH_PAGE_SIZE = 100
 

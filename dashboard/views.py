@@ -8,19 +8,18 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
+from dashboard.forms import APITokenForm, ScopedModelForm, TimeZoneForm
+from dashboard.overview import fleet_overview
 from portal.access import require_role
 from portal.accounts import services as account_services
 from portal.accounts.selectors import api_tokens_of
-from portal.web.forms import APITokenForm, ScopedModelForm, TimeZoneForm
-from portal.web.listing import build_listing
-from portal.web.overview import fleet_overview
-from portal.web.resources import RESOURCES, Resource
+from portal.listing import build_listing
+from portal.pages import RESOURCES, Resource, redirect_to
 
 
 def _resource(slug: str) -> Resource:
@@ -28,11 +27,6 @@ def _resource(slug: str) -> Resource:
         return RESOURCES[slug]
     except KeyError as missing:
         raise Http404("No such page.") from missing
-
-
-def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
-    """Redirect a plain request, or tell htmx to navigate."""
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def _require_writer(request: HttpRequest, resource: Resource, *, create: bool = False) -> None:

@@ -12,12 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from dashboard.forms import EnrollmentTokenForm
 from portal.access import Role, require_role
 from portal.inventory import enrollment
 from portal.inventory.selectors import devices_for, enrollment_tokens_for, software_for
-from portal.web.forms import EnrollmentTokenForm
-from portal.web.listing import search
-from portal.web.views import redirect_to
+from portal.listing import search
+from portal.pages import redirect_to
 
 SOFTWARE_SHOWN = 200
 

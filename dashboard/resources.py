@@ -1,23 +1,21 @@
-"""The dashboard's record types: how each is listed, searched, sorted, edited and deleted.
+"""The dashboard's record types of the core's models (companies to devices, the audit log); the actions'
+are in action_resources, the features' in their own packages. All are registered in ``portal.pages``.
 
-One generic set of views serves every resource here, so pages, permission checks and the isolation
-tests stay the same for all of them. A resource pairs a selector (reads) with services (writes).
+One generic set of views serves every resource, so pages, permission checks and the isolation tests stay
+the same for all of them. A resource pairs a selector (reads) with services (writes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Model, QuerySet
-
 from connectors.pulseway_actions import pulseway_record_of
+from dashboard import forms
+from dashboard.charts import device_charts
 from portal.access import Actor, Role
 from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
 from portal.inventory import services as device_services
-from portal.inventory.charts import device_charts
 from portal.inventory.models import DeviceStatus, OsType, PendingPatch
 from portal.inventory.selectors import (
     devices_for,
@@ -27,105 +25,14 @@ from portal.inventory.selectors import (
     services_for,
     software_for,
 )
+from portal.pages import Column, ListFilter, Resource, company_choices, group_choices, site_choices, static_choices
 from portal.tenancy import services as tenancy_services
 from portal.tenancy.selectors import (
-    companies_for,
     companies_with_counts_for,
     contacts_for,
     groups_for,
     sites_for,
 )
-from portal.web import forms
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table column: a dotted attribute path, and the ordering key when it can be sorted."""
-
-    label: str
-    attribute: str
-    sort: str | None = None
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    """A select above a list: ``?<name>=<value>`` keeps rows whose ``lookup`` equals a listed choice."""
-
-    name: str
-    label: str
-    lookup: str
-    # None: any positive integer is accepted (ids linked from other pages, e.g. one device's actions).
-    choices_for: Callable[[Actor], list[tuple[str, str]]] | None
-    # Instead of ``lookup`` equality: narrow the rows yourself (e.g. devices that have pending patches).
-    apply: Callable[[QuerySet, str], QuerySet] | None = None
-
-
-def _static_choices(choices: list[tuple[str, str]]) -> Callable[[Actor], list[tuple[str, str]]]:
-    return lambda actor: choices
-
-
-def _company_choices(actor: Actor) -> list[tuple[str, str]]:
-    return [(str(pk), name) for pk, name in companies_for(actor=actor).values_list("pk", "name")[:500]]
-
-
-def _site_choices(actor: Actor) -> list[tuple[str, str]]:
-    return [(str(pk), f"{company} / {name}")
-            for pk, name, company in sites_for(actor=actor).values_list("pk", "name", "company__name")[:500]]
-
-
-def _group_choices(actor: Actor) -> list[tuple[str, str]]:
-    return [(str(pk), f"{site} / {name}")
-            for pk, name, site in groups_for(actor=actor).values_list("pk", "name", "site__name")[:500]]
-
-
-@dataclass(frozen=True)
-class Resource:
-    slug: str
-    noun: str
-    title: str
-    rows_for: Callable[..., QuerySet]
-    columns: tuple[Column, ...]
-    search_fields: tuple[str, ...]
-    default_sort: str
-    form_class: type[forms.ScopedModelForm] | None = None
-    create: Callable[..., Model] | None = None
-    update: Callable[..., Model] | None = None
-    delete: Callable[..., None] | None = None
-    create_role: Role = Role.OPERATOR
-    edit_role: Role = Role.OPERATOR
-    # Query parameters that may preselect a create form's parent (e.g. ?company=3 for a new site).
-    parent_fields: tuple[str, ...] = ()
-    empty_hint: str = ""
-    # Fields the detail page leaves out of its facts (shown elsewhere on the page, or internal).
-    hidden_fields: tuple[str, ...] = ()
-    filters: tuple[ListFilter, ...] = ()
-    # Who may create, edit and delete, when a role is not enough: the MSP-wide library and connectors are
-    # for administrators who see every company (the services refuse anyone else as well).
-    writers: Callable[[Actor], bool] | None = None
-    # A date field the list can be narrowed by with ?since=YYYY-MM-DD&until=YYYY-MM-DD.
-    date_filter: str | None = None
-    # Not owned by one company: the MSP's shared library (scripts, software, profiles: every signed-in user
-    # sees the same rows) and connectors (administrators who see every company).
-    shared: bool = False
-    # Rows can be picked with checkboxes and handed to the run-an-action page (devices).
-    selectable: bool = False
-    detail_context: Callable[..., dict[str, Any]] = field(default=lambda actor, obj: {})
-    # The detail page has its own search or filters: ``detail_context`` is also given the query string.
-    detail_reads_query: bool = False
-
-    @property
-    def sort_keys(self) -> set[str]:
-        return {column.sort for column in self.columns if column.sort}
-
-    def rows(self, actor: Actor) -> QuerySet:
-        return self.rows_for(actor=actor)
-
-    def may_create(self, actor: Actor) -> bool:
-        return self.create is not None and actor.has_role(self.create_role) and (
-            self.writers is None or self.writers(actor))
-
-    def may_edit(self, actor: Actor) -> bool:
-        return actor.has_role(self.edit_role) and (self.writers is None or self.writers(actor))
 
 
 def _company_detail(actor: Actor, company: Any) -> dict[str, Any]:
@@ -273,12 +180,12 @@ DEVICES = Resource(
     selectable=True,
     hidden_fields=("agent_connection", "cpu_percent", "memory_percent", "status"),
     filters=(
-        ListFilter("status", "Status", "status", _static_choices(list(DeviceStatus.choices))),
-        ListFilter("os", "OS", "os_type", _static_choices(list(OsType.choices))),
-        ListFilter("company", "Company", "company_id", _company_choices),
-        ListFilter("site", "Site", "site_id", _site_choices),
-        ListFilter("group", "Group", "group_id", _group_choices),
-        ListFilter("patches", "Patches", "", _static_choices([("pending", "Pending patches")]),
+        ListFilter("status", "Status", "status", static_choices(list(DeviceStatus.choices))),
+        ListFilter("os", "OS", "os_type", static_choices(list(OsType.choices))),
+        ListFilter("company", "Company", "company_id", company_choices),
+        ListFilter("site", "Site", "site_id", site_choices),
+        ListFilter("group", "Group", "group_id", group_choices),
+        ListFilter("patches", "Patches", "", static_choices([("pending", "Pending patches")]),
                    apply=lambda rows, value: rows.filter(pk__in=PendingPatch.objects.values("device_id"))),
     ),
 )
@@ -298,22 +205,4 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
-from connectors.resources import connector_resource  # noqa: E402
-from monitoring.resources import (  # noqa: E402
-    alert_resource,
-    camera_resource,
-    check_resource,
-    maintenance_resource,
-    network_resource,
-)
-from portal.web.action_resources import ACTIONS, PROFILES, SCHEDULES, SCRIPTS, SOFTWARE  # noqa: E402
-
-NETWORK = network_resource()
-CAMERAS = camera_resource()
-ALERTS = alert_resource()
-CHECKS = check_resource()
-MAINTENANCE = maintenance_resource()
-CONNECTORS = connector_resource()
-RESOURCES: dict[str, Resource] = {r.slug: r for r in (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT, SCRIPTS,
-                                                      SOFTWARE, PROFILES, SCHEDULES, ACTIONS, NETWORK, CAMERAS,
-                                                      ALERTS, CHECKS, MAINTENANCE, CONNECTORS)}
+CORE_RESOURCES = (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT)

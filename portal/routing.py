@@ -2,9 +2,9 @@
 
 from django.urls import path
 
+from dashboard.live import LiveConsumer
 from graph.views import FleetGraphQLWSConsumer
 from realtime.agent_consumer import AgentConsumer
-from realtime.live_consumer import LiveConsumer
 
 websocket_urlpatterns = [
     path("graphql/", FleetGraphQLWSConsumer.as_asgi()),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard import action_forms
 from portal.access import Actor, Role, is_msp_admin
 from portal.actions import library, scheduling
-from portal.actions.models import UNFINISHED, ActionStatus, ActionType, OsType
+from portal.actions.models import UNFINISHED, ActionStatus, ActionType
 from portal.actions.selectors import (
     actions_for,
     profile_tasks_for,
@@ -16,8 +17,7 @@ from portal.actions.selectors import (
     scripts_for,
     software_items_for,
 )
-from portal.web import action_forms
-from portal.web.resources import Column, ListFilter, Resource, _company_choices, _static_choices
+from portal.pages import Column, ListFilter, Resource, company_choices, static_choices
 
 
 def _requester_choices(actor: Actor) -> list[tuple[str, str]]:
@@ -58,7 +58,7 @@ SCRIPTS = Resource(
     delete=library.delete_script, create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
     hidden_fields=("content",), detail_context=_script_detail,
     empty_hint="Add the scripts your technicians run often; every change is kept as a version.",
-    filters=(ListFilter("language", "Language", "language", _static_choices(
+    filters=(ListFilter("language", "Language", "language", static_choices(
         list(action_forms.ScriptLanguage.choices))),),
 )
 
@@ -85,7 +85,7 @@ PROFILES = Resource(
     create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin, detail_context=_profile_detail,
     empty_hint="A profile is an ordered set of tasks (scripts, software, patches, reboot) applied to devices "
                "together. Templates are copied into profiles.",
-    filters=(ListFilter("template", "Kind", "is_template", _static_choices([("True", "Templates"),
+    filters=(ListFilter("template", "Kind", "is_template", static_choices([("True", "Templates"),
                                                                             ("False", "Profiles")])),),
 )
 
@@ -102,7 +102,7 @@ SCHEDULES = Resource(
     detail_context=_schedule_detail,
     empty_hint="Run a library script or a profile on a company, site or group once, every N minutes or hours, "
                "daily or weekly.",
-    filters=(ListFilter("company", "Company", "company_id", _company_choices),),
+    filters=(ListFilter("company", "Company", "company_id", company_choices),),
 )
 
 ACTIONS = Resource(
@@ -117,16 +117,16 @@ ACTIONS = Resource(
     hidden_fields=("payload", "stdout", "stderr", "result", "stdout_truncated", "stderr_truncated", "after"),
     empty_hint="Actions appear here when someone runs a script, a reboot, patches or software on a device.",
     filters=(
-        ListFilter("type", "Type", "action_type", _static_choices(list(ActionType.choices))),
-        ListFilter("status", "Status", "status", _static_choices(list(ActionStatus.choices))),
-        ListFilter("state", "State", "", _static_choices([("open", "Not finished"), ("finished", "Finished")]),
+        ListFilter("type", "Type", "action_type", static_choices(list(ActionType.choices))),
+        ListFilter("status", "Status", "status", static_choices(list(ActionStatus.choices))),
+        ListFilter("state", "State", "", static_choices([("open", "Not finished"), ("finished", "Finished")]),
                    apply=lambda rows, value: rows.filter(status__in=UNFINISHED) if value == "open"
                    else rows.exclude(status__in=UNFINISHED)),
-        ListFilter("company", "Company", "company_id", _company_choices),
+        ListFilter("company", "Company", "company_id", company_choices),
         ListFilter("requester", "Requested by", "requested_by_label", _requester_choices),
         ListFilter("device", "Device", "device_id", None),
         ListFilter("batch", "Batch", "batch_id", None),
     ),
 )
 
-__all__ = ["ACTIONS", "PROFILES", "SCHEDULES", "SCRIPTS", "SOFTWARE", "OsType"]
+ACTION_RESOURCES = (SCRIPTS, SOFTWARE, PROFILES, SCHEDULES, ACTIONS)

@@ -2,8 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from connectors import views as connector_views
+from dashboard import action_views, device_views, scheduler_views, views
 from monitoring import views as network_views
-from portal.web import action_views, device_views, scheduler_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -13,17 +13,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from dashboard.charts import device_charts
+from dashboard.views import row_cells
 from monitoring.selectors import alerts_for, cameras_for, network_devices_for, network_interfaces_for
 from portal.access import Actor, Role, is_msp_admin
 from portal.actions.selectors import actions_for, batch_summary, batches_for
 from portal.events.groups import company_group, device_watch_group, msp_group
 from portal.events.relay import ensure_relay_running
 from portal.events.watching import RENEW_SECONDS, mark_watched
-from portal.inventory.charts import device_charts
 from portal.inventory.selectors import devices_for
+from portal.pages import resource
 from portal.tenancy.selectors import companies_for
-from portal.web.resources import ACTIONS, ALERTS, CAMERAS, DEVICES, NETWORK
-from portal.web.views import row_cells
 from realtime.rights import FollowsRights
 
 logger = logging.getLogger(__name__)
@@ -49,13 +49,19 @@ def _may_watch_device(actor: Actor, device_id: int) -> bool:
     return devices_for(actor=actor).filter(pk=device_id).exists()
 
 
+def _row(slug: str, obj: Any, *, oob: bool) -> str:
+    """An object's list row, as the list page of its record type renders it."""
+    kind = resource(slug)
+    return render_to_string("web/partials/_row.html",
+                            {"resource": kind, "obj": obj, "cells": row_cells(kind, obj), "oob": oob})
+
+
 def _device_fragments(actor: Actor, device_id: int, event: str) -> str | None:
     """The device's list row and status badge, re-read through the actor's scope (None if not visible)."""
     device = devices_for(actor=actor).filter(pk=device_id).first()
     if device is None:
         return None
-    row = render_to_string("web/partials/_row.html",
-                           {"resource": DEVICES, "obj": device, "cells": row_cells(DEVICES, device), "oob": True})
+    row = _row("devices", device, oob=True)
     badge = render_to_string("web/partials/_device_status.html", {"device": device, "oob": True})
     # htmx 2 parses a pushed message inside a <template>, where a bare <tr> is valid, so no wrapper.
     return row + badge
@@ -70,8 +76,7 @@ def _action_fragments(actor: Actor, action_id: int, event: str) -> str | None:
     context = {"action": action, "oob": True, "can_cancel": actor.has_role(Role.OPERATOR)}
     html = render_to_string("web/partials/_action_status.html", context)
     html += render_to_string("web/partials/_action_controls.html", context)
-    html += render_to_string("web/partials/_row.html", {"resource": ACTIONS, "obj": action,
-                                                        "cells": row_cells(ACTIONS, action), "oob": True})
+    html += _row("actions", action, oob=True)
     html += render_to_string("web/partials/_action_timeline.html", context)
     if with_output or action.is_finished:
         html += render_to_string("web/partials/_action_output.html", context)
@@ -122,8 +127,7 @@ def _network_fragments(actor: Actor, device_id: int, event: str) -> str | None:
     device = network_devices_for(actor=actor).filter(pk=device_id).first()
     if device is None:
         return None
-    row = render_to_string("web/partials/_row.html",
-                           {"resource": NETWORK, "obj": device, "cells": row_cells(NETWORK, device), "oob": True})
+    row = _row("network", device, oob=True)
     interfaces = network_interfaces_for(actor=actor).filter(device=device)
     status = render_to_string("web/partials/_network_status.html",
                               {"object": device, "interface_count": interfaces.count(), "oob": True})
@@ -135,8 +139,7 @@ def _camera_fragments(actor: Actor, camera_id: int, event: str) -> str | None:
     camera = cameras_for(actor=actor).filter(pk=camera_id).first()
     if camera is None:
         return None
-    return render_to_string("web/partials/_row.html",
-                            {"resource": CAMERAS, "obj": camera, "cells": row_cells(CAMERAS, camera), "oob": True}) \
+    return _row("cameras", camera, oob=True) \
         + render_to_string("web/partials/_camera_status.html", {"object": camera, "oob": True})
 
 
@@ -146,8 +149,7 @@ def _alert_fragments(actor: Actor, alert_id: int, event: str) -> str | None:
     alert = alerts_for(actor=actor).filter(pk=alert_id).first()
     if alert is None:
         return None
-    row = render_to_string("web/partials/_row.html", {"resource": ALERTS, "obj": alert,
-                                                      "cells": row_cells(ALERTS, alert), "oob": not new})
+    row = _row("alerts", alert, oob=not new)
     return f'<tbody hx-swap-oob="afterbegin:#alerts-rows">{row}</tbody>' if new else row
 
 

@@ -13,7 +13,7 @@ from django_q.models import Schedule
 
 from portal import jobs
 from portal.access import is_msp_admin
-from portal.web.views import redirect_to
+from portal.pages import redirect_to
 
 
 def _schedule(request: HttpRequest, pk: int) -> Schedule:

@@ -19,12 +19,17 @@ def close_request_connections(sender: Any, **kwargs: Any) -> None:
                 connection.close()
 
 
-class WebConfig(AppConfig):
-    name = "portal.web"
-    label = "web"
+class DashboardConfig(AppConfig):
+    name = "dashboard"
+    label = "dashboard"
     verbose_name = "Dashboard"
 
     def ready(self) -> None:
+        from dashboard.action_resources import ACTION_RESOURCES
+        from dashboard.resources import CORE_RESOURCES
+        from portal.pages import register
+
+        register(*CORE_RESOURCES, *ACTION_RESOURCES)
         from django.core.signals import request_finished
         from django.db.backends.signals import connection_created
 

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from dashboard.forms import ScopedModelForm
 from portal.access import Actor
 from portal.actions.models import (
     ActionSchedule,
@@ -22,7 +23,6 @@ from portal.actions.parameters import Parameter, as_text, from_text
 from portal.actions.selectors import profiles_for, scripts_for, software_items_for
 from portal.inventory.models import OsType
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
-from portal.web.forms import ScopedModelForm
 
 
 class LinesField(forms.CharField):

@@ -1,0 +1,133 @@
+"""The dashboard's record types, declared where their models live: how each is listed, searched, sorted,
+edited and deleted, and the registry the dashboard serves them from.
+
+The core declares the record types of its own models; features (monitoring, connectors) declare theirs
+and register them in their ``AppConfig.ready``, so the registry never imports a feature and the dashboard
+(a door, above both) finds every page here. A resource pairs a selector (reads) with services (writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django_htmx.http import HttpResponseClientRedirect
+
+from portal.access import Actor, Role
+from portal.forms import ScopedModelForm
+from portal.tenancy.selectors import companies_for, groups_for, sites_for
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: a dotted attribute path, and the ordering key when it can be sorted."""
+
+    label: str
+    attribute: str
+    sort: str | None = None
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """A select above a list: ``?<name>=<value>`` keeps rows whose ``lookup`` equals a listed choice."""
+
+    name: str
+    label: str
+    lookup: str
+    # None: any positive integer is accepted (ids linked from other pages, e.g. one device's actions).
+    choices_for: Callable[[Actor], list[tuple[str, str]]] | None
+    # Instead of ``lookup`` equality: narrow the rows yourself (e.g. devices that have pending patches).
+    apply: Callable[[QuerySet, str], QuerySet] | None = None
+
+
+def static_choices(choices: list[tuple[str, str]]) -> Callable[[Actor], list[tuple[str, str]]]:
+    return lambda actor: choices
+
+
+def company_choices(actor: Actor) -> list[tuple[str, str]]:
+    return [(str(pk), name) for pk, name in companies_for(actor=actor).values_list("pk", "name")[:500]]
+
+
+def site_choices(actor: Actor) -> list[tuple[str, str]]:
+    return [(str(pk), f"{company} / {name}")
+            for pk, name, company in sites_for(actor=actor).values_list("pk", "name", "company__name")[:500]]
+
+
+def group_choices(actor: Actor) -> list[tuple[str, str]]:
+    return [(str(pk), f"{site} / {name}")
+            for pk, name, site in groups_for(actor=actor).values_list("pk", "name", "site__name")[:500]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    slug: str
+    noun: str
+    title: str
+    rows_for: Callable[..., QuerySet]
+    columns: tuple[Column, ...]
+    search_fields: tuple[str, ...]
+    default_sort: str
+    form_class: type[ScopedModelForm] | None = None
+    create: Callable[..., Model] | None = None
+    update: Callable[..., Model] | None = None
+    delete: Callable[..., None] | None = None
+    create_role: Role = Role.OPERATOR
+    edit_role: Role = Role.OPERATOR
+    # Query parameters that may preselect a create form's parent (e.g. ?company=3 for a new site).
+    parent_fields: tuple[str, ...] = ()
+    empty_hint: str = ""
+    # Fields the detail page leaves out of its facts (shown elsewhere on the page, or internal).
+    hidden_fields: tuple[str, ...] = ()
+    filters: tuple[ListFilter, ...] = ()
+    # Who may create, edit and delete, when a role is not enough: the MSP-wide library and connectors are
+    # for administrators who see every company (the services refuse anyone else as well).
+    writers: Callable[[Actor], bool] | None = None
+    # A date field the list can be narrowed by with ?since=YYYY-MM-DD&until=YYYY-MM-DD.
+    date_filter: str | None = None
+    # Not owned by one company: the MSP's shared library (scripts, software, profiles: every signed-in user
+    # sees the same rows) and connectors (administrators who see every company).
+    shared: bool = False
+    # Rows can be picked with checkboxes and handed to the run-an-action page (devices).
+    selectable: bool = False
+    detail_context: Callable[..., dict[str, Any]] = field(default=lambda actor, obj: {})
+    # The detail page has its own search or filters: ``detail_context`` is also given the query string.
+    detail_reads_query: bool = False
+
+    @property
+    def sort_keys(self) -> set[str]:
+        return {column.sort for column in self.columns if column.sort}
+
+    def rows(self, actor: Actor) -> QuerySet:
+        return self.rows_for(actor=actor)
+
+    def may_create(self, actor: Actor) -> bool:
+        return self.create is not None and actor.has_role(self.create_role) and (
+            self.writers is None or self.writers(actor))
+
+    def may_edit(self, actor: Actor) -> bool:
+        return actor.has_role(self.edit_role) and (self.writers is None or self.writers(actor))
+
+
+RESOURCES: dict[str, Resource] = {}
+
+
+def register(*resources: Resource) -> None:
+    """Add record types to the dashboard (each app calls this from its ``AppConfig.ready``)."""
+    for resource in resources:
+        if resource.slug in RESOURCES and RESOURCES[resource.slug] is not resource:
+            raise ValueError(f"Two record types claim the page /{resource.slug}/.")
+        RESOURCES[resource.slug] = resource
+
+
+def resource(slug: str) -> Resource:
+    """The registered record type of ``slug`` (KeyError when there is none)."""
+    return RESOURCES[slug]
+
+
+def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
+    """Redirect a plain request, or tell htmx to navigate."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
