@@ -232,7 +232,7 @@ def test_a_burst_of_changes_to_one_device_ends_on_its_latest_state(live_daphne, 
 
 
 def test_events_for_an_object_arriving_while_it_renders_collapse_into_one_more_render(monkeypatch):
-    from realtime import live_consumer
+    from dashboard import live as live_consumer
 
     renders: list[tuple[int, str]] = []
 
