@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
+from connectors.engine import Kind, SyncContext
 from connectors.http import ConnectorError, RateLimit, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import UpstreamDevice, upsert_company, upsert_device, upsert_site
-from connectors.sync import Kind, SyncContext
 from portal.inventory.models import OsType
 from portal.tenancy.models import Company
 

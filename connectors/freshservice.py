@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
+from connectors.engine import Kind, SyncContext
 from connectors.http import ConnectorError, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import upsert_company, upsert_contact
-from connectors.sync import Kind, SyncContext
 from portal.tenancy.models import Company
 
 SOURCE = "freshservice"

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
+from connectors.engine import Kind, SyncContext
 from connectors.http import ConnectorError, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import UpstreamDevice, upsert_company, upsert_device, upsert_group, upsert_site
-from connectors.sync import Kind, SyncContext
 
 PAGE = 100
 SOURCE = "pulseway"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.sync import Kind, SyncContext
+from connectors.engine import Kind, SyncContext
 from portal.inventory.models import AgentCredential, Device, DeviceStatus, OsType
 from portal.inventory.telemetry import join_addresses
 from portal.tenancy.models import Company, Contact, Group, Site

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_q.models import Schedule
 
+from connectors.engine import UNLINKED
 from connectors.models import Connector, ExternalRecord, connector_target
-from connectors.sync import UNLINKED
 from portal.access import Actor, require_msp_admin
 from portal.audit.services import record
 from portal.inventory.models import Device

@@ -9,8 +9,8 @@ from django.apps import apps
 from django.db.models import ForeignKey, OneToOneField
 from django.urls import reverse
 
-from portal.pages import RESOURCES
 from portal.access import ANONYMOUS, TenantOwned, tenant_owned_models, visible_to
+from portal.pages import RESOURCES
 from portal.tenancy.models import Company
 from tests.conftest import logged_in
 from tests.isolation_registry import DERIVED_ROW_MAKERS, OBJECT_PAGES, TENANT_ROW_MAKERS

@@ -175,7 +175,7 @@ def test_sync_progress_is_pushed_to_all_company_admins_only(live_daphne, tenant_
     run = SyncRun.objects.create(connector=connector, progress="devices", phase_done=250, phase_total=1000)
 
     def announce() -> None:
-        run_in_other_process("from connectors.models import SyncRun\nfrom connectors.sync import announce_run\n"
+        run_in_other_process("from connectors.models import SyncRun\nfrom connectors.engine import announce_run\n"
                              f"announce_run(SyncRun.objects.get(pk={run.pk}))\n")
 
     async def scenario(headers: dict, wait: float) -> str | None:

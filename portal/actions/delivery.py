@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, UNFINISHED, Action, ActionStatus, ActionType
 from portal.actions.signing import sign_envelope
+from portal.events.publish import notify_agent as tell_agent
 from portal.events.publish import publish
 
 MAX_ACTIONS_PER_DELIVERY = 50
@@ -172,8 +173,6 @@ def _advance_chain(action: Action, *, notify_agent: bool) -> None:
             follower.save(update_fields=["status"])
             _announce(follower)
             if notify_agent:
-                from portal.actions.requests import notify_agent as tell_agent
-
                 tell_agent(follower.device_id)
         else:
             finish_action(action=follower, status=ActionStatus.CANCELLED,

@@ -19,12 +19,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.access import Actor, Role, require_role
+from portal.actions.delivery import finish_action
 from portal.actions.models import Action, ActionBatch, ActionSchedule, ActionStatus, DeploymentProfile
 from portal.actions.specs import ActionSpec, profile_specs
 from portal.audit.models import AuditEvent
 from portal.audit.services import audit_event, record, snapshot
 from portal.events.groups import agent_group
-from portal.events.publish import publish, publish_to_group
+from portal.events.publish import notify_agent, publish, publish_to_group
 from portal.inventory.models import Device
 from portal.tenancy.services import ensure_visible
 
@@ -100,11 +101,6 @@ def _distinct_payloads(actions: list[Action]) -> list[Action]:
     for action in actions:
         seen.setdefault(json.dumps(action.payload, sort_keys=True), action)
     return list(seen.values())
-
-
-def notify_agent(device_id: int) -> None:
-    """Tell the device's socket (in whichever process holds it) that actions wait for it."""
-    publish_to_group(agent_group(device_id), {"type": "agent.deliver"})
 
 
 @transaction.atomic
@@ -203,8 +199,6 @@ def cancel_action(*, actor: Actor, action: Action) -> Action:
     record(actor=actor, action="action.cancelled", target=action, company_id=action.company_id,
            before={"status": action.status})
     if action.status in (ActionStatus.WAITING, ActionStatus.QUEUED):
-        from portal.actions.delivery import finish_action
-
         finish_action(action=action, status=ActionStatus.CANCELLED, error=f"Cancelled by {actor.label}.")
         return action
     action.cancel_requested_at = timezone.now()

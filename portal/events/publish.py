@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from portal.events.groups import api_token_group, company_group, user_group
+from portal.events.groups import agent_group, api_token_group, company_group, user_group
 from portal.events.models import RealtimeEvent
 
 logger = logging.getLogger(__name__)
@@ -63,3 +63,8 @@ def announce_rights_changed(*, user_ids: Iterable[int] = (), api_token_ids: Iter
         publish_to_group(user_group(user_id), {"type": RIGHTS_CHANGED})
     for token_id in set(api_token_ids):
         publish_to_group(api_token_group(token_id), {"type": RIGHTS_CHANGED})
+
+
+def notify_agent(device_id: int) -> None:
+    """Tell the device's socket (in whichever process holds it) that actions wait for it."""
+    publish_to_group(agent_group(device_id), {"type": "agent.deliver"})

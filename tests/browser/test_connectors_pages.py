@@ -29,7 +29,7 @@ def test_sync_progress_arrives_live_and_a_job_is_switched_off(live_daphne, msp_a
     expect(card).to_contain_text("100 of 400")
     page.wait_for_timeout(500)  # the live socket is open
     run_in_other_process(
-        "from connectors.models import SyncRun\nfrom connectors.sync import announce_run\n"
+        "from connectors.models import SyncRun\nfrom connectors.engine import announce_run\n"
         f"SyncRun.objects.filter(pk={run.pk}).update(phase_done=300, created=300)\n"
         f"announce_run(SyncRun.objects.get(pk={run.pk}))\n")
     expect(card).to_contain_text("300 of 400", timeout=10_000)
