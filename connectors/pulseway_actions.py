@@ -22,7 +22,7 @@ from connectors.http import ConnectorError
 from connectors.models import Connector, ConnectorKind, ExternalRecord
 from connectors.pulseway import PulsewayClient, client_for
 from portal.access import Actor, Role, require_role
-from portal.actions.delivery import append_output, record_started, store_result
+from portal.actions.delivery import append_output, finish_action, record_started, store_result
 from portal.actions.models import Action, ActionStatus, ActionType
 from portal.actions.requests import default_expiry, requested_event
 from portal.events.publish import publish
@@ -153,8 +153,6 @@ def _follow(action: Action, api: PulsewayClient, execution_id: str, sleep: Calla
 
 
 def _finish(action: Action, status: str, *, error: str) -> str:
-    from portal.actions.delivery import finish_action
-
     with transaction.atomic():
         locked = Action.objects.select_for_update().get(pk=action.pk)
         if not locked.is_finished:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from portal.inventory.selectors import metric_samples_for
+
 if TYPE_CHECKING:
     from portal.access import Actor
     from portal.inventory.models import Device
@@ -33,8 +35,6 @@ def percent_series(label: str, values: Sequence[float | None]) -> Series:
 
 def device_charts(*, actor: Actor, device: Device, samples: int = 120) -> list[Series]:
     """The CPU and memory series of a device's last ``samples`` heartbeats, read through the actor's scope."""
-    from portal.inventory.selectors import metric_samples_for
-
     recent = list(reversed(metric_samples_for(actor=actor).filter(device=device)
                            .values_list("cpu_percent", "memory_percent")[:samples]))
     return [percent_series("CPU", [cpu for cpu, _ in recent]),

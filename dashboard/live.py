@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from connectors.selectors import sync_runs_for
 from dashboard.charts import device_charts
 from dashboard.views import row_cells
 from monitoring.selectors import alerts_for, cameras_for, network_devices_for, network_interfaces_for
@@ -96,8 +97,6 @@ def _metrics_fragment(actor: Actor, device_id: int, event: str) -> str | None:
 
 def _sync_run_fragments(actor: Actor, run_id: int, event: str) -> str | None:
     """A connector's latest-sync card: the progress bar while it runs, the summary when it ends."""
-    from connectors.selectors import sync_runs_for
-
     run = sync_runs_for(actor=actor).select_related("connector").filter(pk=run_id).first()
     if run is None:
         return None

@@ -13,6 +13,7 @@ from graph.actions import ActionNode
 from graph.context import actor_from
 from graph.inventory import DeviceNode
 from graph.monitoring import AlertNode
+from monitoring.selectors import alerts_for
 from portal.access import Actor
 from portal.actions.models import Action
 from portal.actions.selectors import actions_for
@@ -74,8 +75,6 @@ def _visible_action(actor: Actor, action_id: int) -> Action | None:
 
 @database_sync_to_async
 def _visible_alert(actor: Actor, alert_id: int):
-    from monitoring.selectors import alerts_for
-
     return alerts_for(actor=actor).filter(pk=alert_id).first()
 
 

@@ -36,6 +36,7 @@ from portal.inventory.models import Device, DeviceInventory, DeviceService, Devi
 from portal.targets import TargetUrl, parse_url
 from portal.tenancy.models import Company
 from portal.tenancy.services import ensure_visible
+from portal.writes import delete_row, save_changes, save_new
 
 logger = logging.getLogger(__name__)
 NOTIFY_SEVERITIES = {Severity.HIGH, Severity.CRITICAL}
@@ -77,6 +78,12 @@ class Finding:
     critical: bool
     value: float | None
     message: str
+
+
+def default_checks_for_new_company(sender: type, instance: Company, created: bool, **kwargs: object) -> None:
+    """``post_save`` of a company (connected in MonitoringConfig.ready): a new one gets the default checks."""
+    if created and not kwargs.get("raw"):
+        ensure_default_checks(company=instance)
 
 
 def ensure_default_checks(*, company: Company) -> int:
@@ -336,8 +343,6 @@ WINDOW_FIELDS = ("site", "object_key", "starts_at", "ends_at", "reason")
 
 @transaction.atomic
 def create_check(*, actor: Actor, company: Company, name: str, kind: str, **fields: Any) -> Check:
-    from portal.writes import save_new
-
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=company.pk)
     return save_new(actor=actor, instance=Check(company=company, name=name, kind=kind,
@@ -346,8 +351,6 @@ def create_check(*, actor: Actor, company: Company, name: str, kind: str, **fiel
 
 @transaction.atomic
 def update_check(*, actor: Actor, check: Check, **changes: Any) -> Check:
-    from portal.writes import save_changes
-
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=check.company_id)
     return save_changes(actor=actor, instance=check, changes=changes, editable=CHECK_FIELDS)
@@ -355,8 +358,6 @@ def update_check(*, actor: Actor, check: Check, **changes: Any) -> Check:
 
 @transaction.atomic
 def delete_check(*, actor: Actor, check: Check) -> None:
-    from portal.writes import delete_row
-
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=check.company_id)
     delete_row(actor=actor, instance=check)
@@ -365,8 +366,6 @@ def delete_check(*, actor: Actor, check: Check) -> None:
 @transaction.atomic
 def create_maintenance_window(*, actor: Actor, company: Company, starts_at: Any, ends_at: Any,
                               **fields: Any) -> MaintenanceWindow:
-    from portal.writes import save_new
-
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=company.pk)
     site = fields.get("site")
@@ -380,8 +379,6 @@ def create_maintenance_window(*, actor: Actor, company: Company, starts_at: Any,
 @transaction.atomic
 def update_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow,
                               **changes: Any) -> MaintenanceWindow:
-    from portal.writes import save_changes
-
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
     return save_changes(actor=actor, instance=maintenancewindow, changes=changes, editable=WINDOW_FIELDS)
@@ -389,8 +386,6 @@ def update_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWin
 
 @transaction.atomic
 def delete_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow) -> None:
-    from portal.writes import delete_row
-
     require_role(actor, Role.OPERATOR)
     ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
     delete_row(actor=actor, instance=maintenancewindow)

@@ -10,18 +10,11 @@ class MonitoringConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from monitoring import checks  # noqa: F401  (registers the system checks)
+        from monitoring.alerting import default_checks_for_new_company
         from monitoring.resources import MONITORING_RESOURCES
         from portal.pages import register
         from portal.tenancy.models import Company
 
         register(*MONITORING_RESOURCES)
-
-        def default_checks_for_new_company(sender: type, instance: Company, created: bool, **kwargs: object) -> None:
-            # Tenancy knows nothing of monitoring; a new company gets its default checks from here.
-            if created and not kwargs.get("raw"):
-                from monitoring.alerting import ensure_default_checks
-
-                ensure_default_checks(company=instance)
-
-        post_save.connect(default_checks_for_new_company, sender=Company,
-                          dispatch_uid="monitoring-default-checks", weak=False)
+        # Tenancy knows nothing of monitoring; a new company gets its default checks from here.
+        post_save.connect(default_checks_for_new_company, sender=Company, dispatch_uid="monitoring-default-checks")

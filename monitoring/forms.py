@@ -6,9 +6,9 @@ from typing import Any
 
 from django import forms
 
-from monitoring.models import NetworkDevice
+from monitoring.models import Camera, Check, MaintenanceWindow, NetworkDevice
 from portal.forms import ScopedModelForm
-from portal.tenancy.selectors import groups_for, sites_for
+from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 SECRETS = ("community", "auth_key", "priv_key")
 SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
@@ -53,8 +53,6 @@ class NetworkDeviceForm(ScopedModelForm):
 
 class CameraForm(ScopedModelForm):
     class Meta:
-        from monitoring.models import Camera
-
         model = Camera
         fields = ["site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes"]
         widgets = {"password": SECRET_WIDGET}
@@ -88,15 +86,11 @@ class CheckForm(ScopedModelForm):
     create_only_fields = ("company",)
 
     class Meta:
-        from monitoring.models import Check
-
         model = Check
         fields = ["company", "name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert",
                   "parameter", "warning_severity", "critical_severity", "enabled"]
 
     def limit_choices(self) -> None:
-        from portal.tenancy.selectors import companies_for
-
         if "company" in self.fields:
             self.fields["company"].queryset = companies_for(actor=self.actor)
 
@@ -105,8 +99,6 @@ class MaintenanceWindowForm(ScopedModelForm):
     create_only_fields = ("company",)
 
     class Meta:
-        from monitoring.models import MaintenanceWindow
-
         model = MaintenanceWindow
         fields = ["company", "site", "object_key", "starts_at", "ends_at", "reason"]
         help_texts = {"object_key": "Filled in when you come from a device, network device or camera page "
@@ -115,8 +107,6 @@ class MaintenanceWindowForm(ScopedModelForm):
                    "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
 
     def limit_choices(self) -> None:
-        from portal.tenancy.selectors import companies_for
-
         if "company" in self.fields:
             self.fields["company"].queryset = companies_for(actor=self.actor)
         self.fields["site"].queryset = sites_for(actor=self.actor)

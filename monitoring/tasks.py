@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from monitoring.alerting import evaluate_all_checks, send_daily_summary
+from monitoring.cameras import check_due_cameras, check_one
 from monitoring.services import poll_due_devices, poll_one, prune_network_history
 
 
@@ -17,8 +19,6 @@ def poll_network_device_task(device_id: int) -> dict[str, int]:
 
 def check_camera_task(camera_id: int) -> dict[str, int]:
     """A technician's "check now"."""
-    from monitoring.cameras import check_one
-
     return check_one(camera_id=camera_id)
 
 
@@ -27,19 +27,13 @@ def prune_network_history_task() -> int:
 
 
 def check_due_cameras_task() -> str:
-    from monitoring.cameras import check_due_cameras
-
     counts = check_due_cameras()
     return "previous cycle still running; skipped" if counts is None else f"checked: {counts or 'nothing due'}"
 
 
 def evaluate_checks_task() -> dict[str, int]:
-    from monitoring.alerting import evaluate_all_checks
-
     return evaluate_all_checks()
 
 
 def daily_alert_summary_task() -> int:
-    from monitoring.alerting import send_daily_summary
-
     return send_daily_summary()

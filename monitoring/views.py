@@ -13,7 +13,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from monitoring import services
-from monitoring.selectors import network_devices_for
+from monitoring.alerting import acknowledge_alert
+from monitoring.cameras import check_now
+from monitoring.selectors import alerts_for, cameras_for, network_devices_for
 from portal.pages import redirect_to
 
 
@@ -32,9 +34,6 @@ def network_poll(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def camera_check(request: HttpRequest, pk: int) -> HttpResponse:
-    from monitoring.cameras import check_now
-    from monitoring.selectors import cameras_for
-
     camera = get_object_or_404(cameras_for(actor=request.actor), pk=pk)
     try:
         check_now(actor=request.actor, camera=camera)
@@ -47,9 +46,6 @@ def camera_check(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    from monitoring.alerting import acknowledge_alert
-    from monitoring.selectors import alerts_for
-
     alert = get_object_or_404(alerts_for(actor=request.actor), pk=pk)
     with contextlib.suppress(ValidationError):  # resolved meanwhile: the page says so
         acknowledge_alert(actor=request.actor, alert=alert, note=request.POST.get("note", ""))

@@ -205,3 +205,9 @@ def cancel_unfinished_for_deleted_device(*, device_id: int) -> int:
             _announce(action)
             cancelled += 1
     return cancelled
+
+
+def cancel_actions_of_deleted_device(sender: type, instance: Any, **kwargs: object) -> None:
+    """``pre_delete`` of a device (connected in ActionsConfig.ready): its actions stay in the history, and what
+    it had not finished will never run."""
+    cancel_unfinished_for_deleted_device(device_id=instance.pk)

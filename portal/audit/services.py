@@ -9,6 +9,7 @@ from django.forms.models import model_to_dict
 
 from portal.access import Actor
 from portal.audit.models import AuditEvent
+from portal.secrets import EncryptedTextField
 
 # Never copied into the audit log, whatever model they appear on.
 SECRET_FIELD_NAMES = frozenset({"password", "secret_digest", "token_digest", "credentials"})
@@ -16,8 +17,6 @@ SECRET_FIELD_NAMES = frozenset({"password", "secret_digest", "token_digest", "cr
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
     """A JSON-safe picture of a row's own fields, without secrets, for before/after in the log."""
-    from portal.secrets import EncryptedTextField
-
     fields = [f.name for f in instance._meta.concrete_fields
               if f.name not in SECRET_FIELD_NAMES and not isinstance(f, EncryptedTextField)]
     data = model_to_dict(instance, fields=fields)

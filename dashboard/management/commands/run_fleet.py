@@ -11,8 +11,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from portal.inventory.local_agent import local_enrollment_token
 from realtime.server import daphne_command
 
 STOP_GRACE_SECONDS = 10
@@ -78,10 +80,6 @@ class Command(BaseCommand):
 
     def _start_local_agent(self, url: str) -> subprocess.Popen | None:
         """Enroll the local agent through the real enrollment endpoint the first time, then run it."""
-        from django.conf import settings
-
-        from portal.inventory.local_agent import local_enrollment_token
-
         directory = Path(settings.DATA_DIR) / "agent"
         config = directory / "agent.toml"
         if not config.exists():

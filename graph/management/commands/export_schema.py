@@ -6,6 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from graph.schema import schema
+
 
 class Command(BaseCommand):
     help = "Write the GraphQL schema to schema.graphql at the repository root (--check: fail if it is stale)."
@@ -17,8 +19,6 @@ class Command(BaseCommand):
                             help="Write nothing; exit with an error when the file differs from the schema.")
 
     def handle(self, *args: Any, path: str, check: bool, **options: Any) -> None:
-        from graph.schema import schema
-
         sdl = schema.as_str().rstrip() + "\n"
         target = Path(path)
         if check:
