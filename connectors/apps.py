@@ -8,6 +8,9 @@ class ConnectorsConfig(AppConfig):
 
     def ready(self) -> None:
         from connectors.resources import CONNECTORS
+        from connectors.services import SYNC_TASK
+        from portal.builtin_jobs import describe_task
         from portal.pages import register
 
         register(CONNECTORS)
+        describe_task(SYNC_TASK, "Imports companies, sites, groups, devices and contacts from the connector.")

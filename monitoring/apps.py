@@ -12,9 +12,12 @@ class MonitoringConfig(AppConfig):
         from monitoring import checks  # noqa: F401  (registers the system checks)
         from monitoring.alerting import default_checks_for_new_company
         from monitoring.resources import MONITORING_RESOURCES
+        from monitoring.tasks import BUILT_IN_JOBS
+        from portal.builtin_jobs import register_jobs
         from portal.pages import register
         from portal.tenancy.models import Company
 
         register(*MONITORING_RESOURCES)
+        register_jobs(*BUILT_IN_JOBS)
         # Tenancy knows nothing of monitoring; a new company gets its default checks from here.
         post_save.connect(default_checks_for_new_company, sender=Company, dispatch_uid="monitoring-default-checks")

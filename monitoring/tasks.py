@@ -5,6 +5,7 @@ from __future__ import annotations
 from monitoring.alerting import evaluate_all_checks, send_daily_summary
 from monitoring.cameras import check_due_cameras, check_one
 from monitoring.services import poll_due_devices, poll_one, prune_network_history
+from portal.builtin_jobs import BuiltInJob
 
 
 def poll_due_network_devices_task() -> str:
@@ -37,3 +38,20 @@ def evaluate_checks_task() -> dict[str, int]:
 
 def daily_alert_summary_task() -> int:
     return send_daily_summary()
+
+
+BUILT_IN_JOBS = (
+    BuiltInJob(name="network: poll due SNMP devices", func="monitoring.tasks.poll_due_network_devices_task",
+               minutes=1, description="Polls each network device when its own interval (5 minutes by default) "
+                                      "has passed; a cycle still running makes the next one skip."),
+    BuiltInJob(name="network: check due cameras", func="monitoring.tasks.check_due_cameras_task",
+               minutes=1, description="RTSP-checks each camera when its interval (10 minutes by default) has "
+                                      "passed; a cycle still running makes the next one skip."),
+    BuiltInJob(name="alerts: evaluate checks", func="monitoring.tasks.evaluate_checks_task", minutes=1,
+               description="Counts failures per check and object, opens, updates and resolves alerts, and "
+                           "notifies about new high and critical ones."),
+    BuiltInJob(name="alerts: daily summary email", func="monitoring.tasks.daily_alert_summary_task",
+               minutes=24 * 60, description="Emails every unresolved alert to FLEETWATCH_ALERT_EMAILS."),
+    BuiltInJob(name="network: prune poll history", func="monitoring.tasks.prune_network_history_task",
+               minutes=24 * 60, description="Keeps FLEETWATCH_NETWORK_RETENTION_DAYS of poll history."),
+)

@@ -13,15 +13,11 @@ from django.db.models import QuerySet
 from django_q.models import Schedule, Task
 
 from portal.access import Actor, is_msp_admin, require_msp_admin
+from portal.actions.scheduling import RUN_ACTION_SCHEDULE
 from portal.audit.services import record
-from portal.schedules import SCHEDULES
+from portal.builtin_jobs import task_description
 
-ACTION_SCHEDULE_TASK = "portal.actions.tasks.run_action_schedule"
 LOG_LENGTH = 20
-DESCRIPTIONS = {spec.func: spec.description for spec in SCHEDULES} | {
-    "connectors.tasks.sync_connector": "Imports companies, sites, groups, devices and contacts from the connector.",
-    ACTION_SCHEDULE_TASK: "Queues the scheduled script or profile on its devices.",
-}
 
 
 @dataclass(frozen=True)
@@ -35,12 +31,12 @@ class Job:
 
     @property
     def description(self) -> str:
-        return DESCRIPTIONS.get(self.schedule.func, "")
+        return task_description(self.schedule.func)
 
     @property
     def managed_elsewhere(self) -> bool:
         """Scheduled runs of scripts are switched and timed on their own page."""
-        return self.schedule.func == ACTION_SCHEDULE_TASK
+        return self.schedule.func == RUN_ACTION_SCHEDULE
 
     @property
     def every(self) -> str:
@@ -88,7 +84,7 @@ def job_log(*, schedule: Schedule) -> QuerySet[Task]:
 
 def _require(actor: Actor, schedule: Schedule) -> None:
     require_msp_admin(actor, what="Scheduled jobs")
-    if schedule.func == ACTION_SCHEDULE_TASK:
+    if schedule.func == RUN_ACTION_SCHEDULE:
         raise ValidationError("A scheduled run of a script is switched and timed on its own page.")
 
 

@@ -19,7 +19,7 @@ from portal.writes import delete_row, save_changes, save_new
 
 SCHEDULE_FIELDS = ("name", "site", "group", "device", "os_type", "script", "profile", "parameters", "kind", "run_at",
                    "every", "enabled")
-RUN_TASK = "portal.actions.tasks.run_action_schedule"
+RUN_ACTION_SCHEDULE = "portal.actions.tasks.run_action_schedule"
 
 
 def _q_arguments(schedule: ActionSchedule) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def _sync_q_schedule(schedule: ActionSchedule) -> None:
             existing.delete()
         ActionSchedule.objects.filter(pk=schedule.pk).update(q_schedule_id=None)
         return
-    fields = {"name": f"actions: {schedule.name} (#{schedule.pk})"[:100], "func": RUN_TASK,
+    fields = {"name": f"actions: {schedule.name} (#{schedule.pk})"[:100], "func": RUN_ACTION_SCHEDULE,
               "args": repr((schedule.pk,)), **_q_arguments(schedule)}
     if existing is None:
         existing = Schedule.objects.create(**fields)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal.actions.delivery import expire_overdue_actions
 from portal.actions.scheduling import run_schedule
+from portal.builtin_jobs import BuiltInJob
 
 
 def run_action_schedule(schedule_id: int) -> str:
@@ -15,3 +16,9 @@ def run_action_schedule(schedule_id: int) -> str:
 
 def expire_overdue_actions_task() -> int:
     return expire_overdue_actions()
+
+
+BUILT_IN_JOBS = (
+    BuiltInJob(name="actions: expire overdue actions", func="portal.actions.tasks.expire_overdue_actions_task",
+               minutes=1, description="Actions no agent picked up before their expiry become expired."),
+)

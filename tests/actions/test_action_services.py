@@ -187,7 +187,7 @@ def test_schedules_are_django_q_schedules(tenant_a, tenant_b, bash_script, actor
     schedule = scheduling.create_schedule(actor=actor_of(operator_a), company=tenant_a.company, name="Nightly",
                                           script=bash_script, kind=ScheduleKind.HOURS, every=2)
     q = Schedule.objects.get(pk=schedule.q_schedule_id)
-    assert (q.func, q.schedule_type, q.minutes, q.args) == (scheduling.RUN_TASK, Schedule.MINUTES, 120,
+    assert (q.func, q.schedule_type, q.minutes, q.args) == (scheduling.RUN_ACTION_SCHEDULE, Schedule.MINUTES, 120,
                                                             f"({schedule.pk},)")
     factories.DeviceFactory(site=tenant_b.site)  # another company's device is never targeted
     result = scheduling.run_schedule(schedule_id=schedule.pk)

@@ -1,4 +1,4 @@
-"""Create or update the django-q2 schedules declared in portal/schedules.py (idempotent)."""
+"""Create or update the django-q2 schedules of the built-in jobs the apps declare (idempotent)."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_q.models import Schedule
 
-from portal.schedules import SCHEDULES
+from portal.builtin_jobs import built_in_jobs
 
 
 class Command(BaseCommand):
@@ -15,7 +15,8 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         created = updated = 0
-        for spec in SCHEDULES:
+        jobs = built_in_jobs()
+        for spec in jobs:
             schedule = Schedule.objects.filter(name=spec.name).first()
             if schedule is None:
                 Schedule.objects.create(name=spec.name, func=spec.func, schedule_type=Schedule.MINUTES,
@@ -25,4 +26,4 @@ class Command(BaseCommand):
                 schedule.func = spec.func
                 schedule.save(update_fields=["func"])
                 updated += 1
-        self.stdout.write(f"Schedules: {created} created, {updated} updated, {len(SCHEDULES)} declared.")
+        self.stdout.write(f"Schedules: {created} created, {updated} updated, {len(jobs)} declared.")
