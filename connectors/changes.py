@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from connectors.models import ExternalRecord
+from portal.access import rows_for_system
 from portal.events.publish import publish
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
@@ -62,7 +63,7 @@ def announce_changes(changes: RunChanges) -> None:
     device_ids = changes.written.get(Kind.DEVICE, set())
     if len(device_ids) <= LIVE_ROWS_LIMIT:
         for chunk in _chunks(device_ids):
-            for device_id, company_id, status in (Device.objects.filter(pk__in=chunk)
+            for device_id, company_id, status in (rows_for_system(Device).filter(pk__in=chunk)
                                                   .values_list("pk", "company_id", "status")):
                 publish(_device_event(changes, device_id), company_id=company_id, id=device_id, status=status)
     for company_id in sorted(_companies_of(changes)):

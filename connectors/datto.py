@@ -20,6 +20,7 @@ from connectors.engine import Kind, SyncContext
 from connectors.http import ConnectorError, RateLimit, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import UpstreamDevice, upsert_company, upsert_device, upsert_site
+from portal.access import rows_for_system
 from portal.inventory.models import OsType
 from portal.tenancy.models import Company
 
@@ -193,7 +194,7 @@ def _write_account_number(context: SyncContext, device: dict[str, Any]) -> None:
     """Put the device's company account number into the configured UDF when it differs."""
     field = context.connector.account_number_field
     company_id = context.object_id(Kind.COMPANY, device.get("siteUid"))
-    number = Company.objects.filter(pk=company_id).values_list("account_number", flat=True).first()
+    number = rows_for_system(Company).filter(pk=company_id).values_list("account_number", flat=True).first()
     if not number or (device.get("udf") or {}).get(field) == number:
         return
     path = f"v2/device/{device.get('uid')}/udf"

@@ -16,6 +16,7 @@ from django.db import transaction
 from connectors.changes import RunChanges
 from connectors.http import VendorClient
 from connectors.models import Connector, ExternalRecord, SyncRun
+from portal.access import rows_for_system
 from portal.events.groups import msp_group
 from portal.events.publish import publish_to_group
 
@@ -34,7 +35,7 @@ class SyncContext:
         self.connector = connector
         self.run = run
         self.client = client
-        self.records = {(r.kind, r.external_id): r for r in ExternalRecord.objects.filter(connector=connector)}
+        self.records = {(r.kind, r.external_id): r for r in rows_for_system(ExternalRecord).filter(connector=connector)}
         self.seen: set[tuple[str, str]] = set()
         # What this run wrote, told to the dashboards when it ends (see connectors/changes.py).
         self.changes = RunChanges()
@@ -103,12 +104,12 @@ class SyncContext:
                 update(object_id)  # linked to the record that was already there, which takes the upstream values
                 self.run.updated += 1
                 self.changes.wrote(key[0], object_id)
-        self.records[key] = ExternalRecord.objects.create(
+        self.records[key] = rows_for_system(ExternalRecord).create(
             connector=self.connector, kind=key[0], external_id=key[1], object_id=object_id, label=label[:255],
             content_hash=digest, last_seen_run=self.run, conflict=conflict[:300])
 
     def _touch(self, record: ExternalRecord, digest: str, label: str) -> None:
-        ExternalRecord.objects.filter(pk=record.pk).update(content_hash=digest, stale=False, label=label[:255],
+        rows_for_system(ExternalRecord).filter(pk=record.pk).update(content_hash=digest, stale=False, label=label[:255],
                                                            last_seen_run=self.run, object_id=record.object_id)
         record.content_hash, record.stale = digest, False
 
@@ -118,13 +119,13 @@ class SyncContext:
 
     def holder_of(self, kind: str, object_id: int) -> str:
         """Which other connector already holds a Fleetwatch record ("" when none)."""
-        other = (ExternalRecord.objects.filter(kind=kind, object_id=object_id, conflict="")
+        other = (rows_for_system(ExternalRecord).filter(kind=kind, object_id=object_id, conflict="")
                  .exclude(connector=self.connector).select_related("connector").first())
         return f"the {other.connector.get_kind_display()} connector “{other.connector.name}”" if other else ""
 
     def mark_vanished_stale(self) -> None:
         gone = [r.pk for key, r in self.records.items() if key not in self.seen and not r.stale]
-        ExternalRecord.objects.filter(pk__in=gone).update(stale=True)
+        rows_for_system(ExternalRecord).filter(pk__in=gone).update(stale=True)
         self.run.stale = len(gone)
 
     def progress(self, phase: str, *, done: int = 0, total: int | None = None) -> None:

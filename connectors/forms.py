@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from connectors.models import Connector
+from portal.access import rows_for_system
 from portal.forms import ScopedModelForm
 
 
@@ -28,7 +29,7 @@ class ConnectorForm(ScopedModelForm):
     def _post_clean(self) -> None:
         self.secret_entered = bool(self.cleaned_data.get("token_secret"))
         if self.instance.pk and not self.secret_entered:
-            self.cleaned_data["token_secret"] = Connector.objects.get(pk=self.instance.pk).token_secret
+            self.cleaned_data["token_secret"] = rows_for_system(Connector).get(pk=self.instance.pk).token_secret
         super()._post_clean()
 
     def service_arguments(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from connectors.engine import Kind, SyncContext
 from connectors.http import ConnectorError, VendorClient, checked_base_url
 from connectors.models import Connector
 from connectors.records import upsert_company, upsert_contact
+from portal.access import rows_for_system
 from portal.tenancy.models import Company
 
 SOURCE = "freshservice"
@@ -104,7 +105,7 @@ def _assign_account_number(context: SyncContext, department: dict[str, Any], fie
     if (department.get("custom_fields") or {}).get(field):
         return
     company_id = context.object_id(Kind.COMPANY, department["id"])
-    number = Company.objects.filter(pk=company_id).values_list("account_number", flat=True).first()
+    number = rows_for_system(Company).filter(pk=company_id).values_list("account_number", flat=True).first()
     if not number:
         return
     path = f"departments/{department['id']}"

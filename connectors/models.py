@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from portal.access import MspAdminsOnly
 from portal.secrets import EncryptedTextField
 from portal.targets import TargetUrl, parse_url
 from portal.tenancy.models import Timestamped
@@ -24,6 +25,8 @@ class ConnectorKind(models.TextChoices):
 
 
 class Connector(Timestamped):
+
+    visibility = MspAdminsOnly()
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=ConnectorKind.choices, default=ConnectorKind.PULSEWAY)
     base_url = models.URLField(help_text="Pulseway: https://api.pulseway.com/v3/ (self-hosted: "
@@ -68,6 +71,8 @@ class SyncStatus(models.TextChoices):
 
 
 class SyncRun(models.Model):
+
+    visibility = MspAdminsOnly()
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -104,6 +109,8 @@ class SyncRun(models.Model):
 
 class ExternalRecord(models.Model):
     """An upstream item and the Fleetwatch record it is: the key of every idempotent upsert."""
+
+    visibility = MspAdminsOnly()
 
     class Kind(models.TextChoices):
         COMPANY = "company", "Company"

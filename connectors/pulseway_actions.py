@@ -21,13 +21,12 @@ from django.utils import timezone
 from connectors.http import ConnectorError
 from connectors.models import Connector, ConnectorKind, ExternalRecord
 from connectors.pulseway import PulsewayClient, client_for
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
 from portal.actions.delivery import append_output, finish_action, record_started, store_result
 from portal.actions.models import Action, ActionStatus, ActionType
 from portal.actions.requests import default_expiry, requested_event
 from portal.events.publish import publish
 from portal.inventory.models import Device
-from portal.tenancy.services import ensure_visible
 
 FINAL_STATES = {"successful": ActionStatus.SUCCEEDED, "failed": ActionStatus.FAILED,
                 "stopped": ActionStatus.CANCELLED}
@@ -38,7 +37,7 @@ def pulseway_record_of(device: Device) -> ExternalRecord | None:
 
     The upstream device a script runs on comes from this record, which only a sync writes: never from the
     device's ``external_ids``, which would let whoever edits a device aim at another tenant's endpoint."""
-    return (ExternalRecord.objects.filter(kind=ExternalRecord.Kind.DEVICE, object_id=device.pk, conflict="",
+    return (rows_for_system(ExternalRecord).filter(kind=ExternalRecord.Kind.DEVICE, object_id=device.pk, conflict="",
                                           stale=False, connector__kind=ConnectorKind.PULSEWAY,
                                           connector__enabled=True)
             .select_related("connector").order_by("pk").first())
@@ -65,7 +64,7 @@ def queue_pulseway_script(*, actor: Actor, device: Device, script_id: str,
         raise ValidationError({"script_id": "Give the Pulseway script's id."})
     if not 10 <= timeout_seconds <= 24 * 3600:
         raise ValidationError({"timeout_seconds": "Between 10 seconds and 24 hours."})
-    action = Action.objects.create(
+    action = rows_for_system(Action).create(
         company_id=device.company_id, device=device, device_label=device.hostname[:255],
         action_type=ActionType.PULSEWAY_SCRIPT,
         title=f"Pulseway script {script_id}", status=ActionStatus.QUEUED, timeout_seconds=timeout_seconds,
@@ -86,11 +85,11 @@ def _start(action_id: int) -> None:
 
 def follow_pulseway_script(*, action_id: int, sleep: Callable[[float], None] = time.sleep) -> str:
     """Start the execution in Pulseway, then follow it to its end (runs on the task cluster)."""
-    action = Action.objects.select_related("device").get(pk=action_id)
+    action = rows_for_system(Action).select_related("device").get(pk=action_id)
     if action.is_finished:
         return action.status
     payload = action.payload
-    connector = Connector.objects.filter(pk=payload.get("connector_id")).first()
+    connector = rows_for_system(Connector).filter(pk=payload.get("connector_id")).first()
     if connector is None:
         return _finish(action, ActionStatus.FAILED, error="The Pulseway connector was deleted.")
     client = client_for(connector)
@@ -109,7 +108,7 @@ def _run(action: Action, api: PulsewayClient) -> str:
     execution_id = api.run_script(script_id=payload["script_id"], device_identifier=payload["device_identifier"],
                                   variables=payload.get("variables") or [])
     with transaction.atomic():
-        locked = Action.objects.select_for_update().get(pk=action.pk)
+        locked = rows_for_system(Action).select_for_update().get(pk=action.pk)
         locked.payload = {**locked.payload, "execution_id": execution_id}
         if locked.status == ActionStatus.QUEUED:
             locked.status, locked.sent_at = ActionStatus.SENT, timezone.now()
@@ -142,7 +141,7 @@ def _follow(action: Action, api: PulsewayClient, execution_id: str, sleep: Calla
         if output.startswith(shown) and len(output) > len(shown):
             append_output(device_id=action.device_id, action_id=action.pk, stdout=output[len(shown):], stderr="")
             shown = output
-        current = Action.objects.only("cancel_requested_at").get(pk=action.pk)
+        current = rows_for_system(Action).only("cancel_requested_at").get(pk=action.pk)
         if current.cancel_requested_at is not None:
             return _finish(action, ActionStatus.CANCELLED, error="Cancelled in Fleetwatch; Pulseway v3 has no call to "
                            "stop an execution, so it may still finish there.")
@@ -154,7 +153,7 @@ def _follow(action: Action, api: PulsewayClient, execution_id: str, sleep: Calla
 
 def _finish(action: Action, status: str, *, error: str) -> str:
     with transaction.atomic():
-        locked = Action.objects.select_for_update().get(pk=action.pk)
+        locked = rows_for_system(Action).select_for_update().get(pk=action.pk)
         if not locked.is_finished:
             finish_action(action=locked, status=status, error=error, notify_agent=False)
     return status

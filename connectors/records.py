@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.engine import Kind, SyncContext
+from portal.access import rows_for_system
 from portal.inventory.models import AgentCredential, Device, DeviceStatus, OsType
 from portal.inventory.telemetry import join_addresses
 from portal.tenancy.models import Company, Contact, Group, Site
@@ -29,18 +30,18 @@ def upsert_company(context: SyncContext, *, external_id: Any, name: str, source:
     def find_existing() -> tuple[int, str] | None:
         # One client is often in several tools (its Pulseway organization, its Freshservice department):
         # sharing a company is no conflict, so no holder is named.
-        company = Company.objects.filter(name__iexact=name).order_by("pk").first()
+        company = rows_for_system(Company).filter(name__iexact=name).order_by("pk").first()
         return None if company is None else (company.pk, "")
 
     context.upsert(
         kind=Kind.COMPANY, external_id=external_id, label=name, values={"name": name},
-        create=lambda: Company.objects.create(name=name, external_ids={source: str(external_id)}),
+        create=lambda: rows_for_system(Company).create(name=name, external_ids={source: str(external_id)}),
         update=lambda pk: _update_company(pk, name=name, source=source, external_id=external_id),
         find_existing=find_existing)
 
 
 def _update_company(pk: int, *, name: str, source: str, external_id: Any) -> None:
-    company = Company.objects.get(pk=pk)
+    company = rows_for_system(Company).get(pk=pk)
     company.name = name
     company.external_ids = {**(company.external_ids or {}), source: str(external_id)}
     company.save(update_fields=["name", "external_ids", "updated_at"])
@@ -55,22 +56,24 @@ def upsert_site(context: SyncContext, *, external_id: Any, name: str, company_ex
     def create() -> Site:
         if company_id is None:
             _missing("organization", company_external_id)
-        return Site.objects.create(company_id=company_id, name=values["name"], contact_phone=values["phone"],
+        return rows_for_system(Site).create(company_id=company_id, name=values["name"], contact_phone=values["phone"],
                                    contact_email=values["email"], description=values["description"],
                                    external_ids={source: str(external_id)})
 
     def update(pk: int) -> None:
-        site = Site.objects.get(pk=pk)
+        site = rows_for_system(Site).get(pk=pk)
         if company_id is not None and site.company_id != company_id:
             raise ValueError(f"upstream it now belongs to another company than “{site.company}”; sites do not "
                              "move between companies in a sync: map this site to a site of the new company, or "
                              "move it by hand")
-        Site.objects.filter(pk=pk).update(name=values["name"], contact_phone=values["phone"],
+        rows_for_system(Site).filter(pk=pk).update(name=values["name"], contact_phone=values["phone"],
                                           contact_email=values["email"], description=values["description"])
 
     def find_existing() -> tuple[int, str] | None:
         # Site names are unique within a company: a site of that name is the same place, shared like companies.
-        site = Site.objects.filter(company_id=company_id, name__iexact=values["name"]).first() if company_id else None
+        if not company_id:
+            return None
+        site = rows_for_system(Site).filter(company_id=company_id, name__iexact=values["name"]).first()
         return None if site is None else (site.pk, "")
 
     context.upsert(kind=Kind.SITE, external_id=external_id, label=values["name"], values=values, create=create,
@@ -85,11 +88,12 @@ def upsert_group(context: SyncContext, *, external_id: Any, name: str, site_exte
     def create() -> Group:
         if site_id is None:
             _missing("site", site_external_id)
-        return Group.objects.create(site_id=site_id, name=values["name"], notes=values["notes"],
+        return rows_for_system(Group).create(site_id=site_id, name=values["name"], notes=values["notes"],
                                     external_ids={source: str(external_id)})
 
     context.upsert(kind=Kind.GROUP, external_id=external_id, label=values["name"], values=values, create=create,
-                   update=lambda pk: Group.objects.filter(pk=pk).update(name=values["name"], notes=values["notes"]))
+                   update=lambda pk: rows_for_system(Group).filter(pk=pk).update(name=values["name"],
+                                                                                 notes=values["notes"]))
 
 
 @dataclass
@@ -120,7 +124,7 @@ def upsert_device(context: SyncContext, device: UpstreamDevice) -> None:
     def site() -> Site:
         if site_id is None:
             _missing("site", device.site_external_id)
-        return Site.objects.get(pk=site_id)
+        return rows_for_system(Site).get(pk=site_id)
 
     def fields() -> dict[str, Any]:
         status = DeviceStatus.UNKNOWN if device.online is None else (
@@ -132,12 +136,12 @@ def upsert_device(context: SyncContext, device: UpstreamDevice) -> None:
         return known if device.last_seen is None else {**known, "last_seen": device.last_seen}
 
     def create() -> Device:
-        return Device.objects.create(company_id=site().company_id, **fields(),
+        return rows_for_system(Device).create(company_id=site().company_id, **fields(),
                                      external_ids={device.source: device.external_id,
                                                    f"{device.source}_facts": device.facts})
 
     def update(pk: int) -> None:
-        target = Device.objects.get(pk=pk)
+        target = rows_for_system(Device).get(pk=pk)
         if site().company_id != target.company_id:
             raise ValueError(f"upstream it is now in another company than “{target.company}”; devices do not "
                              "move between companies in a sync: move it by hand")
@@ -155,12 +159,12 @@ def upsert_device(context: SyncContext, device: UpstreamDevice) -> None:
     def find_existing() -> tuple[int, str] | None:
         if site_id is None:
             return None
-        company_id = Site.objects.filter(pk=site_id).values_list("company_id", flat=True).first()
-        found = (Device.objects.filter(company_id=company_id, hostname__iexact=values["hostname"])
+        company_id = rows_for_system(Site).filter(pk=site_id).values_list("company_id", flat=True).first()
+        found = (rows_for_system(Device).filter(company_id=company_id, hostname__iexact=values["hostname"])
                  .order_by("pk").first())
         if found is None:
             return None
-        if AgentCredential.objects.filter(device=found, revoked_at__isnull=True).exists():
+        if rows_for_system(AgentCredential).filter(device=found, revoked_at__isnull=True).exists():
             return found.pk, "the Fleetwatch agent on the device"
         return found.pk, context.holder_of(Kind.DEVICE, found.pk)
 
@@ -177,16 +181,16 @@ def upsert_contact(context: SyncContext, *, external_id: Any, company_external_i
     def create() -> Contact:
         if company_id is None:
             _missing("department", company_external_id)
-        return Contact.objects.create(company_id=company_id, name=values["name"], email=values["email"],
+        return rows_for_system(Contact).create(company_id=company_id, name=values["name"], email=values["email"],
                                       phone=values["phone"], job_title=values["job_title"],
                                       external_ids={source: str(external_id)})
 
     def update(pk: int) -> None:
-        contact = Contact.objects.get(pk=pk)
+        contact = rows_for_system(Contact).get(pk=pk)
         if company_id is not None and contact.company_id != company_id:
             raise ValueError(f"upstream it now belongs to another company than “{contact.company}”; contacts do "
                              "not move between companies in a sync: move it by hand")
-        Contact.objects.filter(pk=pk).update(name=values["name"], email=values["email"], phone=values["phone"],
+        rows_for_system(Contact).filter(pk=pk).update(name=values["name"], email=values["email"], phone=values["phone"],
                                              job_title=values["job_title"])
 
     context.upsert(kind=Kind.CONTACT, external_id=external_id, label=values["name"], values=values, create=create,

@@ -5,19 +5,19 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from connectors.models import Connector, ExternalRecord, SyncRun
-from portal.access import Actor, is_msp_admin
+from portal.access import Actor, visible_to
 
 
 def connectors_for(*, actor: Actor) -> QuerySet[Connector]:
-    return Connector.objects.all() if is_msp_admin(actor) else Connector.objects.none()
+    return visible_to(Connector.objects.all(), actor)
 
 
 def sync_runs_for(*, actor: Actor) -> QuerySet[SyncRun]:
-    return SyncRun.objects.all() if is_msp_admin(actor) else SyncRun.objects.none()
+    return visible_to(SyncRun.objects.all(), actor)
 
 
 def external_records_for(*, actor: Actor) -> QuerySet[ExternalRecord]:
-    return ExternalRecord.objects.all() if is_msp_admin(actor) else ExternalRecord.objects.none()
+    return visible_to(ExternalRecord.objects.all(), actor)
 
 
 def conflicts_for(*, actor: Actor) -> QuerySet[ExternalRecord]:

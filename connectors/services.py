@@ -12,7 +12,7 @@ from django_q.models import Schedule
 
 from connectors.engine import UNLINKED
 from connectors.models import Connector, ExternalRecord, connector_target
-from portal.access import Actor, require_msp_admin
+from portal.access import Actor, require_msp_admin, rows_for_system
 from portal.audit.services import record
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
@@ -129,7 +129,7 @@ def resolve_conflict(*, actor: Actor, external: ExternalRecord, take_over: bool)
     if not external.conflict:
         raise ValidationError("This record has no conflict to resolve.")
     if take_over:
-        others = (ExternalRecord.objects.select_for_update()
+        others = (rows_for_system(ExternalRecord).select_for_update()
                   .filter(kind=external.kind, object_id=external.object_id, conflict="").exclude(pk=external.pk))
         others.update(conflict=f"Yielded to the connector “{external.connector.name}”, which now writes this record.")
     else:

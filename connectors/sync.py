@@ -12,6 +12,7 @@ from connectors.changes import announce_changes
 from connectors.engine import SyncContext, announce_run
 from connectors.http import ConnectorError, VendorClient
 from connectors.models import Connector, ConnectorKind, SyncRun, SyncStatus
+from portal.access import rows_for_system
 
 VENDORS = {ConnectorKind.PULSEWAY: pulseway, ConnectorKind.DATTO: datto, ConnectorKind.FRESHSERVICE: freshservice}
 
@@ -23,7 +24,7 @@ def _vendor(kind: str) -> Any:
 def run_sync(*, connector: Connector, client: VendorClient | None = None) -> SyncRun:
     """Run one sync now; returns its history row (also when it failed)."""
     vendor = _vendor(connector.kind)
-    run = SyncRun.objects.create(connector=connector, progress="starting")
+    run = rows_for_system(SyncRun).create(connector=connector, progress="starting")
     announce_run(run)
     client = client or vendor.client_for(connector)
     context = SyncContext(connector=connector, run=run, client=client)
@@ -39,7 +40,7 @@ def run_sync(*, connector: Connector, client: VendorClient | None = None) -> Syn
     run.requests, run.retries, run.progress = client.requests, client.retries, "finished"
     run.phase_done, run.phase_total = 0, None
     run.save()
-    Connector.objects.filter(pk=connector.pk).update(last_sync_at=run.finished_at, last_status=run.status,
+    rows_for_system(Connector).filter(pk=connector.pk).update(last_sync_at=run.finished_at, last_status=run.status,
                                                      last_error=run.error)
     announce_run(run)
     announce_changes(context.changes)

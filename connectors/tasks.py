@@ -5,10 +5,11 @@ from __future__ import annotations
 from connectors.models import Connector
 from connectors.pulseway_actions import follow_pulseway_script as follow
 from connectors.sync import run_sync
+from portal.access import rows_for_system
 
 
 def sync_connector(connector_id: int) -> str:
-    connector = Connector.objects.filter(pk=connector_id, enabled=True).first()
+    connector = rows_for_system(Connector).filter(pk=connector_id, enabled=True).first()
     if connector is None:
         return "connector disabled or deleted"
     run = run_sync(connector=connector)

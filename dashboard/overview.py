@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from portal.access import Actor
 from portal.actions.models import UNFINISHED
 from portal.actions.selectors import actions_for
-from portal.inventory.models import DeviceStatus, PendingPatch
+from portal.inventory.models import DeviceStatus
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_with_counts_for
 
@@ -24,7 +24,7 @@ def fleet_overview(*, actor: Actor) -> dict[str, Any]:
     return {
         "companies": companies_with_counts_for(actor=actor).order_by("name")[:50],
         "totals": totals,
-        "with_patches": devices.filter(pk__in=PendingPatch.objects.values("device_id")).count(),
+        "with_patches": devices.filter(pending_patches__isnull=False).distinct().count(),
         "open_actions": actions.filter(status__in=UNFINISHED).count(),
         "recent_actions": actions.order_by("-queued_at", "-id")[:10],
     }

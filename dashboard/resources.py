@@ -16,7 +16,7 @@ from portal.access import Actor, Role
 from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
 from portal.inventory import services as device_services
-from portal.inventory.models import DeviceStatus, OsType, PendingPatch
+from portal.inventory.models import DeviceStatus, OsType
 from portal.inventory.selectors import (
     devices_for,
     inventory_changes_for,
@@ -186,7 +186,7 @@ DEVICES = Resource(
         ListFilter("site", "Site", "site_id", site_choices),
         ListFilter("group", "Group", "group_id", group_choices),
         ListFilter("patches", "Patches", "", static_choices([("pending", "Pending patches")]),
-                   apply=lambda rows, value: rows.filter(pk__in=PendingPatch.objects.values("device_id"))),
+                   apply=lambda rows, value: rows.filter(pending_patches__isnull=False).distinct()),
     ),
 )
 

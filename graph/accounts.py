@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 import strawberry_django
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from strawberry import auto, relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -16,7 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 from graph.context import actor_from
 from graph.cost import LIST_BOUND
 from graph.errors import MutationError, Payload, attempt, lookup
-from graph.scoping import PrimaryKeyIds, Scoped
+from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, CompanyNode, _words
 from portal.accounts import selectors, services
 from portal.accounts.models import APIToken, User
@@ -25,7 +24,7 @@ from portal.tenancy.selectors import companies_for
 
 
 @strawberry_django.type(User, name="User")
-class UserNode(PrimaryKeyIds, relay.Node):
+class UserNode(Visible, relay.Node):
     """A person who signs in; administrators who see every company see all users, others only themselves."""
 
     username: auto
@@ -41,13 +40,9 @@ class UserNode(PrimaryKeyIds, relay.Node):
     def companies(self, info: Info) -> list[CompanyNode]:
         return list(companies_for(actor=actor_from(info)).filter(members=self.pk).order_by("name", "pk")[:LIST_BOUND])
 
-    @classmethod
-    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
-        return queryset & selectors.users_for(actor=actor_from(info))
-
 
 @strawberry_django.type(APIToken, name="ApiToken")
-class ApiTokenNode(PrimaryKeyIds, relay.Node):
+class ApiTokenNode(Visible, relay.Node):
     """One of your API tokens (its secret is never readable)."""
 
     name: auto
@@ -56,10 +51,6 @@ class ApiTokenNode(PrimaryKeyIds, relay.Node):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
-        return queryset & selectors.api_tokens_of(actor=actor_from(info))
 
 
 @strawberry_django.filter_type(AuditEvent, lookups=True)
@@ -80,7 +71,7 @@ class AuditEventOrder:
 
 
 @strawberry_django.type(AuditEvent, name="AuditEvent", filters=AuditEventFilter, ordering=AuditEventOrder)
-class AuditEventNode(Scoped, relay.Node):
+class AuditEventNode(Visible, relay.Node):
     """A write to the fleet: who did what to which object, with before and after."""
 
     created_at: datetime

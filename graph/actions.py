@@ -19,7 +19,7 @@ from graph.context import actor_from
 from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup
 from graph.inputs import sent_fields
 from graph.inventory import DeviceNode
-from graph.scoping import PrimaryKeyIds, Scoped
+from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from portal.actions import library, scheduling, selectors
 from portal.actions.library import MAX_PROFILE_TASKS
@@ -39,16 +39,8 @@ from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
-class SignedIn(PrimaryKeyIds):
-    """The shared library: every signed-in caller sees the same rows, anonymous callers none."""
-
-    @classmethod
-    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
-        return queryset if actor_from(info).is_authenticated else queryset.none()
-
-
 @strawberry_django.type(ScriptVersion, name="ScriptVersion")
-class ScriptVersionNode(SignedIn, relay.Node):
+class ScriptVersionNode(Visible, relay.Node):
     number: auto
     name: auto
     language: auto
@@ -73,7 +65,7 @@ class ScriptFilter:
 
 
 @strawberry_django.type(Script, name="Script", filters=ScriptFilter)
-class ScriptNode(SignedIn, relay.Node):
+class ScriptNode(Visible, relay.Node):
     """A library script; ``versions`` is its change history, newest first."""
 
     name: auto
@@ -95,7 +87,7 @@ class ScriptNode(SignedIn, relay.Node):
 
 
 @strawberry_django.type(SoftwareItem, name="SoftwareItem")
-class SoftwareItemNode(SignedIn, relay.Node):
+class SoftwareItemNode(Visible, relay.Node):
     name: auto
     description: auto
     winget_id: auto
@@ -106,7 +98,7 @@ class SoftwareItemNode(SignedIn, relay.Node):
 
 
 @strawberry_django.type(ProfileTask, name="ProfileTask")
-class ProfileTaskNode(SignedIn, relay.Node):
+class ProfileTaskNode(Visible, relay.Node):
     name: auto
     order_index: auto
     action_type: auto
@@ -117,7 +109,7 @@ class ProfileTaskNode(SignedIn, relay.Node):
 
 
 @strawberry_django.type(DeploymentProfile, name="DeploymentProfile")
-class DeploymentProfileNode(SignedIn, relay.Node):
+class DeploymentProfileNode(Visible, relay.Node):
     name: auto
     description: auto
     target_os: auto
@@ -128,16 +120,12 @@ class DeploymentProfileNode(SignedIn, relay.Node):
 
 
 @strawberry_django.type(ActionBatch, name="ActionBatch")
-class ActionBatchNode(PrimaryKeyIds, relay.Node):
+class ActionBatchNode(Visible, relay.Node):
     """Actions requested together (bulk or profile roll-out)."""
 
     title: auto
     requested_by_label: auto
     created_at: datetime
-
-    @classmethod
-    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
-        return queryset.filter(pk__in=selectors.batches_for(actor=actor_from(info)).values("pk"))
 
     @strawberry_django.field(description="Counts per status (of the actions you may see), total, finished, percent.")
     def summary(self, info: Info) -> JSON:
@@ -176,7 +164,7 @@ class ActionOrder:
 
 
 @strawberry_django.type(Action, name="Action", filters=ActionFilter, ordering=ActionOrder)
-class ActionNode(Scoped, relay.Node):
+class ActionNode(Visible, relay.Node):
     """One thing done on one device, from request to result."""
 
     action_type: auto
@@ -210,7 +198,7 @@ class ActionNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(ActionSchedule, name="ActionSchedule")
-class ActionScheduleNode(Scoped, relay.Node):
+class ActionScheduleNode(Visible, relay.Node):
     name: auto
     company: CompanyNode
     site: SiteNode | None
@@ -428,7 +416,7 @@ def _run(info: Info, target: TargetInput, make_spec=None, *, profile_id: relay.G
         if target.devices and len(target.devices) == 1 and spec is not None and not target.os_type:
             return RunPayload(actions=[queue_action(actor=actor, device=devices.get(), spec=spec)])
         if spec is None:
-            profile = _library_lookup(actor, DeploymentProfile.objects.all(), profile_id, "DeploymentProfile",
+            profile = _library_lookup(actor, selectors.profiles_for(actor=actor), profile_id, "DeploymentProfile",
                                       "profile")
             result: BulkResult = apply_profile(actor=actor, profile=profile, devices=devices,
                                                os_type=target.os_type or None)
@@ -444,9 +432,8 @@ def _run(info: Info, target: TargetInput, make_spec=None, *, profile_id: relay.G
 
 
 def _library_lookup(actor: Any, rows: QuerySet, global_id: relay.GlobalID | None, type_name: str, field: str):
-    if global_id is None:
-        return None
-    return lookup(rows if actor.is_authenticated else rows.none(), global_id, type_name=type_name, field=field)
+    """A library row by an optional global id, through the caller's scoped rows."""
+    return None if global_id is None else lookup(rows, global_id, type_name=type_name, field=field)
 
 
 @strawberry.type
@@ -454,7 +441,7 @@ class ActionsMutation:
     @strawberry.mutation(description="Run a library script (operators) or an ad-hoc one (with the permission).")
     def run_script(self, info: Info, input: RunScriptInput) -> RunPayload:
         def spec(actor):
-            script = _library_lookup(actor, Script.objects.all(), input.script, "Script", "script")
+            script = _library_lookup(actor, selectors.scripts_for(actor=actor), input.script, "Script", "script")
             return script_spec(actor=actor, script=script, inline_content=input.inline_content,
                                inline_language=input.inline_language, parameters=input.parameters,
                                arguments=input.arguments, environment=input.environment, timeout=input.timeout,
@@ -474,7 +461,7 @@ class ActionsMutation:
     @strawberry.mutation(description="Install a package from the software catalogue (operators).")
     def install_software(self, info: Info, input: InstallSoftwareInput) -> RunPayload:
         return _run(info, input.target, lambda actor: software_spec(actor=actor, software=_library_lookup(
-            actor, SoftwareItem.objects.all(), input.software, "SoftwareItem", "software")))
+            actor, selectors.software_items_for(actor=actor), input.software, "SoftwareItem", "software")))
 
     @strawberry.mutation(description="Queue a profile's tasks on each device, in order (operators).")
     def apply_profile(self, info: Info, input: ApplyProfileInput) -> RunPayload:
@@ -496,7 +483,7 @@ class ActionsMutation:
     def update_script(self, info: Info, input: ScriptUpdateInput) -> Payload[ScriptNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: library.update_script(
-            actor=actor, script=_library_lookup(actor, Script.objects.all(), input.id, "Script", "id"),
+            actor=actor, script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.id, "Script", "id"),
             **sent_fields(input, library.SCRIPT_FIELDS, keep_nulls=True)))
         return Payload(node=node, errors=errors)
 
@@ -528,11 +515,12 @@ class ActionsMutation:
     def add_profile_task(self, info: Info, input: ProfileTaskInput) -> Payload[ProfileTaskNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: library.add_profile_task(
-            actor=actor, profile=_library_lookup(actor, DeploymentProfile.objects.all(), input.profile,
+            actor=actor, profile=_library_lookup(actor, selectors.profiles_for(actor=actor), input.profile,
                                                  "DeploymentProfile", "profile"),
             name=input.name, action_type=input.action_type, order_index=input.order_index,
-            script=_library_lookup(actor, Script.objects.all(), input.script, "Script", "script"),
-            software=_library_lookup(actor, SoftwareItem.objects.all(), input.software, "SoftwareItem", "software"),
+            script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.script, "Script", "script"),
+            software=_library_lookup(actor, selectors.software_items_for(actor=actor), input.software, "SoftwareItem",
+                                     "software"),
             options=input.options or {}, continue_on_error=input.continue_on_error))
         return Payload(node=node, errors=errors)
 
@@ -545,7 +533,7 @@ class ActionsMutation:
     def instantiate_template(self, info: Info, input: InstantiateTemplateInput) -> Payload[DeploymentProfileNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: library.instantiate_template(
-            actor=actor, template=_library_lookup(actor, DeploymentProfile.objects.all(), input.template,
+            actor=actor, template=_library_lookup(actor, selectors.profiles_for(actor=actor), input.template,
                                                   "DeploymentProfile", "template"),
             name=input.name, description=input.description))
         return Payload(node=node, errors=errors)
@@ -568,8 +556,8 @@ class ActionsMutation:
                                             field="company"),
                 name=input.name, kind=input.kind, os_type=input.os_type, parameters=input.parameters or {},
                 run_at=input.run_at, every=input.every, enabled=input.enabled,
-                script=_library_lookup(actor, Script.objects.all(), input.script, "Script", "script"),
-                profile=_library_lookup(actor, DeploymentProfile.objects.all(), input.profile, "DeploymentProfile",
+                script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.script, "Script", "script"),
+                profile=_library_lookup(actor, selectors.profiles_for(actor=actor), input.profile, "DeploymentProfile",
                                         "profile"),
                 **placement)
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import strawberry
 import strawberry_django
-from django.db.models import QuerySet
 from strawberry import auto, relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -22,18 +21,9 @@ from connectors.selectors import connectors_for, external_records_for
 from graph.actions import ActionNode
 from graph.context import actor_from
 from graph.errors import MutationError, Payload, attempt, lookup
-from graph.scoping import PrimaryKeyIds
+from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, DeleteInput
-from portal.access import is_msp_admin
 from portal.inventory.selectors import devices_for
-
-
-class MspWide(PrimaryKeyIds):
-    """Rows that span companies: administrators who see every company get them, anyone else none."""
-
-    @classmethod
-    def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:
-        return queryset if is_msp_admin(actor_from(info)) else queryset.none()
 
 
 @strawberry_django.filter_type(ExternalRecord, lookups=True)
@@ -50,7 +40,7 @@ class ExternalRecordFilter:
 
 
 @strawberry_django.type(SyncRun, name="SyncRun")
-class SyncRunNode(MspWide, relay.Node):
+class SyncRunNode(Visible, relay.Node):
     status: auto
     started_at: datetime
     finished_at: datetime | None
@@ -77,7 +67,7 @@ class SyncRunNode(MspWide, relay.Node):
 
 
 @strawberry_django.type(ExternalRecord, name="ExternalRecord", filters=ExternalRecordFilter)
-class ExternalRecordNode(MspWide, relay.Node):
+class ExternalRecordNode(Visible, relay.Node):
     """One upstream item and the Fleetwatch record it is (its id in ``objectId``; kind says which type)."""
 
     kind: auto
@@ -91,7 +81,7 @@ class ExternalRecordNode(MspWide, relay.Node):
 
 
 @strawberry_django.type(Connector, name="Connector")
-class ConnectorNode(MspWide, relay.Node):
+class ConnectorNode(Visible, relay.Node):
     name: auto
     kind: auto
     base_url: auto

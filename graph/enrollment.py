@@ -13,7 +13,7 @@ from strawberry_django.relay import DjangoListConnection
 from graph.context import actor_from
 from graph.errors import MutationError, Payload, attempt, lookup
 from graph.inventory import DeviceNode
-from graph.scoping import Scoped
+from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, CompanyNode, GroupNode, SiteNode
 from portal.inventory import enrollment
 from portal.inventory.models import EnrollmentToken
@@ -22,7 +22,7 @@ from portal.tenancy.selectors import groups_for, sites_for
 
 
 @strawberry_django.type(EnrollmentToken, name="EnrollmentToken")
-class EnrollmentTokenNode(Scoped, relay.Node):
+class EnrollmentTokenNode(Visible, relay.Node):
     """Lets agents enroll into one site; the token itself is shown only when created."""
 
     name: auto

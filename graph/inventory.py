@@ -15,7 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.inputs import sent_fields
-from graph.scoping import Scoped
+from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from portal.inventory import selectors, services
 from portal.inventory.models import (
@@ -68,7 +68,7 @@ class DeviceOrder:
 
 
 @strawberry_django.type(DeviceInventory, name="DeviceInventory")
-class DeviceInventoryNode(Scoped, relay.Node):
+class DeviceInventoryNode(Visible, relay.Node):
     """Hardware and system facts from the agent's latest full inventory."""
 
     collected_at: datetime
@@ -89,14 +89,14 @@ class SoftwareFilter:
 
 
 @strawberry_django.type(InstalledSoftware, name="InstalledSoftware", filters=SoftwareFilter)
-class InstalledSoftwareNode(Scoped, relay.Node):
+class InstalledSoftwareNode(Visible, relay.Node):
     name: auto
     version: auto
     source: auto
 
 
 @strawberry_django.type(DeviceService, name="DeviceService")
-class DeviceServiceNode(Scoped, relay.Node):
+class DeviceServiceNode(Visible, relay.Node):
     name: auto
     display_name: auto
     status: auto
@@ -104,7 +104,7 @@ class DeviceServiceNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(PendingPatch, name="PendingPatch")
-class PendingPatchNode(Scoped, relay.Node):
+class PendingPatchNode(Visible, relay.Node):
     patch_id: auto
     title: auto
     severity: auto
@@ -112,7 +112,7 @@ class PendingPatchNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(InventoryChange, name="InventoryChange")
-class InventoryChangeNode(Scoped, relay.Node):
+class InventoryChangeNode(Visible, relay.Node):
     at: datetime
     kind: auto
     change: auto
@@ -127,14 +127,14 @@ class MetricSampleFilter:
 
 
 @strawberry_django.type(MetricSample, name="MetricSample", filters=MetricSampleFilter)
-class MetricSampleNode(Scoped, relay.Node):
+class MetricSampleNode(Visible, relay.Node):
     at: datetime
     cpu_percent: float | None
     memory_percent: float | None
 
 
 @strawberry_django.type(Device, name="Device", filters=DeviceFilter, ordering=DeviceOrder)
-class DeviceNode(Scoped, relay.Node):
+class DeviceNode(Visible, relay.Node):
     """An endpoint of a client company."""
 
     agent_version: auto

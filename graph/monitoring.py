@@ -15,7 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.inputs import sent_fields
-from graph.scoping import Scoped
+from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
 from monitoring import alerting, selectors, services
 from monitoring import cameras as camera_services
@@ -33,7 +33,7 @@ from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
 @strawberry_django.type(NetworkInterface, name="NetworkInterface")
-class NetworkInterfaceNode(Scoped, relay.Node):
+class NetworkInterfaceNode(Visible, relay.Node):
     if_index: auto
     name: auto
     alias: auto
@@ -48,7 +48,7 @@ class NetworkInterfaceNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(NetworkPollSample, name="NetworkPollSample")
-class NetworkPollSampleNode(Scoped, relay.Node):
+class NetworkPollSampleNode(Visible, relay.Node):
     at: datetime
     status: auto
     response_ms: float | None
@@ -72,7 +72,7 @@ class NetworkDeviceFilter:
 
 
 @strawberry_django.type(NetworkDevice, name="NetworkDevice", filters=NetworkDeviceFilter)
-class NetworkDeviceNode(Scoped, relay.Node):
+class NetworkDeviceNode(Visible, relay.Node):
     """A switch, router, firewall, printer or access point polled over SNMP. Secrets are never returned."""
 
     name: auto
@@ -109,7 +109,7 @@ class NetworkDeviceNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(Camera, name="Camera")
-class CameraNode(Scoped, relay.Node):
+class CameraNode(Visible, relay.Node):
     """An IP camera checked over RTSP. The password is never returned."""
 
     name: auto
@@ -127,7 +127,7 @@ class CameraNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(Check, name="Check")
-class CheckNode(Scoped, relay.Node):
+class CheckNode(Visible, relay.Node):
     name: auto
     kind: auto
     warning_threshold: float | None
@@ -153,7 +153,7 @@ class AlertFilter:
 
 
 @strawberry_django.type(Alert, name="Alert", filters=AlertFilter)
-class AlertNode(Scoped, relay.Node):
+class AlertNode(Visible, relay.Node):
     """One problem on one object; at most one unresolved per check and object."""
 
     object_key: auto
@@ -174,7 +174,7 @@ class AlertNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(MaintenanceWindow, name="MaintenanceWindow")
-class MaintenanceWindowNode(Scoped, relay.Node):
+class MaintenanceWindowNode(Visible, relay.Node):
     company: CompanyNode
     site: SiteNode | None
     object_key: auto

@@ -1,4 +1,5 @@
-"""Every GraphQL type over a tenant-owned model reads its rows through ``visible_to``."""
+"""Every GraphQL type over a model reads its rows through ``visible_to``: the model's declared visibility
+decides (a company's rows, the MSP-wide library, connectors for all-company admins, one's own tokens…)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ class PrimaryKeyIds:
     _id_attr = "pk"
 
 
-class Scoped(PrimaryKeyIds):
-    """Mixin for strawberry-django types: root lists, nested lists and ``node(id:)`` are all scoped."""
+class Visible(PrimaryKeyIds):
+    """Mixin for strawberry-django types: root lists, nested lists and ``node(id:)`` all read through the
+    one rule, by the model's declared visibility."""
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet, info: Info, **kwargs: Any) -> QuerySet:

@@ -16,7 +16,7 @@ from strawberry_django.relay import DjangoListConnection
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.inputs import changes_from
-from graph.scoping import Scoped
+from graph.scoping import Visible
 from portal.tenancy import selectors, services
 from portal.tenancy.models import Company, Contact, Group, Site
 
@@ -114,7 +114,7 @@ class ContactOrder:
 
 
 @strawberry_django.type(Company, name="Company", filters=CompanyFilter, ordering=CompanyOrder)
-class CompanyNode(Scoped, relay.Node):
+class CompanyNode(Visible, relay.Node):
     """A client company of the MSP."""
 
     name: auto
@@ -130,7 +130,7 @@ class CompanyNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(Site, name="Site", filters=SiteFilter, ordering=SiteOrder)
-class SiteNode(Scoped, relay.Node):
+class SiteNode(Visible, relay.Node):
     """A location of a company."""
 
     name: auto
@@ -148,7 +148,7 @@ class SiteNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(Group, name="Group", filters=GroupFilter, ordering=GroupOrder)
-class GroupNode(Scoped, relay.Node):
+class GroupNode(Visible, relay.Node):
     """A set of devices within a site."""
 
     name: auto
@@ -162,7 +162,7 @@ class GroupNode(Scoped, relay.Node):
 
 
 @strawberry_django.type(Contact, name="Contact", filters=ContactFilter, ordering=ContactOrder)
-class ContactNode(Scoped, relay.Node):
+class ContactNode(Visible, relay.Node):
     """A person at a client company."""
 
     name: auto

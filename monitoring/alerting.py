@@ -29,13 +29,12 @@ from monitoring.models import (
     NetworkInterface,
     Severity,
 )
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
 from portal.audit.services import record
 from portal.events.publish import publish
 from portal.inventory.models import Device, DeviceInventory, DeviceService, DeviceStatus, PendingPatch
 from portal.targets import TargetUrl, parse_url
 from portal.tenancy.models import Company
-from portal.tenancy.services import ensure_visible
 from portal.writes import delete_row, save_changes, save_new
 
 logger = logging.getLogger(__name__)
@@ -88,9 +87,9 @@ def default_checks_for_new_company(sender: type, instance: Company, created: boo
 
 def ensure_default_checks(*, company: Company) -> int:
     """Create the default checks a company lacks (by kind); returns how many were created."""
-    have = set(Check.objects.filter(company=company).values_list("kind", flat=True))
+    have = set(rows_for_system(Check).filter(company=company).values_list("kind", flat=True))
     missing = [Check(company=company, **spec) for spec in DEFAULT_CHECKS if spec["kind"] not in have]
-    Check.objects.bulk_create(missing)
+    rows_for_system(Check).bulk_create(missing)
     return len(missing)
 
 
@@ -111,7 +110,7 @@ def _level(value: float | None, check: Check, *, lower_is_worse: bool = False) -
 
 def _findings(check: Check) -> Iterable[Finding]:
     kind, company = check.kind, check.company_id
-    devices = Device.objects.filter(company_id=company)
+    devices = rows_for_system(Device).filter(company_id=company)
     if kind == CheckKind.AGENT_OFFLINE:
         now = timezone.now()
         for device in devices.filter(status=DeviceStatus.OFFLINE).exclude(last_seen__isnull=True):
@@ -130,7 +129,7 @@ def _findings(check: Check) -> Iterable[Finding]:
                 yield Finding(f"device:{device.pk}", str(device), device.site_id, level, value,
                               f"{what} on {device} at {value:.0f} %")
     elif kind == CheckKind.AGENT_DISK_FREE:
-        for inventory in DeviceInventory.objects.filter(device__company_id=company).select_related("device"):
+        for inventory in rows_for_system(DeviceInventory).filter(device__company_id=company).select_related("device"):
             for disk in inventory.disks or []:
                 size, used = disk.get("size") or 0, disk.get("used") or 0
                 if size <= 0:
@@ -143,13 +142,13 @@ def _findings(check: Check) -> Iterable[Finding]:
                                   device.site_id, level, round(free, 1),
                                   f"{device}: {disk.get('mount')} has {free:.0f} % free")
     elif kind == CheckKind.SERVICE_NOT_RUNNING:
-        for service in DeviceService.objects.filter(device__company_id=company, name=check.parameter).exclude(
+        for service in rows_for_system(DeviceService).filter(device__company_id=company, name=check.parameter).exclude(
                 status="running").select_related("device"):
             yield Finding(f"device:{service.device_id}", str(service.device), service.device.site_id, True, None,
                           f"{service.name} is {service.status or 'not running'} on {service.device}")
     elif kind == CheckKind.CRITICAL_PATCHES:
         counts: dict[int, int] = {}
-        for device_id in PendingPatch.objects.filter(device__company_id=company,
+        for device_id in rows_for_system(PendingPatch).filter(device__company_id=company,
                                                      severity__iexact="critical").values_list("device_id", flat=True):
             counts[device_id] = counts.get(device_id, 0) + 1
         for device in devices.filter(pk__in=counts):
@@ -158,7 +157,7 @@ def _findings(check: Check) -> Iterable[Finding]:
                 yield Finding(f"device:{device.pk}", str(device), device.site_id, level, counts[device.pk],
                               f"{counts[device.pk]} critical patch(es) pending on {device}")
     elif kind in (CheckKind.NETWORK_UNREACHABLE, CheckKind.NETWORK_CPU, CheckKind.NETWORK_STORAGE):
-        for gear in NetworkDevice.objects.filter(company_id=company):
+        for gear in rows_for_system(NetworkDevice).filter(company_id=company):
             key = f"network:{gear.pk}"
             if kind == CheckKind.NETWORK_UNREACHABLE:
                 if gear.status in ("timeout", "unreachable", "error"):
@@ -176,13 +175,13 @@ def _findings(check: Check) -> Iterable[Finding]:
                     yield Finding(key, str(gear), gear.site_id, level, fullest,
                                   f"Storage on {gear} {fullest:.0f} % used")
     elif kind == CheckKind.INTERFACE_DOWN:
-        for interface in NetworkInterface.objects.filter(device__company_id=company, admin_status="up").exclude(
-                oper_status="up").select_related("device"):
+        interfaces = rows_for_system(NetworkInterface).filter(device__company_id=company, admin_status="up")
+        for interface in interfaces.exclude(oper_status="up").select_related("device"):
             yield Finding(f"interface:{interface.pk}", f"{interface.device} {interface}", interface.device.site_id,
                           True, None, f"{interface} on {interface.device} is {interface.oper_status or 'down'}")
     elif kind in (CheckKind.CAMERA_DOWN, CheckKind.CAMERA_AUTH_FAILED):
         wanted = "down" if kind == CheckKind.CAMERA_DOWN else "auth_failed"
-        for camera in Camera.objects.filter(company_id=company, status=wanted):
+        for camera in rows_for_system(Camera).filter(company_id=company, status=wanted):
             yield Finding(f"camera:{camera.pk}", str(camera), camera.site_id, True, None,
                           f"Camera {camera} is {camera.get_status_display().lower()}: {camera.status_detail}"[:500])
 
@@ -202,8 +201,10 @@ def evaluate_check(*, check: Check) -> list[Alert]:
     """Evaluate one check; returns the alerts it opened."""
     now = timezone.now()
     failing = {finding.object_key: finding for finding in _findings(check)}
-    states = {state.object_key: state for state in CheckState.objects.select_for_update().filter(check_rule=check)}
-    windows = list(MaintenanceWindow.objects.filter(company_id=check.company_id, starts_at__lte=now, ends_at__gt=now))
+    states = {state.object_key: state
+              for state in rows_for_system(CheckState).select_for_update().filter(check_rule=check)}
+    windows = list(rows_for_system(MaintenanceWindow).filter(company_id=check.company_id, starts_at__lte=now,
+                                                             ends_at__gt=now))
     opened = []
     for key, finding in failing.items():
         state = states.get(key) or CheckState(check_rule=check, object_key=key)
@@ -212,7 +213,7 @@ def evaluate_check(*, check: Check) -> list[Alert]:
         if state.consecutive_failures < check.failures_before_alert:
             continue
         severity = check.critical_severity if finding.critical else check.warning_severity
-        current = Alert.objects.filter(check_rule=check, object_key=key, resolved_at__isnull=True).first()
+        current = rows_for_system(Alert).filter(check_rule=check, object_key=key, resolved_at__isnull=True).first()
         if current is not None:  # deduplicated: the one unresolved alert is kept up to date
             changed = current.severity != severity or current.message != finding.message
             current.severity, current.message, current.value = severity, finding.message, finding.value
@@ -222,14 +223,15 @@ def evaluate_check(*, check: Check) -> list[Alert]:
             continue
         if _in_maintenance(check.company_id, finding, windows):
             continue
-        alert = Alert.objects.create(company_id=check.company_id, check_rule=check, object_key=key,
+        alert = rows_for_system(Alert).create(company_id=check.company_id, check_rule=check, object_key=key,
                                      object_label=finding.label[:255], kind=check.kind, severity=severity,
                                      message=finding.message[:500], value=finding.value)
         publish("alert.raised", company_id=check.company_id, id=alert.pk, severity=severity)
         opened.append(alert)
     recovered = [key for key in states if key not in failing]
-    CheckState.objects.filter(check_rule=check, object_key__in=recovered).delete()
-    for alert in Alert.objects.filter(check_rule=check, resolved_at__isnull=True).exclude(object_key__in=failing):
+    rows_for_system(CheckState).filter(check_rule=check, object_key__in=recovered).delete()
+    unresolved = rows_for_system(Alert).filter(check_rule=check, resolved_at__isnull=True)
+    for alert in unresolved.exclude(object_key__in=failing):
         alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
         alert.save(update_fields=["status", "resolved_at", "last_seen_at"])
         publish("alert.updated", company_id=check.company_id, id=alert.pk)
@@ -239,7 +241,7 @@ def evaluate_check(*, check: Check) -> list[Alert]:
 def evaluate_all_checks() -> dict[str, int]:
     """The minute's evaluation of every enabled check; then notify about new high/critical alerts."""
     opened: list[Alert] = []
-    for check in Check.objects.filter(enabled=True).select_related("company"):
+    for check in rows_for_system(Check).filter(enabled=True).select_related("company"):
         try:
             opened += evaluate_check(check=check)
         except Exception:  # one broken check must not stop the others
@@ -256,7 +258,7 @@ def notify(*, alerts: list[Alert]) -> None:
     """Email and Slack, at once, for each alert (company and a link in both). Failures are logged; the
     alert stays open and unmarked, so the daily summary still lists it."""
     for alert in alerts:
-        company = Company.objects.get(pk=alert.company_id)
+        company = rows_for_system(Company).get(pk=alert.company_id)
         # Names and messages come from users and devices: one line, whatever they hold.
         subject = " ".join(f"[Fleetwatch] {alert.get_severity_display()} — {company.name}: {alert.message}"
                            .split())[:200]
@@ -280,7 +282,7 @@ def notify(*, alerts: list[Alert]) -> None:
             except httpx.HTTPError:
                 logger.exception("could not post alert %s to Slack", alert.pk)
         if delivered:
-            Alert.objects.filter(pk=alert.pk).update(notified_at=timezone.now())
+            rows_for_system(Alert).filter(pk=alert.pk).update(notified_at=timezone.now())
 
 
 def slack_webhook() -> str:
@@ -306,10 +308,10 @@ def send_daily_summary() -> int:
     if not settings.FLEETWATCH_ALERT_EMAILS:
         return 0
     since = timezone.now() - timedelta(days=1)
-    unresolved = list(Alert.objects.filter(resolved_at__isnull=True).select_related("company")
+    unresolved = list(rows_for_system(Alert).filter(resolved_at__isnull=True).select_related("company")
                       .order_by("company__name", "-severity"))
-    opened = Alert.objects.filter(opened_at__gte=since).count()
-    resolved = Alert.objects.filter(resolved_at__gte=since).count()
+    opened = rows_for_system(Alert).filter(opened_at__gte=since).count()
+    resolved = rows_for_system(Alert).filter(resolved_at__gte=since).count()
     lines = [f"Last 24 hours: {opened} alert(s) opened, {resolved} resolved. Unresolved now: {len(unresolved)}.", ""]
     lines += [f"- {a.company.name}: {a.get_severity_display()} — {a.message} ({a.get_status_display()})"
               for a in unresolved]

@@ -13,11 +13,10 @@ from django.utils import timezone
 from monitoring.cycles import queue_now, unless_running
 from monitoring.models import Camera
 from monitoring.rtsp import RtspResult, check, rtsp_target
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
 from portal.events.publish import publish
 from portal.targets import parse_host
 from portal.tenancy.models import Site
-from portal.tenancy.services import ensure_visible
 from portal.writes import clear_retargeted_secrets, delete_row, save_changes, save_new
 
 CAMERA_FIELDS = ("site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes")
@@ -58,10 +57,10 @@ def delete_camera(*, actor: Actor, camera: Camera) -> None:
 
 def store_check_result(*, camera_id: int, result: RtspResult) -> None:
     now = timezone.now()
-    camera = Camera.objects.filter(pk=camera_id).first()
+    camera = rows_for_system(Camera).filter(pk=camera_id).first()
     if camera is None:
         return
-    Camera.objects.filter(pk=camera_id).update(
+    rows_for_system(Camera).filter(pk=camera_id).update(
         status=result.status, status_detail=result.detail[:300], response_ms=result.response_ms, last_checked_at=now,
         next_check_at=now + timedelta(minutes=camera.check_interval_minutes))
     publish("camera.checked", company_id=camera.company_id, id=camera_id, status=result.status)
@@ -88,7 +87,7 @@ def check_cameras(*, cameras: list[Camera]) -> dict[str, int]:
 def check_due_cameras() -> dict[str, int] | None:
     """One check cycle of the cameras whose interval has passed; skipped while the previous one runs."""
     def due() -> list[Camera]:
-        return list(Camera.objects.filter(Q(next_check_at__isnull=True)
+        return list(rows_for_system(Camera).filter(Q(next_check_at__isnull=True)
                                           | Q(next_check_at__lte=timezone.now() + timedelta(seconds=20))))
 
     return unless_running(CYCLE_LOCK, lambda: check_cameras(cameras=due()))
@@ -105,4 +104,4 @@ def check_now(*, actor: Actor, camera: Camera) -> Camera:
 
 def check_one(*, camera_id: int) -> dict[str, int]:
     """The queued "check now" (on the task cluster)."""
-    return check_cameras(cameras=list(Camera.objects.filter(pk=camera_id)))
+    return check_cameras(cameras=list(rows_for_system(Camera).filter(pk=camera_id)))

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from monitoring.models import Camera, Check, MaintenanceWindow, NetworkDevice
+from portal.access import rows_for_system
 from portal.forms import ScopedModelForm
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
@@ -39,7 +40,7 @@ class NetworkDeviceForm(ScopedModelForm):
         if site is not None:
             self.instance.company_id = site.company_id
         self.entered_secrets = {name for name in SECRETS if self.cleaned_data.get(name)}
-        stored = NetworkDevice.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        stored = rows_for_system(NetworkDevice).filter(pk=self.instance.pk).first() if self.instance.pk else None
         for name in SECRETS:
             if stored is not None and name not in self.entered_secrets:
                 self.cleaned_data[name] = getattr(stored, name)  # empty means "keep": validate with the stored one

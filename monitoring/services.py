@@ -17,11 +17,10 @@ from django.utils import timezone
 from monitoring.cycles import queue_now, unless_running
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
 from portal.events.publish import publish
 from portal.targets import parse_host
 from portal.tenancy.models import Group, Site
-from portal.tenancy.services import ensure_visible
 from portal.writes import clear_retargeted_secrets, delete_row, explain_cleared, save_changes, save_new
 
 DEVICE_FIELDS = ("site", "group", "name", "host", "port", "vendor", "device_type", "snmp_version", "community",
@@ -82,7 +81,7 @@ def target_of(device: NetworkDevice) -> SnmpTarget:
 @transaction.atomic
 def store_poll_result(*, device_id: int, result: PollResult) -> None:
     """Keep the device's current state, its interfaces with rates, and one history sample."""
-    device = NetworkDevice.objects.select_for_update().filter(pk=device_id).first()
+    device = rows_for_system(NetworkDevice).select_for_update().filter(pk=device_id).first()
     if device is None:
         return  # deleted while it was being polled
     now = timezone.now()
@@ -102,14 +101,14 @@ def store_poll_result(*, device_id: int, result: PollResult) -> None:
                    "cpu_percent", "storage"]
         total_in, total_out = _store_interfaces(device, result, now)
     device.save(update_fields=update)
-    NetworkPollSample.objects.create(device=device, at=now, status=result.status, response_ms=result.response_ms,
-                                     cpu_percent=result.cpu_percent if result.status == "up" else None,
-                                     in_bps=total_in, out_bps=total_out)
+    rows_for_system(NetworkPollSample).create(
+        device=device, at=now, status=result.status, response_ms=result.response_ms,
+        cpu_percent=result.cpu_percent if result.status == "up" else None, in_bps=total_in, out_bps=total_out)
     publish("networkdevice.polled", company_id=device.company_id, id=device.pk, status=device.status)
 
 
 def _store_interfaces(device: NetworkDevice, result: PollResult, now: Any) -> tuple[float | None, float | None]:
-    existing = {i.if_index: i for i in NetworkInterface.objects.filter(device=device)}
+    existing = {i.if_index: i for i in rows_for_system(NetworkInterface).filter(device=device)}
     total_in = total_out = None
     keep = []
     for reading in result.interfaces:
@@ -134,7 +133,7 @@ def _store_interfaces(device: NetworkDevice, result: PollResult, now: Any) -> tu
             total_in = (total_in or 0) + in_bps
         if out_bps is not None:
             total_out = (total_out or 0) + out_bps
-    NetworkInterface.objects.filter(device=device).exclude(pk__in=keep).delete()  # gone from the device
+    rows_for_system(NetworkInterface).filter(device=device).exclude(pk__in=keep).delete()  # gone from the device
     return total_in, total_out
 
 
@@ -154,7 +153,7 @@ def poll_devices(*, devices: Iterable[NetworkDevice]) -> dict[str, int]:
 def due_devices() -> Any:
     """Devices never polled, or whose interval has passed since their last poll (within the minute the
     cycle runs on, so a 5-minute interval polls every 5 minutes, not every 6)."""
-    return NetworkDevice.objects.filter(Q(next_poll_at__isnull=True)
+    return rows_for_system(NetworkDevice).filter(Q(next_poll_at__isnull=True)
                                         | Q(next_poll_at__lte=timezone.now() + timedelta(seconds=20)))
 
 
@@ -176,10 +175,10 @@ def poll_now(*, actor: Actor, networkdevice: NetworkDevice) -> NetworkDevice:
 
 def poll_one(*, device_id: int) -> dict[str, int]:
     """The queued "poll now" (on the task cluster): the device as it is now, if it still exists."""
-    return poll_devices(devices=list(NetworkDevice.objects.filter(pk=device_id)))
+    return poll_devices(devices=list(rows_for_system(NetworkDevice).filter(pk=device_id)))
 
 
 def prune_network_history() -> int:
     cutoff = timezone.now() - timedelta(days=settings.FLEETWATCH_NETWORK_RETENTION_DAYS)
-    deleted, _ = NetworkPollSample.objects.filter(at__lt=cutoff).delete()
+    deleted, _ = rows_for_system(NetworkPollSample).filter(at__lt=cutoff).delete()
     return deleted

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist, PermissionDenied
 from django.db import models
 
 if TYPE_CHECKING:
@@ -109,6 +110,78 @@ def require_msp_admin(actor: Actor, *, what: str) -> None:
         raise PermissionDenied(f"{what} span every company: they need an admin who sees all companies.")
 
 
+class Visibility:
+    """How a model's rows are seen: every model declares one (``visibility = …``), and ``visible_to`` reads
+    only that declaration."""
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ThroughCompany(Visibility):
+    """Belongs to one company, reached by ``path`` (``company_id``, ``site__company_id``, …)."""
+
+    path: str
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        if actor.company_ids is None:
+            return queryset
+        return queryset.filter(**{f"{self.path}__in": actor.company_ids})
+
+
+@dataclass(frozen=True)
+class MspLibrary(Visibility):
+    """The MSP's shared library: read by everyone signed in, written by admins who see all companies (the
+    services check ``require_msp_admin``)."""
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        return queryset
+
+
+@dataclass(frozen=True)
+class MspAdminsOnly(Visibility):
+    """What spans every company (connectors and their records): admins who see all companies only."""
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        return queryset if is_msp_admin(actor) else queryset.none()
+
+
+@dataclass(frozen=True)
+class Through(Visibility):
+    """Seen when a visible row of ``model`` points at it through ``field`` (an action batch through its
+    actions: whoever sees one of its actions sees the batch, and counts only what they may see)."""
+
+    model: str  # "app_label.ModelName"
+    field: str
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        related = apps.get_model(self.model)
+        return queryset.filter(pk__in=visible_to(related._default_manager.all(), actor).values(self.field))
+
+
+@dataclass(frozen=True)
+class OwnedByUser(Visibility):
+    """A user's own rows (``path`` leads to the user's id); ``msp_admins_see_all`` lets admins who see every
+    company see everyone's."""
+
+    path: str
+    msp_admins_see_all: bool = False
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        if self.msp_admins_see_all and is_msp_admin(actor):
+            return queryset
+        return queryset.filter(**{self.path: actor.user_id}) if actor.user_id is not None else queryset.none()
+
+
+@dataclass(frozen=True)
+class SystemOnly(Visibility):
+    """Plumbing (the event table): read by system code only."""
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        return queryset.none()
+
+
 class TenantQuerySet(models.QuerySet):
     """QuerySet of a tenant-owned model; the model names its path to the company in ``company_path``."""
 
@@ -117,18 +190,26 @@ class TenantQuerySet(models.QuerySet):
 
 
 _T = TypeVar("_T", bound=models.QuerySet)
+_M = TypeVar("_M", bound=models.Model)
 
 
 class TenantOwned(models.Model):
-    """Base for every model that belongs to one company."""
+    """Base for every model that belongs to one company: its ``company_path`` is its visibility."""
 
     # The lookup from this model to the owning company's id, e.g. "company_id" or "site__company_id".
     company_path: ClassVar[str]
+    visibility: ClassVar[Visibility]
 
     objects = TenantQuerySet.as_manager()
 
     class Meta:
         abstract = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        path = cls.__dict__.get("company_path")
+        if path:
+            cls.visibility = ThroughCompany(path)
 
     @property
     def owning_company_id(self) -> int | None:
@@ -141,26 +222,46 @@ class TenantOwned(models.Model):
         return value
 
 
+def visibility_of(model: type[models.Model]) -> Visibility:
+    """The visibility a model declared; refuses (fails closed) a model that declared none."""
+    declared = getattr(model, "visibility", None)
+    if not isinstance(declared, Visibility):
+        raise ImproperlyConfigured(f"{model.__name__} declares no visibility; it cannot be read.")
+    return declared
+
+
 def company_path_of(model: type[models.Model]) -> str:
     """The company lookup a tenant-owned model declared; refuses models that declared none."""
-    path = getattr(model, "company_path", None)
-    if not issubclass(model, TenantOwned) or not path:
-        raise ImproperlyConfigured(f"{model.__name__} is not tenant-owned; it cannot be scoped.")
-    return path
+    declared = visibility_of(model)
+    if not isinstance(declared, ThroughCompany):
+        raise ImproperlyConfigured(f"{model.__name__} is not tenant-owned; it has no company path.")
+    return declared.path
 
 
 def visible_to(queryset: _T, actor: Actor | None) -> _T:
-    """The rows of ``queryset`` the actor may see. The only scoping filter; fails closed."""
-    path = company_path_of(queryset.model)
+    """The rows of ``queryset`` the actor may see, by the model's declared visibility. The only scoping
+    filter; fails closed (no actor, or a model without a declaration, sees nothing)."""
+    declared = visibility_of(queryset.model)
     if actor is None or not actor.is_authenticated:
         return queryset.none()
-    if actor.company_ids is None:
+    if actor.is_system:
         return queryset
-    return queryset.filter(**{f"{path}__in": actor.company_ids})
+    return declared.restrict(queryset, actor)
+
+
+def rows_for_system(model: type[_M]) -> models.QuerySet[_M]:
+    """Every row of ``model``, for system and agent code (polls, syncs, the agent channel, jobs): the named,
+    explicit way around the tenancy rule, so a search for it finds every place that reads unscoped."""
+    visibility_of(model)
+    return model._default_manager.all()
+
+
+def ensure_visible(*, actor: Actor, company_id: int | None) -> None:
+    """Refuse to write into a company the actor may not see, exactly as if it did not exist."""
+    if not actor.may_see_company(company_id):
+        raise ObjectDoesNotExist("No such company.")
 
 
 def tenant_owned_models() -> list[type[TenantOwned]]:
     """Every concrete tenant-owned model installed (the isolation tests iterate this registry)."""
-    from django.apps import apps
-
     return [model for model in apps.get_models() if issubclass(model, TenantOwned)]

@@ -14,8 +14,7 @@ from django.views.decorators.http import require_POST
 from portal.accounts.middleware import client_ip
 from portal.actions.signing import public_key_text
 from portal.inventory.enrollment import AgentTokenRejected, EnrollmentRefused, authenticate_agent, enroll_agent
-from portal.inventory.models import DeviceInventory
-from portal.inventory.telemetry import apply_inventory, heartbeat_from, record_heartbeats
+from portal.inventory.telemetry import apply_inventory, heartbeat_from, record_heartbeats, stored_inventory_hash
 from portal.ratelimit import Limit, take
 from realtime.agent_protocol import MAX_FRAME_BYTES, FrameError, parse_frame
 
@@ -98,8 +97,7 @@ def heartbeat(request: HttpRequest) -> JsonResponse:
     if frame_type == "heartbeat":
         record_heartbeats([heartbeat_from(device.pk, frame.metrics)])
         return JsonResponse({"type": "ack", "seq": frame.seq, "heartbeat_interval": device.heartbeat_interval,
-                             "inventory_hash": DeviceInventory.objects.filter(device=device)
-                             .values_list("content_hash", flat=True).first()})
+                             "inventory_hash": stored_inventory_hash(device_id=device.pk)})
     if frame_type == "inventory":
         changed = apply_inventory(device_id=device.pk, content_hash=frame.content_hash, data=frame.data)
         return JsonResponse({"type": "inventory_stored", "hash": frame.content_hash, "changed": changed})

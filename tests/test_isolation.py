@@ -63,13 +63,23 @@ def test_anonymous_and_empty_scopes_see_nothing(model, tenant_a, actor_of):
     assert not visible_to(model._default_manager.all(), actor_of(nobody)).exists()
 
 
-def test_unregistered_model_cannot_be_scoped(actor_of, admin_user):
+def test_a_model_without_a_declared_visibility_cannot_be_read(actor_of, admin_user):
+    from django.contrib.sessions.models import Session
     from django.core.exceptions import ImproperlyConfigured
 
-    from portal.accounts.models import User
-
     with pytest.raises(ImproperlyConfigured):
-        visible_to(User.objects.all(), actor_of(admin_user))
+        visible_to(Session.objects.all(), actor_of(admin_user))
+
+
+OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "monitoring", "connectors")
+
+
+def test_every_model_of_ours_declares_how_it_is_seen():
+    from portal.access import Visibility
+
+    undeclared = [model.__name__ for model in apps.get_models() if model._meta.app_label in OUR_APPS
+                  and not isinstance(getattr(model, "visibility", None), Visibility)]
+    assert undeclared == []
 
 
 def _object_of(resource, tenant):
@@ -166,3 +176,41 @@ def test_object_pages_of_another_company_answer_404(name, tenant_a, tenant_b, ad
     url = reverse(name, args=[other.pk])
     response = client.post(url) if method == "POST" else client.get(url)
     assert response.status_code == 404
+
+
+# Core modules that read and write rows for the rule itself: the selectors and services, and the system
+# work of the core (the agent channel's telemetry and enrollment, delivery, jobs, the event relay, the
+# receivers that follow rights). Anywhere else, reads go through a selector (``visible_to``) or, for system
+# code, the named ``rows_for_system``.
+CORE_ROW_MODULES = {
+    "portal/accounts/services.py", "portal/accounts/rights.py", "portal/accounts/signin_audit.py",
+    "portal/accounts/management/commands/create_user.py", "portal/actions/delivery.py",
+    "portal/actions/library.py", "portal/actions/requests.py", "portal/actions/scheduling.py",
+    "portal/events/publish.py", "portal/events/relay.py", "portal/inventory/enrollment.py",
+    "portal/inventory/local_agent.py", "portal/inventory/services.py", "portal/inventory/telemetry.py",
+    "portal/inventory/management/commands/create_enrollment_token.py",
+}
+
+
+def test_model_managers_are_used_only_through_the_rule():
+    """No ``<OurModel>.objects`` outside the core's row modules, except as the rows handed to visible_to."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    ours = {model.__name__ for model in apps.get_models() if model._meta.app_label in OUR_APPS}
+    found = []
+    for package in ("portal", "dashboard", "graph", "realtime", "monitoring", "connectors"):
+        for path in (repo / package).rglob("*.py"):
+            relative = str(path.relative_to(repo))
+            if "migrations" in path.parts or relative in CORE_ROW_MODULES or path.name in ("selectors.py", "models.py"):
+                continue
+            tree = ast.parse(path.read_text())
+            handed_to_the_rule = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                                  and getattr(node.func, "id", None) == "visible_to" and node.args
+                                  for inner in ast.walk(node.args[0])}
+            found += [f"{relative}:{node.lineno} {node.value.id}.objects" for node in ast.walk(tree)
+                      if isinstance(node, ast.Attribute) and node.attr == "objects"
+                      and isinstance(node.value, ast.Name) and node.value.id in ours
+                      and id(node) not in handed_to_the_rule]
+    assert found == []

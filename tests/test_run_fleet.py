@@ -15,6 +15,14 @@ from tests.live import REPO, free_port, process_env, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def _command_line(process: psutil.Process) -> list[str]:
+    """A child's command line; a short-lived one (a worker being replaced) may be gone by the time we look."""
+    try:
+        return process.cmdline()
+    except psutil.NoSuchProcess:
+        return []
+
+
 def test_run_fleet_brings_up_a_live_local_device_and_stops_cleanly(tmp_path):
     port = free_port()
     env = process_env(FLEETWATCH_DATA_DIR=str(tmp_path), FLEETWATCH_HEARTBEAT_SECONDS="1",
@@ -28,7 +36,7 @@ def test_run_fleet_brings_up_a_live_local_device_and_stops_cleanly(tmp_path):
 
         device = wait_for(local_device_online, timeout=60, what="the local agent's device online")
         children = psutil.Process(fleet.pid).children(recursive=True)
-        commands = " ".join(" ".join(child.cmdline()) for child in children)
+        commands = " ".join(" ".join(_command_line(child)) for child in children)
         assert "daphne" in commands and "qcluster" in commands and "fleetwatch_agent" in commands
     finally:
         fleet.send_signal(signal.SIGINT)

@@ -6,11 +6,13 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
-from portal.access import Role
+from portal.access import OwnedByUser, Role
 
 
 class User(AbstractUser):
     """A person who signs in: a role (viewer/operator/admin) and the companies they may see."""
+
+    visibility = OwnedByUser("pk", msp_admins_see_all=True)
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     all_companies = models.BooleanField(
@@ -28,6 +30,8 @@ class User(AbstractUser):
 
 class APIToken(models.Model):
     """A bearer token for integrators; only its SHA-256 digest is stored, the token is shown once."""
+
+    visibility = OwnedByUser("user_id")
 
     PREFIX = "fwt"
 

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from portal.access import TenantOwned
+from portal.access import MspLibrary, TenantOwned, Through
 from portal.actions.parameters import Parameter, ad_hoc_environment, declared_parameters, fill
 from portal.inventory.models import Device, OsType
 from portal.tenancy.models import Company, Group, Site, Timestamped
@@ -49,6 +49,8 @@ def _dict_default() -> dict[str, str]:
 
 class Script(Timestamped):
     """A library script. Every saved change is kept as a ScriptVersion."""
+
+    visibility = MspLibrary()
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -102,6 +104,8 @@ class ScriptVersion(models.Model):
     """One saved state of a script: who changed it, when, and what it ran as it was. Kept when the script
     is deleted, so the history of what ran on a device never loses the content behind it."""
 
+    visibility = MspLibrary()
+
     script = models.ForeignKey(Script, on_delete=models.SET_NULL, null=True, blank=True, related_name="versions")
     number = models.PositiveIntegerField()
     name = models.CharField(max_length=200)
@@ -126,6 +130,8 @@ class ScriptVersion(models.Model):
 
 class SoftwareItem(Timestamped):
     """A package technicians may install, with its id in each platform's package manager."""
+
+    visibility = MspLibrary()
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -181,6 +187,8 @@ FINISHED = (ActionStatus.SUCCEEDED, ActionStatus.FAILED, ActionStatus.TIMED_OUT,
 
 class ActionBatch(models.Model):
     """Actions requested together (a bulk run or a profile roll-out); summarised as results arrive."""
+
+    visibility = Through("actions.Action", "batch_id")
 
     title = models.CharField(max_length=255)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
@@ -262,6 +270,8 @@ class Action(TenantOwned):
 class DeploymentProfile(Timestamped):
     """Ordered tasks applied to devices together, e.g. a new-laptop setup; templates are copied."""
 
+    visibility = MspLibrary()
+
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     target_os = models.CharField(max_length=16, choices=OsType.choices, blank=True)
@@ -275,6 +285,9 @@ class DeploymentProfile(Timestamped):
 
 
 class ProfileTask(models.Model):
+    """One step of a deployment profile: what it runs, in which order, and whether a failure stops the rest."""
+
+    visibility = MspLibrary()
     profile = models.ForeignKey(DeploymentProfile, on_delete=models.CASCADE, related_name="tasks")
     name = models.CharField(max_length=200)
     order_index = models.PositiveIntegerField()

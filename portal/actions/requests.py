@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, ensure_visible, require_role
 from portal.actions.delivery import finish_action
 from portal.actions.models import Action, ActionBatch, ActionSchedule, ActionStatus, DeploymentProfile
 from portal.actions.specs import ActionSpec, profile_specs
@@ -27,7 +27,6 @@ from portal.audit.services import audit_event, record, snapshot
 from portal.events.groups import agent_group
 from portal.events.publish import notify_agent, publish, publish_to_group
 from portal.inventory.models import Device
-from portal.tenancy.services import ensure_visible
 
 AUDITED_FIELDS = ("action_type", "title", "status", "device", "device_label", "script", "script_version", "batch",
                   "timeout_seconds", "expires_at")

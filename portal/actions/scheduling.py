@@ -9,12 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
-from portal.access import Actor, Role, require_role, system_actor
+from portal.access import Actor, Role, ensure_visible, require_role, system_actor
 from portal.actions.models import ActionSchedule, ScheduleKind
 from portal.actions.requests import BulkResult, apply_profile, queue_bulk
 from portal.actions.specs import script_spec
 from portal.inventory.models import Device
-from portal.tenancy.services import ensure_visible
 from portal.writes import delete_row, save_changes, save_new
 
 SCHEDULE_FIELDS = ("name", "site", "group", "device", "os_type", "script", "profile", "parameters", "kind", "run_at",

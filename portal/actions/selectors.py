@@ -19,18 +19,13 @@ from portal.actions.models import (
 )
 
 
-def _signed_in(queryset: QuerySet, actor: Actor) -> QuerySet:
-    return queryset if actor is not None and actor.is_authenticated else queryset.none()
-
-
 def actions_for(*, actor: Actor) -> QuerySet[Action]:
     return visible_to(Action.objects.select_related("device", "company", "script"), actor)
 
 
 def batches_for(*, actor: Actor) -> QuerySet[ActionBatch]:
     """Batches with at least one action the actor may see."""
-    visible = actions_for(actor=actor).values("batch_id")
-    return ActionBatch.objects.filter(pk__in=visible)
+    return visible_to(ActionBatch.objects.all(), actor)
 
 
 def batch_summary(*, actor: Actor, batch: ActionBatch) -> dict[str, int]:
@@ -49,21 +44,21 @@ def schedules_for(*, actor: Actor) -> QuerySet[ActionSchedule]:
 
 
 def scripts_for(*, actor: Actor) -> QuerySet[Script]:
-    return _signed_in(Script.objects.all(), actor)
+    return visible_to(Script.objects.all(), actor)
 
 
 def script_versions_for(*, actor: Actor) -> QuerySet[ScriptVersion]:
-    return _signed_in(ScriptVersion.objects.all(), actor)
+    return visible_to(ScriptVersion.objects.all(), actor)
 
 
 def software_items_for(*, actor: Actor) -> QuerySet[SoftwareItem]:
-    return _signed_in(SoftwareItem.objects.all(), actor)
+    return visible_to(SoftwareItem.objects.all(), actor)
 
 
 def profiles_for(*, actor: Actor) -> QuerySet[DeploymentProfile]:
-    return _signed_in(DeploymentProfile.objects.annotate(task_count=Count("tasks")), actor)
+    return visible_to(DeploymentProfile.objects.annotate(task_count=Count("tasks")), actor)
 
 
 def profile_tasks_for(*, actor: Actor) -> QuerySet[ProfileTask]:
-    return _signed_in(ProfileTask.objects.select_related("script", "software"), actor)
+    return visible_to(ProfileTask.objects.select_related("script", "software"), actor)
 

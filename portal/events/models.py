@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from portal.access import SystemOnly
+
 
 class RealtimeEvent(models.Model):
     """One published event, written in the publisher's transaction and relayed by every server process.
@@ -10,6 +12,8 @@ class RealtimeEvent(models.Model):
     worker's event travels through this table to each daphne process, which relays it locally.
     Rows are pruned after a few minutes; they are plumbing, not history (the audit log is history).
     """
+
+    visibility = SystemOnly()
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     group = models.CharField(max_length=100)

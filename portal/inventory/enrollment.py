@@ -13,14 +13,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portal.access import Actor, Role, require_role, system_actor
+from portal.access import Actor, Role, ensure_visible, require_role, system_actor
 from portal.accounts.tokens import digest_secret, format_token, new_token_parts, parse_token
 from portal.audit.services import record, snapshot
 from portal.events.groups import agent_group
 from portal.events.publish import publish, publish_to_group
 from portal.inventory.models import AgentCredential, Device, DeviceStatus, EnrollmentToken, OsType
 from portal.tenancy.models import Group, Site
-from portal.tenancy.services import ensure_visible
 
 FACT_LIMITS = {"hostname": 255, "os_version": 255, "agent_version": 32}
 

@@ -9,13 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, ensure_visible, require_role
 from portal.events.groups import agent_group
 from portal.events.publish import publish, publish_to_group
 from portal.inventory.enrollment import disconnect_agent
 from portal.inventory.models import Device, DeviceStatus, OsType
 from portal.tenancy.models import Group, Site
-from portal.tenancy.services import ensure_visible
 from portal.writes import delete_row, save_changes, save_new
 
 # Not ``external_ids``: connectors alone write those (see portal/tenancy/services.py).

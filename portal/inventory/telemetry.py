@@ -134,6 +134,11 @@ def mark_agent_connected(*, device_id: int, connection_id: str, agent_version: s
         publish_to_group(agent_group(device_id), {"type": "agent.replaced", "connection_id": connection_id})
         if device.status != DeviceStatus.ONLINE:
             publish("device.status_changed", company_id=device.company_id, id=device_id, status="online")
+    return stored_inventory_hash(device_id=device_id)
+
+
+def stored_inventory_hash(*, device_id: int) -> str | None:
+    """The hash of the inventory stored for a device (the agent skips sending an unchanged one)."""
     return DeviceInventory.objects.filter(device_id=device_id).values_list("content_hash", flat=True).first()
 
 

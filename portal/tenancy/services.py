@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 
-from portal.access import Actor, Role, require_role
+from portal.access import Actor, Role, ensure_visible, require_role
 from portal.tenancy.models import Company, Contact, Group, Site
 from portal.writes import delete_row, save_changes, save_new
 
@@ -17,12 +16,6 @@ COMPANY_FIELDS = ("name", "account_number", "notes")
 SITE_FIELDS = ("name", "description", "address", "contact_phone", "contact_email")
 GROUP_FIELDS = ("name", "notes")
 CONTACT_FIELDS = ("name", "email", "phone", "job_title")
-
-
-def ensure_visible(*, actor: Actor, company_id: int | None) -> None:
-    """Refuse to write into a company the actor may not see, exactly as if it did not exist."""
-    if not actor.may_see_company(company_id):
-        raise ObjectDoesNotExist("No such company.")
 
 
 @transaction.atomic

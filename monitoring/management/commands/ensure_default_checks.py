@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from monitoring.alerting import ensure_default_checks
+from portal.access import rows_for_system
 from portal.tenancy.models import Company
 
 
@@ -15,5 +16,5 @@ class Command(BaseCommand):
             "for every company that lacks them; existing checks, changed or disabled, are left alone.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        created = sum(ensure_default_checks(company=company) for company in Company.objects.all())
+        created = sum(ensure_default_checks(company=company) for company in rows_for_system(Company).all())
         self.stdout.write(f"Created {created} default check(s).")
