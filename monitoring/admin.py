@@ -1,4 +1,4 @@
-"""Checks and maintenance windows in the (scoped, audited) Django admin until they have pages."""
+"""Checks and maintenance windows in the (scoped, audited) Django admin, beside their dashboard pages."""
 
 from django.contrib import admin
 

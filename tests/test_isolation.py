@@ -1,7 +1,7 @@
 """Cross-tenant isolation, generated from the registries: a technician of company A never sees B.
 
 Models come from ``portal.access.tenant_owned_models()``, pages from the dashboard's resource registry.
-A later capability extends these sweeps by registering its models and resources, not by new tests.
+A new capability extends these sweeps by registering its models and resources, not by new tests.
 """
 
 import pytest

@@ -204,15 +204,11 @@ def test_a_burst_of_changes_to_one_device_ends_on_its_latest_state(live_daphne, 
     def flap_elsewhere() -> None:  # 30 status changes committed together, ending offline
         run_in_other_process(
             "from django.db import transaction\n"
-            "from portal.access import system_actor\n"
-            "from portal.inventory.models import Device\n"
-            "from portal.inventory.services import set_device_status\n"
+            "from tests.agent_status import set_status\n"
             "with transaction.atomic():\n"
             "    for n in range(30):\n"
-            f"        device = Device.objects.get(pk={tenant_a.device.pk})\n"
-            "        set_device_status(actor=system_actor(), device=device, status='online' if n % 2 else 'offline')\n"
-            f"    set_device_status(actor=system_actor(), device=Device.objects.get(pk={tenant_a.device.pk}), "
-            "status='offline')\n")
+            f"        set_status({tenant_a.device.pk}, 'online' if n % 2 else 'offline')\n"
+            f"    set_status({tenant_a.device.pk}, 'offline')\n")
 
     async def scenario() -> list[str]:
         async with websockets.connect(f"{live_daphne.ws_url}/ws/live/", additional_headers=headers) as socket:

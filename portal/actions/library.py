@@ -21,7 +21,6 @@ SCRIPT_FIELDS = ("name", "description", "language", "content", "default_timeout"
 SOFTWARE_FIELDS = ("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name")
 PROFILE_FIELDS = ("name", "description", "target_os", "is_template")
 MAX_PROFILE_TASKS = 100  # the GraphQL list of a profile's tasks is bounded by this
-TASK_FIELDS = ("name", "order_index", "action_type", "script", "software", "options", "continue_on_error")
 
 
 def _require_library_admin(actor: Actor) -> None:
@@ -147,13 +146,6 @@ def add_profile_task(*, actor: Actor, profile: DeploymentProfile, name: str, act
     return save_new(actor=actor, instance=ProfileTask(
         profile=profile, name=name, action_type=action_type, order_index=order_index, script=script,
         software=software, options=options or {}, continue_on_error=continue_on_error))
-
-
-@transaction.atomic
-def update_profile_task(*, actor: Actor, profiletask: ProfileTask, **changes: Any) -> ProfileTask:
-    _require_library_admin(actor)
-    save_changed_fields(actor=actor, instance=profiletask, changes=changes, editable=TASK_FIELDS)
-    return profiletask
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ def company_group(company_id: int) -> str:
 
 
 def agent_group(device_id: int) -> str:
-    """The one agent socket of a device: revocation and (later) actions are sent here."""
+    """The one agent socket of a device: actions, cancellations, configuration and revocation go here."""
     return f"agent.{int(device_id)}"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -68,13 +67,3 @@ def ensure_relay_running() -> None:
     loop = asyncio.get_running_loop()
     if _relay_task is None or _relay_task.done() or _relay_task.get_loop() is not loop:
         _relay_task = loop.create_task(_relay_forever(), name="fleetwatch-event-relay")
-
-
-async def stop_relay() -> None:
-    """Stop the relay (tests start and stop it around each server they run in-process)."""
-    global _relay_task
-    task, _relay_task = _relay_task, None
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from portal.access import Actor, Role, ensure_visible, require_role
 from portal.events.groups import agent_group
-from portal.events.publish import publish, publish_to_group
+from portal.events.publish import publish_to_group
 from portal.inventory.enrollment import disconnect_agent
-from portal.inventory.models import Device, DeviceStatus, OsType
+from portal.inventory.models import Device, OsType
 from portal.tenancy.models import Group, Site
 from portal.writes import delete_row, save_changes, save_new
 
@@ -59,28 +56,3 @@ def delete_device(*, actor: Actor, device: Device) -> None:
     device_id = device.pk
     delete_row(actor=actor, instance=device)
     disconnect_agent(device_id=device_id)
-
-
-@transaction.atomic
-def set_device_status(*, actor: Actor, device: Device, status: str, seen_at: datetime | None = None) -> Device:
-    """Record that a device came online or went offline; publishes ``device.status_changed`` on a change.
-
-    Called by the agent channel and the silence sweep as the system actor. Not audited: status is
-    observed, not edited, and would flood the audit log; the change is published instead.
-    """
-    ensure_visible(actor=actor, company_id=device.company_id)
-    if status not in DeviceStatus.values:
-        raise ValidationError({"status": f"Unknown status {status!r}."})
-    changes: dict[str, Any] = {}
-    if device.status != status:
-        changes["status"] = status
-    if seen_at is not None:
-        changes["last_seen"] = seen_at
-    if not changes:
-        return device
-    Device.objects.filter(pk=device.pk).update(**changes, updated_at=timezone.now())
-    for name, value in changes.items():
-        setattr(device, name, value)
-    if "status" in changes:
-        publish("device.status_changed", company_id=device.company_id, id=device.pk, status=status)
-    return device

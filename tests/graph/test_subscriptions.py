@@ -16,11 +16,7 @@ PROTOCOL = "graphql-transport-ws"
 
 
 def _set_status_elsewhere(device_pk: int, status: str) -> None:
-    run_in_other_process(
-        "from portal.access import system_actor\n"
-        "from portal.inventory.models import Device\n"
-        "from portal.inventory.services import set_device_status\n"
-        f"set_device_status(actor=system_actor(), device=Device.objects.get(pk={device_pk}), status={status!r})\n")
+    run_in_other_process(f"from tests.agent_status import set_status\nset_status({device_pk}, {status!r})\n")
 
 
 async def _subscribe(server: LiveServer, token: str, query: str, variables: dict | None = None):

@@ -52,7 +52,6 @@ def test_a_company_scoped_admin_cannot_change_the_library(admin_a, actor_of, scr
         lambda: library.update_profile(actor=actor, deploymentprofile=profile, name="renamed"),
         lambda: library.delete_profile(actor=actor, deploymentprofile=profile),
         lambda: library.add_profile_task(actor=actor, profile=profile, name="t", action_type=ActionType.REBOOT),
-        lambda: library.update_profile_task(actor=actor, profiletask=task, name="renamed"),
         lambda: library.delete_profile_task(actor=actor, profiletask=task),
     ]
     for write in writes:
