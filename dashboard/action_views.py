@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -18,7 +17,7 @@ from dashboard.action_forms import ProfileTaskForm, RunActionForm, RunKind, para
 from dashboard.views import attach_errors
 from portal.access import Actor, Role, require_msp_admin, require_role
 from portal.actions import library
-from portal.actions.requests import apply_profile, cancel_action, queue_action, queue_bulk
+from portal.actions.requests import Targets, cancel_action, run_on_targets
 from portal.actions.selectors import actions_for, batch_summary, batches_for, profiles_for
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.inventory.selectors import devices_for, pending_patches_for
@@ -44,16 +43,6 @@ def _spec(actor: Actor, form: RunActionForm) -> ActionSpec | None:
     if kind == RunKind.SOFTWARE:
         return software_spec(actor=actor, software=data["software"])
     return None  # a profile: its tasks make their own specs
-
-
-def _targets(actor: Actor, data: dict[str, Any]) -> QuerySet:
-    devices = devices_for(actor=actor).order_by("id")
-    if data.get("device"):
-        return devices.filter(pk__in=[d.pk for d in data["device"]])
-    for name in ("group", "site", "company"):
-        if data.get(name):
-            return devices.filter(**{name: data[name]})
-    return devices.none()
 
 
 @login_required
@@ -91,17 +80,12 @@ def action_new(request: HttpRequest) -> HttpResponse:
 def _run(actor: Actor, form: RunActionForm) -> str | list[tuple[Any, str]]:
     """Queue the action; returns the page to go to, or the skipped devices when nothing could be queued."""
     data = form.cleaned_data
-    devices = _targets(actor, data)
+    targets = Targets(device_ids=tuple(device.pk for device in data.get("device") or ()), group=data.get("group"),
+                      site=data.get("site"), company=data.get("company"), os_type=data.get("os_type") or None)
     spec = _spec(actor, form)
-    single = data.get("device") and len(data["device"]) == 1 and spec is not None
-    if single:
-        action = queue_action(actor=actor, device=devices.get(), spec=spec)
-        return reverse("resource-detail", args=["actions", action.pk])
-    os_type = data.get("os_type") or None
-    if spec is None:
-        result = apply_profile(actor=actor, profile=data["profile"], devices=devices, os_type=os_type)
-    else:
-        result = queue_bulk(actor=actor, devices=devices, spec=spec, os_type=os_type)
+    result = run_on_targets(actor=actor, targets=targets, spec=spec, profile=None if spec else data["profile"])
+    if result.action is not None:
+        return reverse("resource-detail", args=["actions", result.action.pk])
     if result.batch is None:
         if not result.skipped:
             raise ValidationError("No device matches this target and OS filter.")

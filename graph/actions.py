@@ -8,7 +8,6 @@ from typing import Any
 
 import strawberry
 import strawberry_django
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from strawberry import UNSET, auto, relay
 from strawberry.scalars import JSON
@@ -16,7 +15,7 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from graph.context import actor_from
-from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup
+from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup, node_pk
 from graph.inputs import sent_fields
 from graph.inventory import DeviceNode
 from graph.scoping import Visible
@@ -33,7 +32,7 @@ from portal.actions.models import (
     ScriptVersion,
     SoftwareItem,
 )
-from portal.actions.requests import BulkResult, apply_profile, cancel_action, queue_action, queue_bulk
+from portal.actions.requests import Targets, cancel_action, run_on_targets
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
@@ -389,39 +388,31 @@ class RunPayload:
 
 # --- helpers -----------------------------------------------------------------------------------------
 
-def _devices(actor: Any, target: TargetInput) -> QuerySet:
-    devices = devices_for(actor=actor).order_by("id")
-    chosen = [g for g in (target.group, target.site, target.company) if g is not None]
-    if bool(target.devices) + len(chosen) != 1:
-        raise ValidationError({"target": "Give devices, or one group, site or company."})
-    if target.devices:
-        ids = [int(g.node_id) for g in target.devices if g.type_name == "Device" and g.node_id.isdigit()]
-        return devices.filter(pk__in=ids)
-    if target.group is not None:
-        return devices.filter(group=lookup(groups_for(actor=actor), target.group, type_name="Group", field="group"))
-    if target.site is not None:
-        return devices.filter(site=lookup(sites_for(actor=actor), target.site, type_name="Site", field="site"))
-    return devices.filter(company=lookup(companies_for(actor=actor), target.company, type_name="Company",
-                                         field="company"))
+def _targets(actor: Any, target: TargetInput) -> Targets:
+    """The input's target, its group, site or company looked up through the caller's scope."""
+    return Targets(
+        # An id that names no device (malformed, another type) matches nothing, like one the caller may not see.
+        device_ids=tuple(node_pk(g, type_name="Device") or -1 for g in target.devices or ()),
+        group=lookup(groups_for(actor=actor), target.group, type_name="Group", field="group") if target.group
+        else None,
+        site=lookup(sites_for(actor=actor), target.site, type_name="Site", field="site") if target.site else None,
+        company=lookup(companies_for(actor=actor), target.company, type_name="Company", field="company")
+        if target.company else None,
+        os_type=target.os_type or None)
 
 
 def _run(info: Info, target: TargetInput, make_spec=None, *, profile_id: relay.GlobalID | None = None) -> RunPayload:
-    """Queue on one device (an action), or on many (a batch); everything runs through the services.
+    """Queue through the one run-on-targets service: an action on one picked device, a batch otherwise.
     ``make_spec`` builds the action for a script, reboot, patches or software; a profile brings its own."""
     actor = actor_from(info)
 
     def write() -> RunPayload:
         spec: ActionSpec | None = make_spec(actor) if make_spec else None
-        devices = _devices(actor, target)
-        if target.devices and len(target.devices) == 1 and spec is not None and not target.os_type:
-            return RunPayload(actions=[queue_action(actor=actor, device=devices.get(), spec=spec)])
-        if spec is None:
-            profile = _library_lookup(actor, selectors.profiles_for(actor=actor), profile_id, "DeploymentProfile",
-                                      "profile")
-            result: BulkResult = apply_profile(actor=actor, profile=profile, devices=devices,
-                                               os_type=target.os_type or None)
-        else:
-            result = queue_bulk(actor=actor, devices=devices, spec=spec, os_type=target.os_type or None)
+        profile = None if spec is not None else _library_lookup(
+            actor, selectors.profiles_for(actor=actor), profile_id, "DeploymentProfile", "profile")
+        result = run_on_targets(actor=actor, targets=_targets(actor, target), spec=spec, profile=profile)
+        if result.action is not None:
+            return RunPayload(actions=[result.action])
         actions = list(selectors.actions_for(actor=actor).filter(batch=result.batch)[:MAX_PAGE]) if result.batch \
             else []
         return RunPayload(actions=actions, batch=result.batch,

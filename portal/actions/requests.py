@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.access import Actor, Role, ensure_visible, require_role
@@ -27,6 +28,8 @@ from portal.audit.services import audit_event, record, snapshot
 from portal.events.groups import agent_group
 from portal.events.publish import notify_agent, publish, publish_to_group
 from portal.inventory.models import Device
+from portal.inventory.selectors import devices_for
+from portal.tenancy.models import Company, Group, Site
 
 AUDITED_FIELDS = ("action_type", "title", "status", "device", "device_label", "script", "script_version", "batch",
                   "timeout_seconds", "expires_at")
@@ -37,6 +40,50 @@ class BulkResult:
     batch: ActionBatch | None
     queued: int = 0
     skipped: list[tuple[Device, str]] = field(default_factory=list)
+    # A run on one picked device queues one action and no batch.
+    action: Action | None = None
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where to run: picked devices, or every device of one group, site or company, optionally of one OS."""
+
+    device_ids: tuple[int, ...] = ()
+    group: Group | None = None
+    site: Site | None = None
+    company: Company | None = None
+    os_type: str | None = None
+
+    def devices(self, actor: Actor) -> QuerySet[Device]:
+        """The target's devices the actor may see, in id order; exactly one kind of target must be given."""
+        chosen = [name for name in ("group", "site", "company") if getattr(self, name) is not None]
+        if bool(self.device_ids) + len(chosen) != 1:
+            raise ValidationError({"target": "Give devices, or one group, site or company."})
+        devices = devices_for(actor=actor).order_by("id")
+        if self.device_ids:
+            return devices.filter(pk__in=self.device_ids)
+        return devices.filter(**{chosen[0]: getattr(self, chosen[0])})
+
+
+def run_on_targets(*, actor: Actor, targets: Targets, spec: ActionSpec | None = None,
+                   profile: DeploymentProfile | None = None) -> BulkResult:
+    """The one way to run something on targets (the run page and GraphQL both): one picked device gets one
+    action, anything else a batch; a profile always a batch. The OS filter applies to every kind of target,
+    one device included (a device of another OS is not queued)."""
+    if (spec is None) == (profile is None):
+        raise ValidationError("Run an action or apply a profile, not both.")
+    devices = targets.devices(actor)
+    os_type = targets.os_type or None
+    if spec is not None and len(targets.device_ids) == 1:
+        device = devices.first()
+        if device is None:
+            raise Device.DoesNotExist("No such device.")
+        if os_type and device.os_type != os_type:
+            return BulkResult(batch=None)
+        return BulkResult(batch=None, queued=1, action=queue_action(actor=actor, device=device, spec=spec))
+    if profile is not None:
+        return apply_profile(actor=actor, profile=profile, devices=devices, os_type=os_type)
+    return queue_bulk(actor=actor, devices=devices, spec=spec, os_type=os_type)
 
 
 def default_expiry() -> datetime:
