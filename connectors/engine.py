@@ -9,18 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import models, transaction
 
 from connectors.changes import RunChanges
 from connectors.http import VendorClient
 from connectors.models import Connector, ExternalRecord, SyncRun
-from portal.access import rows_for_system
+from portal.access import rows_for_system, system_actor
 from portal.events.groups import msp_group
 from portal.events.publish import publish_to_group
 
 Kind = ExternalRecord.Kind
+_Row = TypeVar("_Row", bound=models.Model)
 MAX_ITEM_ERRORS = 200
 # An external record whose Fleetwatch record a person chose to keep apart: the next sync creates a new one.
 UNLINKED = 0
@@ -35,10 +36,20 @@ class SyncContext:
         self.connector = connector
         self.run = run
         self.client = client
+        # Who the audit log names for every record this run writes.
+        self.actor = system_actor(f"via {connector.vendor_name} sync, run {run.pk}")
         self.records = {(r.kind, r.external_id): r for r in rows_for_system(ExternalRecord).filter(connector=connector)}
         self.seen: set[tuple[str, str]] = set()
         # What this run wrote, told to the dashboards when it ends (see connectors/changes.py).
         self.changes = RunChanges()
+        self._rows: dict[tuple[type, int], Any] = {}
+
+    def row(self, model: type[_Row], pk: int) -> _Row:
+        """A company, site or group by id, read once per run (thousands of devices share a few sites)."""
+        key = (model, pk)
+        if key not in self._rows:
+            self._rows[key] = rows_for_system(model).get(pk=pk)
+        return self._rows[key]
 
     def object_id(self, kind: str, external_id: Any) -> int | None:
         record = self.records.get((kind, str(external_id)))
@@ -121,7 +132,7 @@ class SyncContext:
         """Which other connector already holds a Fleetwatch record ("" when none)."""
         other = (rows_for_system(ExternalRecord).filter(kind=kind, object_id=object_id, conflict="")
                  .exclude(connector=self.connector).select_related("connector").first())
-        return f"the {other.connector.get_kind_display()} connector “{other.connector.name}”" if other else ""
+        return f"the {other.connector.vendor_name} connector “{other.connector.name}”" if other else ""
 
     def mark_vanished_stale(self) -> None:
         gone = [r.pk for key, r in self.records.items() if key not in self.seen and not r.stale]

@@ -56,6 +56,11 @@ class Connector(Timestamped):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def vendor_name(self) -> str:
+        """The tool's name alone ("Pulseway"), without the API version the kind's label adds."""
+        return self.get_kind_display().split(" (")[0]
+
     def clean(self) -> None:
         try:
             self.base_url = connector_target(self.base_url).url

@@ -5,6 +5,9 @@ device of the same hostname in the same company. When another source already hol
 connector, or the Fleetwatch agent for a device it reports itself), the item is a conflict: shown on the
 connector page, never overwritten silently. Records never move between companies in a sync; an item
 that would is an item error that names what to do.
+
+Every write goes through the services people use (validated, audited as the run's actor, "via Pulseway
+sync, run 12"), passing the upstream link only a sync may write (portal/upstream.py).
 """
 
 from __future__ import annotations
@@ -16,16 +19,35 @@ from typing import Any
 from connectors.engine import Kind, SyncContext
 from portal.access import rows_for_system
 from portal.inventory.models import AgentCredential, Device, DeviceStatus, OsType
+from portal.inventory.services import create_device, update_device
 from portal.inventory.telemetry import join_addresses
 from portal.tenancy.models import Company, Contact, Group, Site
+from portal.tenancy.services import (
+    create_company,
+    create_contact,
+    create_group,
+    create_site,
+    update_company,
+    update_contact,
+    update_group,
+    update_site,
+)
+from portal.upstream import Upstream
 
 
 def _missing(what: str, external_id: Any) -> Any:
     raise LookupError(f"its {what} {external_id!r} is not known (not synced, or it failed)")
 
 
+def _stays_in_company(row: Site | Contact | Device, company_id: int | None, *, what: str, advice: str) -> None:
+    if company_id is not None and row.company_id != company_id:
+        raise ValueError(f"upstream it now belongs to another company than “{row.company}”; {what} do not move "
+                         f"between companies in a sync: {advice}")
+
+
 def upsert_company(context: SyncContext, *, external_id: Any, name: str, source: str) -> None:
     name = (name or "").strip()[:200] or f"{source} {external_id}"
+    upstream = Upstream(source=source, external_id=str(external_id))
 
     def find_existing() -> tuple[int, str] | None:
         # One client is often in several tools (its Pulseway organization, its Freshservice department):
@@ -35,16 +57,10 @@ def upsert_company(context: SyncContext, *, external_id: Any, name: str, source:
 
     context.upsert(
         kind=Kind.COMPANY, external_id=external_id, label=name, values={"name": name},
-        create=lambda: rows_for_system(Company).create(name=name, external_ids={source: str(external_id)}),
-        update=lambda pk: _update_company(pk, name=name, source=source, external_id=external_id),
+        create=lambda: create_company(actor=context.actor, name=name, upstream=upstream),
+        update=lambda pk: update_company(actor=context.actor, company=rows_for_system(Company).get(pk=pk), name=name,
+                                         upstream=upstream),
         find_existing=find_existing)
-
-
-def _update_company(pk: int, *, name: str, source: str, external_id: Any) -> None:
-    company = rows_for_system(Company).get(pk=pk)
-    company.name = name
-    company.external_ids = {**(company.external_ids or {}), source: str(external_id)}
-    company.save(update_fields=["name", "external_ids", "updated_at"])
 
 
 def upsert_site(context: SyncContext, *, external_id: Any, name: str, company_external_id: Any, source: str,
@@ -52,22 +68,21 @@ def upsert_site(context: SyncContext, *, external_id: Any, name: str, company_ex
     company_id = context.object_id(Kind.COMPANY, company_external_id)
     values = {"name": (name or "")[:200], "company_id": company_id, "phone": (phone or "")[:50],
               "email": email or "", "description": description or ""}
+    upstream = Upstream(source=source, external_id=str(external_id))
+    fields = {"name": values["name"], "contact_phone": values["phone"], "contact_email": values["email"],
+              "description": values["description"]}
 
     def create() -> Site:
         if company_id is None:
             _missing("organization", company_external_id)
-        return rows_for_system(Site).create(company_id=company_id, name=values["name"], contact_phone=values["phone"],
-                                   contact_email=values["email"], description=values["description"],
-                                   external_ids={source: str(external_id)})
+        return create_site(actor=context.actor, company=context.row(Company, company_id), **fields,
+                           upstream=upstream)
 
     def update(pk: int) -> None:
-        site = rows_for_system(Site).get(pk=pk)
-        if company_id is not None and site.company_id != company_id:
-            raise ValueError(f"upstream it now belongs to another company than “{site.company}”; sites do not "
-                             "move between companies in a sync: map this site to a site of the new company, or "
-                             "move it by hand")
-        rows_for_system(Site).filter(pk=pk).update(name=values["name"], contact_phone=values["phone"],
-                                          contact_email=values["email"], description=values["description"])
+        site = rows_for_system(Site).select_related("company").get(pk=pk)
+        _stays_in_company(site, company_id, what="sites",
+                          advice="map this site to a site of the new company, or move it by hand")
+        update_site(actor=context.actor, site=site, **fields, upstream=upstream)
 
     def find_existing() -> tuple[int, str] | None:
         # Site names are unique within a company: a site of that name is the same place, shared like companies.
@@ -84,16 +99,20 @@ def upsert_group(context: SyncContext, *, external_id: Any, name: str, site_exte
                  notes: str = "") -> None:
     site_id = context.object_id(Kind.SITE, site_external_id)
     values = {"name": (name or "")[:200], "site_id": site_id, "notes": notes or ""}
+    upstream = Upstream(source=source, external_id=str(external_id))
 
     def create() -> Group:
         if site_id is None:
             _missing("site", site_external_id)
-        return rows_for_system(Group).create(site_id=site_id, name=values["name"], notes=values["notes"],
-                                    external_ids={source: str(external_id)})
+        return create_group(actor=context.actor, site=context.row(Site, site_id), name=values["name"],
+                            notes=values["notes"], upstream=upstream)
+
+    def update(pk: int) -> None:
+        update_group(actor=context.actor, group=rows_for_system(Group).select_related("site").get(pk=pk),
+                     name=values["name"], notes=values["notes"], upstream=upstream)
 
     context.upsert(kind=Kind.GROUP, external_id=external_id, label=values["name"], values=values, create=create,
-                   update=lambda pk: rows_for_system(Group).filter(pk=pk).update(name=values["name"],
-                                                                                 notes=values["notes"]))
+                   update=update)
 
 
 @dataclass
@@ -120,46 +139,41 @@ def upsert_device(context: SyncContext, device: UpstreamDevice) -> None:
     values = {"hostname": device.hostname[:255], "site_id": site_id, "group_id": group_id, "online": device.online,
               "addresses": device.addresses, "os_type": device.os_type, "os_version": device.os_version[:255],
               "description": device.description[:255], "facts": device.facts}
+    upstream = Upstream(source=device.source, external_id=device.external_id, facts=device.facts)
 
     def site() -> Site:
         if site_id is None:
             _missing("site", device.site_external_id)
-        return rows_for_system(Site).get(pk=site_id)
+        return context.row(Site, site_id)
 
     def fields() -> dict[str, Any]:
         status = DeviceStatus.UNKNOWN if device.online is None else (
             DeviceStatus.ONLINE if device.online else DeviceStatus.OFFLINE)
-        known = {"site_id": site_id, "group_id": group_id, "hostname": values["hostname"],
+        group = context.row(Group, group_id) if group_id else None
+        known = {"site": site(), "group": group, "hostname": values["hostname"],
                  "display_name": values["description"], "status": status,
                  "ip_addresses": join_addresses(device.addresses), "os_version": values["os_version"],
                  "os_type": device.os_type}
         return known if device.last_seen is None else {**known, "last_seen": device.last_seen}
 
     def create() -> Device:
-        return rows_for_system(Device).create(company_id=site().company_id, **fields(),
-                                     external_ids={device.source: device.external_id,
-                                                   f"{device.source}_facts": device.facts})
+        return create_device(actor=context.actor, **fields(), upstream=upstream)
 
     def update(pk: int) -> None:
-        target = rows_for_system(Device).get(pk=pk)
-        if site().company_id != target.company_id:
-            raise ValueError(f"upstream it is now in another company than “{target.company}”; devices do not "
-                             "move between companies in a sync: move it by hand")
+        target = rows_for_system(Device).select_related("company").get(pk=pk)
+        changes = fields()
+        _stays_in_company(target, changes["site"].company_id, what="devices", advice="move it by hand")
+        if changes["os_type"] == OsType.OTHER:
+            del changes["os_type"]  # "other" says the vendor did not tell, not that the device changed
         status_before = target.status
-        for name, value in fields().items():
-            if name == "os_type" and value == OsType.OTHER:
-                continue  # "other" says the vendor did not tell, not that the device changed
-            setattr(target, name, value)
+        target = update_device(actor=context.actor, device=target, **changes, upstream=upstream)
         if target.status != status_before:
             context.changes.device_status_changed(pk)
-        target.external_ids = {**(target.external_ids or {}), device.source: device.external_id,
-                               f"{device.source}_facts": device.facts}
-        target.save()
 
     def find_existing() -> tuple[int, str] | None:
         if site_id is None:
             return None
-        company_id = rows_for_system(Site).filter(pk=site_id).values_list("company_id", flat=True).first()
+        company_id = context.row(Site, site_id).company_id
         found = (rows_for_system(Device).filter(company_id=company_id, hostname__iexact=values["hostname"])
                  .order_by("pk").first())
         if found is None:
@@ -177,21 +191,20 @@ def upsert_contact(context: SyncContext, *, external_id: Any, company_external_i
     company_id = context.object_id(Kind.COMPANY, company_external_id)
     values = {"company_id": company_id, "name": name[:200], "email": email or "", "phone": (phone or "")[:50],
               "job_title": (job_title or "")[:200]}
+    upstream = Upstream(source=source, external_id=str(external_id))
+    fields = {"name": values["name"], "email": values["email"], "phone": values["phone"],
+              "job_title": values["job_title"]}
 
     def create() -> Contact:
         if company_id is None:
             _missing("department", company_external_id)
-        return rows_for_system(Contact).create(company_id=company_id, name=values["name"], email=values["email"],
-                                      phone=values["phone"], job_title=values["job_title"],
-                                      external_ids={source: str(external_id)})
+        return create_contact(actor=context.actor, company=context.row(Company, company_id), **fields,
+                              upstream=upstream)
 
     def update(pk: int) -> None:
-        contact = rows_for_system(Contact).get(pk=pk)
-        if company_id is not None and contact.company_id != company_id:
-            raise ValueError(f"upstream it now belongs to another company than “{contact.company}”; contacts do "
-                             "not move between companies in a sync: move it by hand")
-        rows_for_system(Contact).filter(pk=pk).update(name=values["name"], email=values["email"], phone=values["phone"],
-                                             job_title=values["job_title"])
+        contact = rows_for_system(Contact).select_related("company").get(pk=pk)
+        _stays_in_company(contact, company_id, what="contacts", advice="move it by hand")
+        update_contact(actor=context.actor, contact=contact, **fields, upstream=upstream)
 
     context.upsert(kind=Kind.CONTACT, external_id=external_id, label=values["name"], values=values, create=create,
                    update=update)

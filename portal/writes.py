@@ -33,22 +33,24 @@ def _stored(instance: models.Model) -> dict[str, Any]:
     return {field.name: field.value_from_object(instance) for field in instance._meta.concrete_fields}
 
 
-def save_new(*, actor: Actor, instance: _M) -> _M:
-    """Validate and insert ``instance``; audit ``<noun>.created`` and publish it."""
+def save_new(*, actor: Actor, instance: _M, announce: bool = True) -> _M:
+    """Validate and insert ``instance``; audit ``<noun>.created`` and publish it (unless ``announce`` is
+    False: a connector sync tells open pages what it wrote once, when it ends)."""
     instance.full_clean()
     instance.save()
     company_id = _company_of(instance)
     record(actor=actor, action=f"{_noun(instance)}.created", target=instance, company_id=company_id,
            after=snapshot(instance))
-    publish(f"{_noun(instance)}.created", company_id=company_id, id=instance.pk)
+    if announce:
+        publish(f"{_noun(instance)}.created", company_id=company_id, id=instance.pk)
     return instance
 
 
 def save_changed_fields(*, actor: Actor, instance: models.Model, changes: dict[str, Any],
-                        editable: Iterable[str]) -> set[str]:
+                        editable: Iterable[str], announce: bool = True) -> set[str]:
     """Apply ``changes`` (only names in ``editable``), validate, save when anything changed; audit and
-    publish it. Returns the names of the fields that changed. A changed secret is saved and audited as
-    changed, without its value."""
+    publish it (unless ``announce`` is False, as in ``save_new``). Returns the names of the fields that
+    changed. A changed secret is saved and audited as changed, without its value."""
     unknown = set(changes) - set(editable)
     if unknown:
         raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
@@ -66,13 +68,15 @@ def save_changed_fields(*, actor: Actor, instance: models.Model, changes: dict[s
     record(actor=actor, action=f"{_noun(instance)}.updated", target=instance, company_id=company_id,
            before={k: before[k] for k in shown},
            after={**{k: after[k] for k in shown}, **dict.fromkeys(changed - shown, SECRET_CHANGED)})
-    publish(f"{_noun(instance)}.updated", company_id=company_id, id=instance.pk)
+    if announce:
+        publish(f"{_noun(instance)}.updated", company_id=company_id, id=instance.pk)
     return changed
 
 
-def save_changes(*, actor: Actor, instance: _M, changes: dict[str, Any], editable: Iterable[str]) -> _M:
+def save_changes(*, actor: Actor, instance: _M, changes: dict[str, Any], editable: Iterable[str],
+                 announce: bool = True) -> _M:
     """``save_changed_fields``, returning the instance."""
-    save_changed_fields(actor=actor, instance=instance, changes=changes, editable=editable)
+    save_changed_fields(actor=actor, instance=instance, changes=changes, editable=editable, announce=announce)
     return instance
 
 
