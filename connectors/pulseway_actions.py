@@ -19,8 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from connectors.http import ConnectorError
-from connectors.models import Connector, ConnectorKind, ExternalRecord
+from connectors.models import Connector
 from connectors.pulseway import PulsewayClient, client_for
+from connectors.selectors import pulseway_record_of
 from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
 from portal.actions.delivery import append_output, finish_action, record_started, store_result
 from portal.actions.models import Action, ActionStatus, ActionType
@@ -30,17 +31,6 @@ from portal.inventory.models import Device
 
 FINAL_STATES = {"successful": ActionStatus.SUCCEEDED, "failed": ActionStatus.FAILED,
                 "stopped": ActionStatus.CANCELLED}
-
-
-def pulseway_record_of(device: Device) -> ExternalRecord | None:
-    """The enabled Pulseway connector's own record of this device (None when Pulseway does not manage it).
-
-    The upstream device a script runs on comes from this record, which only a sync writes: never from the
-    device's ``external_ids``, which would let whoever edits a device aim at another tenant's endpoint."""
-    return (rows_for_system(ExternalRecord).filter(kind=ExternalRecord.Kind.DEVICE, object_id=device.pk, conflict="",
-                                          stale=False, connector__kind=ConnectorKind.PULSEWAY,
-                                          connector__enabled=True)
-            .select_related("connector").order_by("pk").first())
 
 
 def pulseway_connector_of(device: Device) -> Connector | None:

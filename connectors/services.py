@@ -1,6 +1,7 @@
 """Writes to connectors (administrators who see every company): the connectors themselves with their
 sync schedule, starting a sync, mapping an upstream record to another Fleetwatch record, and resolving
-conflicts between sources."""
+conflicts between sources; and running a Pulseway script on a device Pulseway manages (operators of the
+device), defined beside the Pulseway API it calls."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django_q.models import Schedule
 
 from connectors.engine import UNLINKED
 from connectors.models import Connector, ExternalRecord, connector_target
+from connectors.pulseway_actions import queue_pulseway_script as queue_pulseway_script  # public here
 from portal.access import Actor, require_msp_admin, rows_for_system
 from portal.audit.services import record
 from portal.inventory.models import Device

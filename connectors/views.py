@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from connectors import services
-from connectors.pulseway_actions import queue_pulseway_script
 from connectors.selectors import connectors_for, external_records_for
+from connectors.services import queue_pulseway_script
 from portal.inventory.selectors import devices_for
 from portal.pages import redirect_to
 

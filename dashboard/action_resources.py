@@ -6,7 +6,7 @@ from typing import Any
 
 from dashboard import action_forms
 from portal.access import Actor, Role, is_msp_admin
-from portal.actions import library, scheduling
+from portal.actions import services
 from portal.actions.models import UNFINISHED, ActionStatus, ActionType
 from portal.actions.selectors import (
     actions_for,
@@ -54,8 +54,8 @@ SCRIPTS = Resource(
              Column("OS", "get_target_os_display", "target_os"), Column("Version", "version", "version"),
              Column("Changed", "updated_at", "updated_at")),
     search_fields=("name", "description", "content"), default_sort="name",
-    form_class=action_forms.ScriptForm, create=library.create_script, update=library.update_script,
-    delete=library.delete_script, create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
+    form_class=action_forms.ScriptForm, create=services.create_script, update=services.update_script,
+    delete=services.delete_script, create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
     hidden_fields=("content",), detail_context=_script_detail,
     empty_hint="Add the scripts your technicians run often; every change is kept as a version.",
     filters=(ListFilter("language", "Language", "language", static_choices(
@@ -68,8 +68,8 @@ SOFTWARE = Resource(
     columns=(Column("Name", "name", "name"), Column("winget", "winget_id"), Column("apt", "apt_name"),
              Column("Homebrew", "brew_name")),
     search_fields=("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name"),
-    default_sort="name", form_class=action_forms.SoftwareItemForm, create=library.create_software_item,
-    update=library.update_software_item, delete=library.delete_software_item, create_role=Role.ADMIN,
+    default_sort="name", form_class=action_forms.SoftwareItemForm, create=services.create_software_item,
+    update=services.update_software_item, delete=services.delete_software_item, create_role=Role.ADMIN,
     edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
     empty_hint="List the packages technicians may install, with their id in winget, apt, Homebrew and others.",
 )
@@ -81,7 +81,7 @@ PROFILES = Resource(
              Column("OS", "get_target_os_display", "target_os"), Column("Template", "is_template", "is_template"),
              Column("Changed", "updated_at", "updated_at")),
     search_fields=("name", "description"), default_sort="name", form_class=action_forms.ProfileForm,
-    create=library.create_profile, update=library.update_profile, delete=library.delete_profile,
+    create=services.create_profile, update=services.update_profile, delete=services.delete_profile,
     create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin, detail_context=_profile_detail,
     empty_hint="A profile is an ordered set of tasks (scripts, software, patches, reboot) applied to devices "
                "together. Templates are copied into profiles.",
@@ -97,8 +97,8 @@ SCHEDULES = Resource(
              Column("Profile", "profile.name"), Column("Enabled", "enabled", "enabled"),
              Column("Last run", "last_run_at", "last_run_at")),
     search_fields=("name", "company__name", "script__name", "profile__name"), default_sort="name",
-    form_class=action_forms.ScheduleForm, create=scheduling.create_schedule, update=scheduling.update_schedule,
-    delete=scheduling.delete_schedule, parent_fields=("company",), hidden_fields=("q_schedule_id",),
+    form_class=action_forms.ScheduleForm, create=services.create_schedule, update=services.update_schedule,
+    delete=services.delete_schedule, parent_fields=("company",), hidden_fields=("q_schedule_id",),
     detail_context=_schedule_detail,
     empty_hint="Run a library script or a profile on a company, site or group once, every N minutes or hours, "
                "daily or weekly.",

@@ -16,8 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from dashboard.action_forms import ProfileTaskForm, RunActionForm, RunKind, parameter_values
 from dashboard.views import attach_errors
 from portal.access import Actor, Role, require_msp_admin, require_role
-from portal.actions import library
-from portal.actions.requests import Targets, cancel_action, run_on_targets
+from portal.actions import services
 from portal.actions.selectors import actions_for, batch_summary, batches_for, profiles_for
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.inventory.selectors import devices_for, pending_patches_for
@@ -80,10 +79,11 @@ def action_new(request: HttpRequest) -> HttpResponse:
 def _run(actor: Actor, form: RunActionForm) -> str | list[tuple[Any, str]]:
     """Queue the action; returns the page to go to, or the skipped devices when nothing could be queued."""
     data = form.cleaned_data
-    targets = Targets(device_ids=tuple(device.pk for device in data.get("device") or ()), group=data.get("group"),
-                      site=data.get("site"), company=data.get("company"), os_type=data.get("os_type") or None)
+    targets = services.Targets(device_ids=tuple(device.pk for device in data.get("device") or ()),
+                               group=data.get("group"), site=data.get("site"), company=data.get("company"),
+                               os_type=data.get("os_type") or None)
     spec = _spec(actor, form)
-    result = run_on_targets(actor=actor, targets=targets, spec=spec, profile=None if spec else data["profile"])
+    result = services.run_on_targets(actor=actor, targets=targets, spec=spec, profile=None if spec else data["profile"])
     if result.action is not None:
         return reverse("resource-detail", args=["actions", result.action.pk])
     if result.batch is None:
@@ -108,7 +108,7 @@ def action_parameters(request: HttpRequest) -> HttpResponse:
 def action_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     action = get_object_or_404(actions_for(actor=request.actor), pk=pk)
     with contextlib.suppress(ValidationError):  # it finished meanwhile; the page shows how
-        cancel_action(actor=request.actor, action=action)
+        services.cancel_action(actor=request.actor, action=action)
     return redirect_to(request, reverse("resource-detail", args=["actions", pk]))
 
 
@@ -131,7 +131,7 @@ def profile_task_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = ProfileTaskForm(request.POST or None, actor=request.actor)
     if request.method == "POST" and form.is_valid():
         try:
-            library.add_profile_task(actor=request.actor, profile=profile, **form.service_arguments())
+            services.add_profile_task(actor=request.actor, profile=profile, **form.service_arguments())
             return redirect_to(request, reverse("resource-detail", args=["profiles", pk]))
         except ValidationError as error:
             form.add_error(None, error)
@@ -143,7 +143,7 @@ def profile_task_new(request: HttpRequest, pk: int) -> HttpResponse:
 def profile_task_delete(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
     profile = get_object_or_404(profiles_for(actor=request.actor), pk=pk)
     task = get_object_or_404(profile.tasks.all(), pk=task_pk)
-    library.delete_profile_task(actor=request.actor, profiletask=task)
+    services.delete_profile_task(actor=request.actor, profiletask=task)
     return redirect_to(request, reverse("resource-detail", args=["profiles", pk]))
 
 
@@ -153,7 +153,7 @@ def profile_instantiate(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(profiles_for(actor=request.actor), pk=pk)
     name = (request.POST.get("name") or "").strip() or f"{template.name} (copy)"
     try:
-        profile = library.instantiate_template(actor=request.actor, template=template, name=name,
+        profile = services.instantiate_template(actor=request.actor, template=template, name=name,
                                                description=request.POST.get("description") or None)
     except ValidationError as error:
         return render(request, "web/error.html", {"title": "Cannot copy this", "message": " ".join(error.messages)},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.pulseway_actions import pulseway_record_of
+from connectors.selectors import pulseway_record_of
 from dashboard import forms
 from dashboard.charts import device_charts
 from portal.access import Actor, Role

@@ -20,8 +20,7 @@ from graph.inputs import sent_fields
 from graph.inventory import DeviceNode
 from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
-from portal.actions import library, scheduling, selectors
-from portal.actions.library import MAX_PROFILE_TASKS
+from portal.actions import selectors, services
 from portal.actions.models import (
     Action,
     ActionBatch,
@@ -32,7 +31,6 @@ from portal.actions.models import (
     ScriptVersion,
     SoftwareItem,
 )
-from portal.actions.requests import Targets, cancel_action, run_on_targets
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
@@ -114,7 +112,7 @@ class DeploymentProfileNode(Visible, relay.Node):
     target_os: auto
     is_template: auto
     tasks: list[ProfileTaskNode] = strawberry_django.field(description="In order; a profile holds at most "
-                                                                      f"{MAX_PROFILE_TASKS} tasks.")
+                                                                      f"{services.MAX_PROFILE_TASKS} tasks.")
     updated_at: datetime
 
 
@@ -388,9 +386,9 @@ class RunPayload:
 
 # --- helpers -----------------------------------------------------------------------------------------
 
-def _targets(actor: Any, target: TargetInput) -> Targets:
+def _targets(actor: Any, target: TargetInput) -> services.Targets:
     """The input's target, its group, site or company looked up through the caller's scope."""
-    return Targets(
+    return services.Targets(
         # An id that names no device (malformed, another type) matches nothing, like one the caller may not see.
         device_ids=tuple(node_pk(g, type_name="Device") or -1 for g in target.devices or ()),
         group=lookup(groups_for(actor=actor), target.group, type_name="Group", field="group") if target.group
@@ -410,7 +408,7 @@ def _run(info: Info, target: TargetInput, make_spec=None, *, profile_id: relay.G
         spec: ActionSpec | None = make_spec(actor) if make_spec else None
         profile = None if spec is not None else _library_lookup(
             actor, selectors.profiles_for(actor=actor), profile_id, "DeploymentProfile", "profile")
-        result = run_on_targets(actor=actor, targets=_targets(actor, target), spec=spec, profile=profile)
+        result = services.run_on_targets(actor=actor, targets=_targets(actor, target), spec=spec, profile=profile)
         if result.action is not None:
             return RunPayload(actions=[result.action])
         actions = list(selectors.actions_for(actor=actor).filter(batch=result.batch)[:MAX_PAGE]) if result.batch \
@@ -461,51 +459,51 @@ class ActionsMutation:
     @strawberry.mutation(description="Cancel a waiting or queued action, or kill a running one (operators).")
     def cancel_action(self, info: Info, input: DeleteInput) -> Payload[ActionNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: cancel_action(
+        node, errors = attempt(lambda: services.cancel_action(
             actor=actor, action=lookup(selectors.actions_for(actor=actor), input.id, type_name="Action")))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Add a library script (admins).")
     def create_script(self, info: Info, input: ScriptCreateInput) -> Payload[ScriptNode]:
-        node, errors = attempt(lambda: library.create_script(actor=actor_from(info), **vars(input)))
+        node, errors = attempt(lambda: services.create_script(actor=actor_from(info), **vars(input)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a library script; each change becomes a new version (admins).")
     def update_script(self, info: Info, input: ScriptUpdateInput) -> Payload[ScriptNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: library.update_script(
+        node, errors = attempt(lambda: services.update_script(
             actor=actor, script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.id, "Script", "id"),
-            **sent_fields(input, library.SCRIPT_FIELDS, keep_nulls=True)))
+            **sent_fields(input, services.SCRIPT_FIELDS, keep_nulls=True)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a library script (admins).")
     def delete_script(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.scripts_for, "Script", library.delete_script, "script", input.id)
+        return _deleted(info, selectors.scripts_for, "Script", services.delete_script, "script", input.id)
 
     @strawberry.mutation(description="Add a catalogue package (admins).")
     def create_software_item(self, info: Info, input: SoftwareItemCreateInput) -> Payload[SoftwareItemNode]:
-        node, errors = attempt(lambda: library.create_software_item(actor=actor_from(info), **vars(input)))
+        node, errors = attempt(lambda: services.create_software_item(actor=actor_from(info), **vars(input)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a catalogue package (admins).")
     def delete_software_item(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.software_items_for, "SoftwareItem", library.delete_software_item,
+        return _deleted(info, selectors.software_items_for, "SoftwareItem", services.delete_software_item,
                         "softwareitem", input.id)
 
     @strawberry.mutation(description="Add a deployment profile or template (admins).")
     def create_deployment_profile(self, info: Info, input: ProfileCreateInput) -> Payload[DeploymentProfileNode]:
-        node, errors = attempt(lambda: library.create_profile(actor=actor_from(info), **vars(input)))
+        node, errors = attempt(lambda: services.create_profile(actor=actor_from(info), **vars(input)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a deployment profile (admins).")
     def delete_deployment_profile(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.profiles_for, "DeploymentProfile", library.delete_profile,
+        return _deleted(info, selectors.profiles_for, "DeploymentProfile", services.delete_profile,
                         "deploymentprofile", input.id)
 
     @strawberry.mutation(description="Add a task to a profile; without an order index it goes last (admins).")
     def add_profile_task(self, info: Info, input: ProfileTaskInput) -> Payload[ProfileTaskNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: library.add_profile_task(
+        node, errors = attempt(lambda: services.add_profile_task(
             actor=actor, profile=_library_lookup(actor, selectors.profiles_for(actor=actor), input.profile,
                                                  "DeploymentProfile", "profile"),
             name=input.name, action_type=input.action_type, order_index=input.order_index,
@@ -517,13 +515,13 @@ class ActionsMutation:
 
     @strawberry.mutation(description="Remove a task from its profile (admins).")
     def delete_profile_task(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.profile_tasks_for, "ProfileTask", library.delete_profile_task,
+        return _deleted(info, selectors.profile_tasks_for, "ProfileTask", services.delete_profile_task,
                         "profiletask", input.id)
 
     @strawberry.mutation(description="Copy a template into a new, editable profile (admins).")
     def instantiate_template(self, info: Info, input: InstantiateTemplateInput) -> Payload[DeploymentProfileNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: library.instantiate_template(
+        node, errors = attempt(lambda: services.instantiate_template(
             actor=actor, template=_library_lookup(actor, selectors.profiles_for(actor=actor), input.template,
                                                   "DeploymentProfile", "template"),
             name=input.name, description=input.description))
@@ -542,7 +540,7 @@ class ActionsMutation:
                 "device": lookup(devices_for(actor=actor), input.device, type_name="Device", field="device")
                 if input.device else None,
             }
-            return scheduling.create_schedule(
+            return services.create_schedule(
                 actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
                                             field="company"),
                 name=input.name, kind=input.kind, os_type=input.os_type, parameters=input.parameters or {},
@@ -558,7 +556,7 @@ class ActionsMutation:
     @strawberry.mutation(description="Change a schedule: timing, enabled, OS filter, parameters (operators).")
     def update_action_schedule(self, info: Info, input: ScheduleUpdateInput) -> Payload[ActionScheduleNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: scheduling.update_schedule(
+        node, errors = attempt(lambda: services.update_schedule(
             actor=actor, actionschedule=lookup(selectors.schedules_for(actor=actor), input.id,
                                                type_name="ActionSchedule"),
             **sent_fields(input, ("name", "kind", "run_at", "every", "enabled", "os_type", "parameters"),
@@ -567,5 +565,5 @@ class ActionsMutation:
 
     @strawberry.mutation(description="Delete a schedule (past actions stay in the history) (operators).")
     def delete_action_schedule(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.schedules_for, "ActionSchedule", scheduling.delete_schedule,
+        return _deleted(info, selectors.schedules_for, "ActionSchedule", services.delete_schedule,
                         "actionschedule", input.id)

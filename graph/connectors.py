@@ -16,8 +16,8 @@ from strawberry_django.relay import DjangoListConnection
 
 from connectors import services
 from connectors.models import Connector, ExternalRecord, SyncRun
-from connectors.pulseway_actions import queue_pulseway_script
 from connectors.selectors import connectors_for, external_records_for
+from connectors.services import queue_pulseway_script
 from graph.actions import ActionNode
 from graph.context import actor_from
 from graph.errors import MutationError, Payload, attempt, lookup

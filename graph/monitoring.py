@@ -17,9 +17,7 @@ from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.inputs import sent_fields
 from graph.scoping import Visible
 from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
-from monitoring import alerting, selectors, services
-from monitoring import cameras as camera_services
-from monitoring.alerting import acknowledge_alert
+from monitoring import selectors, services
 from monitoring.models import (
     Alert,
     Camera,
@@ -339,7 +337,7 @@ class MonitoringMutation:
     @strawberry.mutation(description="Add an IP camera to a site (operators).")
     def create_camera(self, info: Info, input: CameraCreateInput) -> Payload[CameraNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: camera_services.create_camera(
+        node, errors = attempt(lambda: services.create_camera(
             actor=actor, site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site"),
             name=input.name, host=input.host, rtsp_url=input.rtsp_url, username=input.username,
             password=input.password, location=input.location, check_interval_minutes=input.check_interval_minutes))
@@ -347,20 +345,20 @@ class MonitoringMutation:
 
     @strawberry.mutation(description="Delete a camera (operators).")
     def delete_camera(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.cameras_for, "Camera", camera_services.delete_camera, "camera", input.id)
+        return _deleted(info, selectors.cameras_for, "Camera", services.delete_camera, "camera", input.id)
 
     @strawberry.mutation(description="Queue an RTSP check of a camera now (operators). It runs on the task cluster; "
                                   "read the camera again for its result.")
     def check_camera(self, info: Info, input: DeleteInput) -> Payload[CameraNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: camera_services.check_now(
+        node, errors = attempt(lambda: services.check_now(
             actor=actor, camera=lookup(selectors.cameras_for(actor=actor), input.id, type_name="Camera")))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Acknowledge an alert with a note: who and when are recorded (operators).")
     def acknowledge_alert(self, info: Info, input: AcknowledgeAlertInput) -> Payload[AlertNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: acknowledge_alert(
+        node, errors = attempt(lambda: services.acknowledge_alert(
             actor=actor, alert=lookup(selectors.alerts_for(actor=actor), input.id, type_name="Alert"),
             note=input.note))
         return Payload(node=node, errors=errors)
@@ -370,36 +368,36 @@ class MonitoringMutation:
         actor = actor_from(info)
         changes = sent_fields(input, ("name", "host", "rtsp_url", "username", "password", "location",
                                       "check_interval_minutes"))
-        node, errors = attempt(lambda: camera_services.update_camera(
+        node, errors = attempt(lambda: services.update_camera(
             actor=actor, camera=lookup(selectors.cameras_for(actor=actor), input.id, type_name="Camera"), **changes))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Add a check to a company (operators).")
     def create_check(self, info: Info, input: CheckCreateInput) -> Payload[CheckNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: alerting.create_check(
+        node, errors = attempt(lambda: services.create_check(
             actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
                                         field="company"),
-            **{name: getattr(input, name) for name in alerting.CHECK_FIELDS}))
+            **{name: getattr(input, name) for name in services.CHECK_FIELDS}))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a check's thresholds, severities or failures in a row (operators).")
     def update_check(self, info: Info, input: CheckUpdateInput) -> Payload[CheckNode]:
         actor = actor_from(info)
-        changes = sent_fields(input, alerting.CHECK_FIELDS, keep_nulls=True)
-        node, errors = attempt(lambda: alerting.update_check(
+        changes = sent_fields(input, services.CHECK_FIELDS, keep_nulls=True)
+        node, errors = attempt(lambda: services.update_check(
             actor=actor, check=lookup(selectors.checks_for(actor=actor), input.id, type_name="Check"), **changes))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a check and its alerts (operators).")
     def delete_check(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.checks_for, "Check", alerting.delete_check, "check", input.id)
+        return _deleted(info, selectors.checks_for, "Check", services.delete_check, "check", input.id)
 
     @strawberry.mutation(description="Open a maintenance window for a company, a site or one object (operators).")
     def create_maintenance_window(self, info: Info,
                                   input: MaintenanceWindowCreateInput) -> Payload[MaintenanceWindowNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: alerting.create_maintenance_window(
+        node, errors = attempt(lambda: services.create_maintenance_window(
             actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
                                         field="company"),
             site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site") if input.site else None,
@@ -409,4 +407,4 @@ class MonitoringMutation:
     @strawberry.mutation(description="Delete a maintenance window (operators).")
     def delete_maintenance_window(self, info: Info, input: DeleteInput) -> DeletePayload:
         return _deleted(info, selectors.maintenance_windows_for, "MaintenanceWindow",
-                        alerting.delete_maintenance_window, "maintenancewindow", input.id)
+                        services.delete_maintenance_window, "maintenancewindow", input.id)

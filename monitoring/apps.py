@@ -10,8 +10,8 @@ class MonitoringConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from monitoring import checks  # noqa: F401  (registers the system checks)
-        from monitoring.alerting import default_checks_for_new_company
         from monitoring.resources import MONITORING_RESOURCES
+        from monitoring.services import default_checks_for_new_company
         from monitoring.tasks import BUILT_IN_JOBS
         from portal.builtin_jobs import register_jobs
         from portal.pages import register

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ValidationError
 
-from monitoring.alerting import slack_target
+from monitoring.notifications import slack_target
 
 
 @register()

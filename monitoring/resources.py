@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring import alerting, cameras, services
+from monitoring import services
 from monitoring.forms import CameraForm, CheckForm, MaintenanceWindowForm, NetworkDeviceForm
 from monitoring.models import AlertStatus, CameraStatus, CheckKind, NetworkDeviceType, PollStatus, Severity
 from monitoring.selectors import (
@@ -56,8 +56,8 @@ CAMERAS = Resource(
              Column("Response ms", "response_ms", "response_ms"),
              Column("Last check", "last_checked_at", "last_checked_at")),
     search_fields=("name", "host", "location", "company__name", "site__name"), default_sort="name",
-    form_class=CameraForm, create=cameras.create_camera, update=cameras.update_camera,
-    delete=cameras.delete_camera, parent_fields=("site",), hidden_fields=("password",),
+    form_class=CameraForm, create=services.create_camera, update=services.update_camera,
+    delete=services.delete_camera, parent_fields=("site",), hidden_fields=("password",),
     detail_context=lambda actor, camera: {"can_check": actor.has_role(Role.OPERATOR)},
     empty_hint="Add IP cameras by their RTSP URL; each is checked with OPTIONS and DESCRIBE every 10 minutes.",
     filters=(ListFilter("status", "Status", "status", static_choices(list(CameraStatus.choices))),
@@ -92,7 +92,7 @@ CHECKS = Resource(
              Column("Critical at", "critical_threshold"), Column("Failures in a row", "failures_before_alert"),
              Column("Enabled", "enabled", "enabled")),
     search_fields=("name", "parameter", "company__name"), default_sort="name", form_class=CheckForm,
-    create=alerting.create_check, update=alerting.update_check, delete=alerting.delete_check,
+    create=services.create_check, update=services.update_check, delete=services.delete_check,
     parent_fields=("company",),
     empty_hint="Every company gets default checks; add your own (a service that must run, tighter CPU "
                "limits) here.",
@@ -108,8 +108,8 @@ MAINTENANCE = Resource(
              Column("Site", "site.name"), Column("Object", "object_key"),
              Column("Starts", "starts_at", "starts_at"), Column("Ends", "ends_at", "ends_at")),
     search_fields=("reason", "object_key", "company__name"), default_sort="-starts_at",
-    form_class=MaintenanceWindowForm, create=alerting.create_maintenance_window,
-    update=alerting.update_maintenance_window, delete=alerting.delete_maintenance_window,
+    form_class=MaintenanceWindowForm, create=services.create_maintenance_window,
+    update=services.update_maintenance_window, delete=services.delete_maintenance_window,
     parent_fields=("company", "site", "object_key", "reason"),
     empty_hint="While a window is open, no new alerts are raised for its company, site or object.",
     filters=(ListFilter("company", "Company", "company_id", company_choices),),

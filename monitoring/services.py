@@ -1,32 +1,69 @@
-"""Writes to network gear: manage devices (operators), store poll results, the polling cycle."""
+"""The monitoring writes people make (operators): network devices, cameras, checks, maintenance windows,
+acknowledging alerts, and "poll now" / "check now" queued on the task cluster. Every new company gets
+the default checks. The cycles that poll, check and evaluate live in polling, camera_checks and
+evaluation."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.cycles import queue_now, unless_running
-from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
-from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
+from monitoring.cycles import queue_now
+from monitoring.models import (
+    Alert,
+    AlertStatus,
+    Camera,
+    Check,
+    CheckKind,
+    MaintenanceWindow,
+    NetworkDevice,
+    Severity,
+)
+from monitoring.rtsp import rtsp_target
 from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
+from portal.audit.services import record
 from portal.events.publish import publish
 from portal.targets import parse_host
-from portal.tenancy.models import Group, Site
+from portal.tenancy.models import Company, Group, Site
 from portal.writes import clear_retargeted_secrets, delete_row, explain_cleared, save_changes, save_new
 
 DEVICE_FIELDS = ("site", "group", "name", "host", "port", "vendor", "device_type", "snmp_version", "community",
                  "v3_user", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "poll_interval_minutes")
 SECRET_FIELDS = ("community", "auth_key", "priv_key")
-CYCLE_LOCK = "monitoring:snmp-cycle"
+CAMERA_FIELDS = ("site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes")
+CHECK_FIELDS = ("name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert", "parameter",
+                "warning_severity", "critical_severity", "enabled")
+WINDOW_FIELDS = ("site", "object_key", "starts_at", "ends_at", "reason")
+
+# Sensible defaults every company gets (a user can change or disable them).
+DEFAULT_CHECKS: tuple[dict[str, Any], ...] = (
+    {"name": "Agent offline", "kind": CheckKind.AGENT_OFFLINE, "warning_threshold": 10, "critical_threshold": 60,
+     "failures_before_alert": 1, "warning_severity": Severity.MEDIUM, "critical_severity": Severity.HIGH},
+    {"name": "CPU high", "kind": CheckKind.AGENT_CPU, "warning_threshold": 85, "critical_threshold": 95,
+     "failures_before_alert": 5},
+    {"name": "Memory high", "kind": CheckKind.AGENT_MEMORY, "warning_threshold": 90, "critical_threshold": 97,
+     "failures_before_alert": 5},
+    {"name": "Disk space low", "kind": CheckKind.AGENT_DISK_FREE, "warning_threshold": 15, "critical_threshold": 5,
+     "failures_before_alert": 1},
+    {"name": "Critical patches pending", "kind": CheckKind.CRITICAL_PATCHES, "warning_threshold": 1,
+     "failures_before_alert": 1, "warning_severity": Severity.LOW},
+    {"name": "Network device unreachable", "kind": CheckKind.NETWORK_UNREACHABLE, "failures_before_alert": 2,
+     "critical_severity": Severity.HIGH},
+    {"name": "Interface down", "kind": CheckKind.INTERFACE_DOWN, "failures_before_alert": 2,
+     "critical_severity": Severity.MEDIUM},
+    {"name": "Network CPU high", "kind": CheckKind.NETWORK_CPU, "warning_threshold": 80, "critical_threshold": 95,
+     "failures_before_alert": 3},
+    {"name": "Network storage full", "kind": CheckKind.NETWORK_STORAGE, "warning_threshold": 90,
+     "critical_threshold": 98, "failures_before_alert": 1},
+    {"name": "Camera down", "kind": CheckKind.CAMERA_DOWN, "failures_before_alert": 2,
+     "critical_severity": Severity.HIGH},
+    {"name": "Camera authentication failed", "kind": CheckKind.CAMERA_AUTH_FAILED, "failures_before_alert": 1,
+     "critical_severity": Severity.MEDIUM},
+)
 
 
 @transaction.atomic
@@ -72,96 +109,6 @@ def delete_network_device(*, actor: Actor, networkdevice: NetworkDevice) -> None
     delete_row(actor=actor, instance=networkdevice)
 
 
-def target_of(device: NetworkDevice) -> SnmpTarget:
-    return SnmpTarget(host=device.host, port=device.port, version=device.snmp_version, community=device.community,
-                      v3_user=device.v3_user, auth_protocol=device.auth_protocol, auth_key=device.auth_key,
-                      priv_protocol=device.priv_protocol, priv_key=device.priv_key)
-
-
-@transaction.atomic
-def store_poll_result(*, device_id: int, result: PollResult) -> None:
-    """Keep the device's current state, its interfaces with rates, and one history sample."""
-    device = rows_for_system(NetworkDevice).select_for_update().filter(pk=device_id).first()
-    if device is None:
-        return  # deleted while it was being polled
-    now = timezone.now()
-    device.status, device.status_detail = result.status, result.detail[:300]
-    device.last_polled_at, device.response_ms = now, result.response_ms
-    device.next_poll_at = now + timedelta(minutes=device.poll_interval_minutes)
-    update = ["status", "status_detail", "last_polled_at", "next_poll_at", "response_ms"]
-    total_in = total_out = None
-    if result.status == "up":
-        system = result.system
-        device.sys_descr, device.sys_object_id = system.get("descr", ""), system.get("object_id", "")[:255]
-        device.sys_uptime_seconds = system.get("uptime_seconds")
-        device.sys_contact, device.sys_name = system.get("contact", "")[:255], system.get("name", "")[:255]
-        device.sys_location = system.get("location", "")[:255]
-        device.cpu_percent, device.storage = result.cpu_percent, result.storage
-        update += ["sys_descr", "sys_object_id", "sys_uptime_seconds", "sys_contact", "sys_name", "sys_location",
-                   "cpu_percent", "storage"]
-        total_in, total_out = _store_interfaces(device, result, now)
-    device.save(update_fields=update)
-    rows_for_system(NetworkPollSample).create(
-        device=device, at=now, status=result.status, response_ms=result.response_ms,
-        cpu_percent=result.cpu_percent if result.status == "up" else None, in_bps=total_in, out_bps=total_out)
-    publish("networkdevice.polled", company_id=device.company_id, id=device.pk, status=device.status)
-
-
-def _store_interfaces(device: NetworkDevice, result: PollResult, now: Any) -> tuple[float | None, float | None]:
-    existing = {i.if_index: i for i in rows_for_system(NetworkInterface).filter(device=device)}
-    total_in = total_out = None
-    keep = []
-    for reading in result.interfaces:
-        row = existing.get(reading.if_index) or NetworkInterface(device=device, if_index=reading.if_index)
-        seconds = (now - row.sampled_at).total_seconds() if row.sampled_at else 0
-        same_width = row.counter_bits == reading.counter_bits
-        in_bps = octets_rate(previous=int(row.in_octets) if row.in_octets is not None and same_width else None,
-                             current=reading.in_octets, seconds=seconds, counter_bits=reading.counter_bits,
-                             speed_bps=reading.speed_bps)
-        out_bps = octets_rate(previous=int(row.out_octets) if row.out_octets is not None and same_width else None,
-                              current=reading.out_octets, seconds=seconds, counter_bits=reading.counter_bits,
-                              speed_bps=reading.speed_bps)
-        row.name, row.alias, row.if_type = reading.name[:255], reading.alias[:255], reading.if_type
-        row.speed_bps, row.admin_status, row.oper_status = reading.speed_bps, reading.admin_status, \
-            reading.oper_status
-        row.in_octets = Decimal(reading.in_octets) if reading.in_octets is not None else None
-        row.out_octets = Decimal(reading.out_octets) if reading.out_octets is not None else None
-        row.counter_bits, row.in_bps, row.out_bps, row.sampled_at = reading.counter_bits, in_bps, out_bps, now
-        row.save()
-        keep.append(row.pk)
-        if in_bps is not None:
-            total_in = (total_in or 0) + in_bps
-        if out_bps is not None:
-            total_out = (total_out or 0) + out_bps
-    rows_for_system(NetworkInterface).filter(device=device).exclude(pk__in=keep).delete()  # gone from the device
-    return total_in, total_out
-
-
-def poll_devices(*, devices: Iterable[NetworkDevice]) -> dict[str, int]:
-    """Poll the devices concurrently (bounded by FLEETWATCH_SNMP_CONCURRENCY) and store every result."""
-    targets = [(device.pk, target_of(device)) for device in devices]
-    if not targets:
-        return {}
-    results = asyncio.run(poll_many(targets, concurrency=settings.FLEETWATCH_SNMP_CONCURRENCY))
-    counts: dict[str, int] = {}
-    for device_id, result in results:
-        store_poll_result(device_id=device_id, result=result)
-        counts[result.status] = counts.get(result.status, 0) + 1
-    return counts
-
-
-def due_devices() -> Any:
-    """Devices never polled, or whose interval has passed since their last poll (within the minute the
-    cycle runs on, so a 5-minute interval polls every 5 minutes, not every 6)."""
-    return rows_for_system(NetworkDevice).filter(Q(next_poll_at__isnull=True)
-                                        | Q(next_poll_at__lte=timezone.now() + timedelta(seconds=20)))
-
-
-def poll_due_devices() -> dict[str, int] | None:
-    """One polling cycle. A cycle still running (a slow network) makes the next one skip, not pile up."""
-    return unless_running(CYCLE_LOCK, lambda: poll_devices(devices=list(due_devices())))
-
-
 def poll_now(*, actor: Actor, networkdevice: NetworkDevice) -> NetworkDevice:
     """Queue a poll of one device at once (operators). It runs on the task cluster, never on the request's
     thread (an unreachable device would hold it for seconds); the result is stored and pushed to the open
@@ -173,12 +120,123 @@ def poll_now(*, actor: Actor, networkdevice: NetworkDevice) -> NetworkDevice:
     return networkdevice
 
 
-def poll_one(*, device_id: int) -> dict[str, int]:
-    """The queued "poll now" (on the task cluster): the device as it is now, if it still exists."""
-    return poll_devices(devices=list(rows_for_system(NetworkDevice).filter(pk=device_id)))
+@transaction.atomic
+def create_camera(*, actor: Actor, site: Site, name: str, host: str, rtsp_url: str, **fields: Any) -> Camera:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=site.company_id)
+    return save_new(actor=actor, instance=Camera(company_id=site.company_id, site=site, name=name, host=host,
+                                                 rtsp_url=rtsp_url, **fields))
 
 
-def prune_network_history() -> int:
-    cutoff = timezone.now() - timedelta(days=settings.FLEETWATCH_NETWORK_RETENTION_DAYS)
-    deleted, _ = rows_for_system(NetworkPollSample).filter(at__lt=cutoff).delete()
-    return deleted
+@transaction.atomic
+def update_camera(*, actor: Actor, camera: Camera, **changes: Any) -> Camera:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=camera.company_id)
+    site = changes.get("site")
+    if site is not None:
+        ensure_visible(actor=actor, company_id=site.company_id)
+        changes["company"] = site.company
+    # An empty password keeps the stored one, unless the camera moves to another host or URL: then it is
+    # cleared (the check would send it there), and the form says so.
+    clear_retargeted_secrets(instance=camera, changes=changes,
+                             targets={"host": parse_host, "rtsp_url": lambda url: rtsp_target(url).url},
+                             secrets=("password",))
+    return save_changes(actor=actor, instance=camera, changes=changes, editable=(*CAMERA_FIELDS, "company"))
+
+
+@transaction.atomic
+def delete_camera(*, actor: Actor, camera: Camera) -> None:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=camera.company_id)
+    delete_row(actor=actor, instance=camera)
+
+
+def check_now(*, actor: Actor, camera: Camera) -> Camera:
+    """Queue a check of one camera at once (operators), on the task cluster like ``poll_now``."""
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=camera.company_id)
+    queue_now(what="camera-check", object_id=camera.pk, task="monitoring.tasks.check_camera_task",
+              created=camera.created_at)
+    return camera
+
+
+@transaction.atomic
+def create_check(*, actor: Actor, company: Company, name: str, kind: str, **fields: Any) -> Check:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=company.pk)
+    return save_new(actor=actor, instance=Check(company=company, name=name, kind=kind,
+                                                **{k: v for k, v in fields.items() if k in CHECK_FIELDS}))
+
+
+@transaction.atomic
+def update_check(*, actor: Actor, check: Check, **changes: Any) -> Check:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=check.company_id)
+    return save_changes(actor=actor, instance=check, changes=changes, editable=CHECK_FIELDS)
+
+
+@transaction.atomic
+def delete_check(*, actor: Actor, check: Check) -> None:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=check.company_id)
+    delete_row(actor=actor, instance=check)
+
+
+@transaction.atomic
+def create_maintenance_window(*, actor: Actor, company: Company, starts_at: Any, ends_at: Any,
+                              **fields: Any) -> MaintenanceWindow:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=company.pk)
+    site = fields.get("site")
+    if site is not None and site.company_id != company.pk:
+        raise ValidationError({"site": "This site belongs to another company."})
+    return save_new(actor=actor, instance=MaintenanceWindow(
+        company=company, starts_at=starts_at, ends_at=ends_at,
+        **{k: v for k, v in fields.items() if k in WINDOW_FIELDS}))
+
+
+@transaction.atomic
+def update_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow,
+                              **changes: Any) -> MaintenanceWindow:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
+    return save_changes(actor=actor, instance=maintenancewindow, changes=changes, editable=WINDOW_FIELDS)
+
+
+@transaction.atomic
+def delete_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow) -> None:
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
+    delete_row(actor=actor, instance=maintenancewindow)
+
+
+@transaction.atomic
+def acknowledge_alert(*, actor: Actor, alert: Alert, note: str = "") -> Alert:
+    """Someone is on it: who, when and a note. The alert still resolves by itself on recovery."""
+    require_role(actor, Role.OPERATOR)
+    ensure_visible(actor=actor, company_id=alert.company_id)
+    if alert.resolved_at is not None:
+        raise ValidationError("This alert is already resolved.")
+    alert.status, alert.acknowledged_at = AlertStatus.ACKNOWLEDGED, timezone.now()
+    alert.acknowledged_by_id, alert.acknowledged_by_label = actor.user_id, actor.label[:150]
+    alert.acknowledgement_note = note[:2000]
+    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "acknowledged_by_label",
+                              "acknowledgement_note", "last_seen_at"])
+    record(actor=actor, action="alert.acknowledged", target=alert, company_id=alert.company_id,
+           after={"note": alert.acknowledgement_note})
+    publish("alert.updated", company_id=alert.company_id, id=alert.pk)
+    return alert
+
+
+def default_checks_for_new_company(sender: type, instance: Company, created: bool, **kwargs: object) -> None:
+    """``post_save`` of a company (connected in MonitoringConfig.ready): a new one gets the default checks."""
+    if created and not kwargs.get("raw"):
+        ensure_default_checks(company=instance)
+
+
+def ensure_default_checks(*, company: Company) -> int:
+    """Create the default checks a company lacks (by kind); returns how many were created."""
+    have = set(rows_for_system(Check).filter(company=company).values_list("kind", flat=True))
+    missing = [Check(company=company, **spec) for spec in DEFAULT_CHECKS if spec["kind"] not in have]
+    rows_for_system(Check).bulk_create(missing)
+    return len(missing)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from monitoring.alerting import evaluate_all_checks, send_daily_summary
-from monitoring.cameras import check_due_cameras, check_one
-from monitoring.services import poll_due_devices, poll_one, prune_network_history
+from monitoring.camera_checks import check_due_cameras, check_one
+from monitoring.evaluation import evaluate_all_checks
+from monitoring.notifications import send_daily_summary
+from monitoring.polling import poll_due_devices, poll_one, prune_network_history
 from portal.builtin_jobs import BuiltInJob
 
 

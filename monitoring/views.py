@@ -13,8 +13,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from monitoring import services
-from monitoring.alerting import acknowledge_alert
-from monitoring.cameras import check_now
 from monitoring.selectors import alerts_for, cameras_for, network_devices_for
 from portal.pages import redirect_to
 
@@ -36,7 +34,7 @@ def network_poll(request: HttpRequest, pk: int) -> HttpResponse:
 def camera_check(request: HttpRequest, pk: int) -> HttpResponse:
     camera = get_object_or_404(cameras_for(actor=request.actor), pk=pk)
     try:
-        check_now(actor=request.actor, camera=camera)
+        services.check_now(actor=request.actor, camera=camera)
         messages.info(request, "Check queued: the result appears on this page when it arrives.")
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -48,5 +46,5 @@ def camera_check(request: HttpRequest, pk: int) -> HttpResponse:
 def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(alerts_for(actor=request.actor), pk=pk)
     with contextlib.suppress(ValidationError):  # resolved meanwhile: the page says so
-        acknowledge_alert(actor=request.actor, alert=alert, note=request.POST.get("note", ""))
+        services.acknowledge_alert(actor=request.actor, alert=alert, note=request.POST.get("note", ""))
     return redirect_to(request, reverse("resource-detail", args=["alerts", pk]))

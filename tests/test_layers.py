@@ -142,3 +142,24 @@ def test_the_agent_imports_nothing_of_the_server():
             found += [f"{path.relative_to(REPO)}: {name}" for name in names
                       if name.split(".")[0] in (*PACKAGES, "django", "channels", "strawberry")]
     assert found == []
+
+
+# The parts behind an app's public services: doors (pages, GraphQL) call ``services`` and read through
+# ``selectors``, so a rule a write keeps (rights, audit, validation) cannot be skipped by calling past it.
+BEHIND_SERVICES = {"portal.actions.library", "portal.actions.scheduling", "portal.actions.requests",
+                   "monitoring.polling", "monitoring.camera_checks", "monitoring.evaluation",
+                   "monitoring.notifications", "connectors.engine", "connectors.records", "connectors.sync",
+                   "connectors.pulseway_actions"}
+
+
+def test_doors_write_through_each_apps_services():
+    past = sorted({f"{module}:{line} imports {target}"
+                   for module, imports in IMPORTS.items() if module.split(".")[0] in ("graph", "dashboard")
+                   for target, line, _ in imports if target in BEHIND_SERVICES})
+    assert past == []
+
+
+def test_every_app_has_public_services():
+    apps = {path.parent for path in REPO.glob("*/*/apps.py")} | {path.parent for path in REPO.glob("*/apps.py")}
+    writing = {app for app in apps if (app / "models.py").exists() and app.name not in ("events", "realtime")}
+    assert sorted(str(app.relative_to(REPO)) for app in writing if not (app / "services.py").exists()) == []

@@ -68,7 +68,7 @@ def test_network_polls_are_pushed_only_to_their_company(live_daphne, tenant_a, t
 
     def poll_elsewhere(device_id: int) -> None:
         run_in_other_process(
-            "from monitoring.services import store_poll_result\n"
+            "from monitoring.polling import store_poll_result\n"
             "from monitoring.snmp import InterfaceReading, PollResult\n"
             f"store_poll_result(device_id={device_id}, result=PollResult(status='up', response_ms=2.0, "
             "system={'name': 'core'}, interfaces=[InterfaceReading(if_index=1, name='uplink-port', "
@@ -95,7 +95,7 @@ def test_new_alerts_arrive_at_the_top_of_the_alert_list(live_daphne, tenant_a, t
 
     def raise_alert_elsewhere(device_pk: int, company_pk: int) -> None:
         run_in_other_process(
-            "from monitoring.alerting import evaluate_check\n"
+            "from monitoring.evaluation import evaluate_check\n"
             "from monitoring.models import Check\n"
             "from portal.inventory.models import Device\n"
             f"Device.objects.filter(pk={device_pk}).update(status='online', cpu_percent=99)\n"

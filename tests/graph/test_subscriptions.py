@@ -138,7 +138,7 @@ def test_alert_raised_reaches_only_the_alerts_company(live_daphne, tenant_a, ten
 
     def raise_alert_elsewhere(device_pk: int, company_pk: int) -> None:
         run_in_other_process(
-            "from monitoring.alerting import evaluate_check\n"
+            "from monitoring.evaluation import evaluate_check\n"
             "from monitoring.models import Check\n"
             "from portal.inventory.models import Device\n"
             f"Device.objects.filter(pk={device_pk}).update(status='online', cpu_percent=99)\n"

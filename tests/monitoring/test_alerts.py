@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from monitoring import alerting
+from monitoring import evaluation, notifications, services
 from monitoring.models import Alert, Camera, Check, CheckKind, MaintenanceWindow, NetworkDevice, Severity
 from portal.audit.models import AuditEvent
 from portal.inventory.models import Device
@@ -34,32 +34,32 @@ def _set_cpu(device, value: float) -> None:
 def test_failures_in_a_row_one_alert_then_auto_resolve(tenant_a):
     check = _cpu_check(tenant_a.company)
     _set_cpu(tenant_a.device, 97)
-    assert alerting.evaluate_check(check=check) == []  # one failure is not enough
-    [alert] = alerting.evaluate_check(check=check)
+    assert evaluation.evaluate_check(check=check) == []  # one failure is not enough
+    [alert] = evaluation.evaluate_check(check=check)
     assert alert.severity == Severity.CRITICAL and "97 %" in alert.message
     _set_cpu(tenant_a.device, 90)
-    assert alerting.evaluate_check(check=check) == []  # deduplicated: the same alert, now a warning
+    assert evaluation.evaluate_check(check=check) == []  # deduplicated: the same alert, now a warning
     alert.refresh_from_db()
     assert Alert.objects.count() == 1 and alert.severity == Severity.MEDIUM and alert.resolved_at is None
     _set_cpu(tenant_a.device, 12)
-    alerting.evaluate_check(check=check)
+    evaluation.evaluate_check(check=check)
     alert.refresh_from_db()
     assert alert.status == "resolved" and alert.resolved_at is not None
     _set_cpu(tenant_a.device, 99)  # a new problem later is a new alert, after two failures again
-    alerting.evaluate_check(check=check)
+    evaluation.evaluate_check(check=check)
     assert Alert.objects.filter(resolved_at__isnull=True).count() == 0
-    alerting.evaluate_check(check=check)
+    evaluation.evaluate_check(check=check)
     assert Alert.objects.filter(resolved_at__isnull=True).count() == 1 and Alert.objects.count() == 2
 
 
 def test_acknowledge_records_who_when_and_note(tenant_a, actor_of, operator_a, viewer_a):
     check = _cpu_check(tenant_a.company)
     _set_cpu(tenant_a.device, 99)
-    alerting.evaluate_check(check=check)
-    [alert] = alerting.evaluate_check(check=check)
+    evaluation.evaluate_check(check=check)
+    [alert] = evaluation.evaluate_check(check=check)
     with pytest.raises(PermissionDenied):
-        alerting.acknowledge_alert(actor=actor_of(viewer_a), alert=alert)
-    alerting.acknowledge_alert(actor=actor_of(operator_a), alert=alert, note="Looking at the backup job")
+        services.acknowledge_alert(actor=actor_of(viewer_a), alert=alert)
+    services.acknowledge_alert(actor=actor_of(operator_a), alert=alert, note="Looking at the backup job")
     alert.refresh_from_db()
     assert (alert.status, alert.acknowledged_by_id, alert.acknowledgement_note) == (
         "acknowledged", operator_a.pk, "Looking at the backup job")
@@ -73,25 +73,25 @@ def test_maintenance_window_suppresses_new_alerts(tenant_a):
     window = MaintenanceWindow.objects.create(company=tenant_a.company, site=tenant_a.site, starts_at=now,
                                               ends_at=now + timedelta(hours=1), reason="firmware upgrades")
     for _ in range(3):
-        assert alerting.evaluate_check(check=check) == []
+        assert evaluation.evaluate_check(check=check) == []
     window.ends_at = timezone.now()
     window.save()
-    assert len(alerting.evaluate_check(check=check)) == 1  # the window closed; the problem is still there
+    assert len(evaluation.evaluate_check(check=check)) == 1  # the window closed; the problem is still there
 
 
 def test_network_camera_and_default_checks(tenant_a):
     # A new company got the defaults when it was created; running it again adds nothing.
     assert set(Check.objects.filter(company=tenant_a.company).values_list("kind", flat=True)) == {
-        spec["kind"] for spec in alerting.DEFAULT_CHECKS}
+        spec["kind"] for spec in services.DEFAULT_CHECKS}
     Check.objects.filter(company=tenant_a.company, kind=CheckKind.AGENT_CPU).update(warning_threshold=70)
-    assert alerting.ensure_default_checks(company=tenant_a.company) == 0
+    assert services.ensure_default_checks(company=tenant_a.company) == 0
     assert Check.objects.get(company=tenant_a.company, kind=CheckKind.AGENT_CPU).warning_threshold == 70
     NetworkDevice.objects.create(company=tenant_a.company, site=tenant_a.site, name="edge", host="192.0.2.1",
                                  community="c", status="timeout", status_detail="No answer")
     Camera.objects.create(company=tenant_a.company, site=tenant_a.site, name="dock", host="192.0.2.9",
                           rtsp_url="rtsp://192.0.2.9/s", status="auth_failed")
     for _ in range(2):
-        alerting.evaluate_all_checks()
+        evaluation.evaluate_all_checks()
     kinds = set(Alert.objects.values_list("kind", flat=True))
     assert {CheckKind.NETWORK_UNREACHABLE, CheckKind.CAMERA_AUTH_FAILED} <= kinds
 
@@ -138,15 +138,15 @@ def test_high_alerts_reach_email_and_slack_at_once(tenant_a, settings):
                                      community="c", status="unreachable", status_detail="host unknown")
         Camera.objects.create(company=tenant_a.company, site=tenant_a.site, name="dock", host="192.0.2.9",
                               rtsp_url="rtsp://192.0.2.9/s", status="auth_failed")
-        alerting.evaluate_all_checks()
+        evaluation.evaluate_all_checks()
         high = Alert.objects.get(kind=CheckKind.NETWORK_UNREACHABLE)
         assert len(inbox.messages) == 1 and len(posted) == 1  # the medium camera alert is not sent at once
         assert "Alpha Corp" in inbox.messages[0] and f"https://rmm.example.com/alerts/{high.pk}/" in inbox.messages[0]
         assert "Alpha Corp" in posted[0]["text"] and f"/alerts/{high.pk}/" in posted[0]["text"]
         assert high.notified_at is not None
-        alerting.evaluate_all_checks()
+        evaluation.evaluate_all_checks()
         assert len(inbox.messages) == 1  # still the same open alert: nobody is told twice
-        assert alerting.send_daily_summary() == 2 and "Daily alert summary" in inbox.messages[-1]
+        assert notifications.send_daily_summary() == 2 and "Daily alert summary" in inbox.messages[-1]
     finally:
         smtp.stop()
         slack.shutdown()
@@ -159,8 +159,8 @@ def test_alert_pages_filter_and_acknowledge(tenant_a, operator_a, viewer_a):
 
     check = _cpu_check(tenant_a.company)
     _set_cpu(tenant_a.device, 99)
-    alerting.evaluate_check(check=check)
-    [alert] = alerting.evaluate_check(check=check)
+    evaluation.evaluate_check(check=check)
+    [alert] = evaluation.evaluate_check(check=check)
     client = logged_in(operator_a)
     listing = client.get(reverse("resource-list", args=["alerts"]), {"severity": "critical", "per_page": 10})
     assert reverse("resource-detail", args=["alerts", alert.pk]) in listing.content.decode()
@@ -212,8 +212,8 @@ def test_graphql_checks_windows_and_acknowledge(gql_as, tenant_a, operator_a):
     assert window["node"]["reason"] == "UPS swap"
     check = _cpu_check(tenant_a.company)
     _set_cpu(tenant_a.device, 99)
-    alerting.evaluate_check(check=check)
-    [alert] = alerting.evaluate_check(check=check)
+    evaluation.evaluate_check(check=check)
+    [alert] = evaluation.evaluate_check(check=check)
     acknowledged = gql("""mutation ($id: ID!) { acknowledgeAlert(input: {id: $id, note: "rebooting the VM"}) {
         node { status acknowledgedByLabel acknowledgementNote } } }""", {"id": global_id("Alert", alert.pk)})
     assert acknowledged["data"]["acknowledgeAlert"]["node"] == {

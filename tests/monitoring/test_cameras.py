@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from monitoring import cameras
+from monitoring import camera_checks, services
 from monitoring.models import Camera
 from monitoring.rtsp import authorization
 from tests.conftest import logged_in
@@ -27,7 +27,7 @@ def stand_in():
 
 
 def _camera(tenant, actor, port: int, password: str) -> Camera:
-    return cameras.create_camera(actor=actor, site=tenant.site, name="dock cam", host="127.0.0.1",
+    return services.create_camera(actor=actor, site=tenant.site, name="dock cam", host="127.0.0.1",
                                  rtsp_url=f"rtsp://127.0.0.1:{port}/stream1", username="viewer", password=password)
 
 
@@ -36,7 +36,7 @@ def test_up_auth_failed_and_down(stand_in, tenant_a, actor_of, operator_a):
     good = _camera(tenant_a, actor, stand_in.port, "camera-pass-1")
     wrong = _camera(tenant_a, actor, stand_in.port, "guessed")
     dead = _camera(tenant_a, actor, free_udp_port(), "camera-pass-1")
-    assert cameras.check_cameras(cameras=[good, wrong, dead]) == {"up": 1, "auth_failed": 1, "down": 1}
+    assert camera_checks.check_cameras(cameras=[good, wrong, dead]) == {"up": 1, "auth_failed": 1, "down": 1}
     good.refresh_from_db(), wrong.refresh_from_db(), dead.refresh_from_db()
     assert good.status == "up" and good.response_ms > 0 and good.next_check_at > good.last_checked_at
     assert wrong.status == "auth_failed" and "credentials" in wrong.status_detail
@@ -53,7 +53,7 @@ def test_password_is_encrypted_and_urls_carry_no_credentials(stand_in, tenant_a,
         cursor.execute("SELECT password FROM monitoring_camera WHERE id = %s", [camera.pk])
         assert "camera-pass-1" not in cursor.fetchone()[0]
     with pytest.raises(ValidationError):
-        cameras.create_camera(actor=actor_of(operator_a), site=tenant_a.site, name="x", host="h",
+        services.create_camera(actor=actor_of(operator_a), site=tenant_a.site, name="x", host="h",
                               rtsp_url="rtsp://admin:secret@192.0.2.1/stream")
 
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import F
 from django.urls import reverse
 
-from monitoring import services
+from monitoring import polling, services
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import InterfaceReading, PollResult
 from portal.audit.models import AuditEvent
@@ -59,13 +59,13 @@ def test_poll_results_give_rates_and_history(tenant_a, actor_of, operator_a):
                                                        admin_status="up", oper_status="up", in_octets=in_octets,
                                                        out_octets=10, counter_bits=64)])
 
-    services.store_poll_result(device_id=device.pk, result=result(1_000))
+    polling.store_poll_result(device_id=device.pk, result=result(1_000))
     NetworkInterface.objects.update(sampled_at=F("sampled_at") - timedelta(seconds=60))  # a minute ago
-    services.store_poll_result(device_id=device.pk, result=result(61_000))
+    polling.store_poll_result(device_id=device.pk, result=result(61_000))
     interface = NetworkInterface.objects.get()
     assert interface.name == "Gi0/1" and interface.in_bps == pytest.approx(60_000 * 8 / 60, rel=0.05)
     assert NetworkPollSample.objects.filter(device=device).count() == 2
-    services.store_poll_result(device_id=device.pk, result=PollResult(status="timeout", detail="No answer"))
+    polling.store_poll_result(device_id=device.pk, result=PollResult(status="timeout", detail="No answer"))
     device.refresh_from_db()
     assert device.status == "timeout" and device.sys_name == "sw1"  # the last good facts stay
 
@@ -73,13 +73,13 @@ def test_poll_results_give_rates_and_history(tenant_a, actor_of, operator_a):
 def test_a_running_cycle_makes_the_next_one_skip(tenant_a, actor_of, operator_a, monkeypatch):
     _device(tenant_a, actor_of(operator_a))
     polled = []
-    monkeypatch.setattr(services, "poll_devices", lambda devices: polled.append(list(devices)) or {"up": 1})
-    cache.set(services.CYCLE_LOCK, "running")
+    monkeypatch.setattr(polling, "poll_devices", lambda devices: polled.append(list(devices)) or {"up": 1})
+    cache.set(polling.CYCLE_LOCK, "running")
     try:
-        assert services.poll_due_devices() is None and polled == []
+        assert polling.poll_due_devices() is None and polled == []
     finally:
-        cache.delete(services.CYCLE_LOCK)
-    assert services.poll_due_devices() == {"up": 1} and len(polled[0]) == 1
+        cache.delete(polling.CYCLE_LOCK)
+    assert polling.poll_due_devices() == {"up": 1} and len(polled[0]) == 1
 
 
 def test_pages_and_poll_now_against_snmpd(snmpd, tenant_a, operator_a, viewer_a):

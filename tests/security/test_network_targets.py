@@ -16,7 +16,7 @@ from django.core.management.base import SystemCheckError
 from connectors.http import ConnectorError, checked_base_url
 from connectors.models import Connector
 from connectors.services import create_connector
-from monitoring import cameras, services
+from monitoring import camera_checks, services
 from monitoring.models import Camera
 from monitoring.rtsp import check
 from portal.access import system_actor
@@ -89,15 +89,15 @@ def test_a_camera_url_with_a_line_break_is_refused(tenant_a):
     """Before: the URL was accepted as typed, and the check wrote it into the request line."""
     actor = system_actor()
     with pytest.raises(ValidationError) as refused:
-        cameras.create_camera(actor=actor, site=tenant_a.site, name="dock", host="127.0.0.1",
+        services.create_camera(actor=actor, site=tenant_a.site, name="dock", host="127.0.0.1",
                               rtsp_url="rtsp://127.0.0.1:6379/x RTSP/1.0\r\nSET pwned 1\r\n")
     assert "rtsp_url" in refused.value.message_dict
     with pytest.raises(ValidationError) as refused:
-        cameras.create_camera(actor=actor, site=tenant_a.site, name="dock", host="cam\r\n1",
+        services.create_camera(actor=actor, site=tenant_a.site, name="dock", host="cam\r\n1",
                               rtsp_url="rtsp://192.0.2.4/s")
     assert "host" in refused.value.message_dict
     with pytest.raises(ValidationError) as refused:
-        cameras.create_camera(actor=actor, site=tenant_a.site, name="dock", host="192.0.2.4",
+        services.create_camera(actor=actor, site=tenant_a.site, name="dock", host="192.0.2.4",
                               rtsp_url="rtsp://192.0.2.4/s", username='view"er\r\nX: 1')
     assert "username" in refused.value.message_dict
 
@@ -105,9 +105,9 @@ def test_a_camera_url_with_a_line_break_is_refused(tenant_a):
 def test_the_url_must_point_at_the_camera_host(tenant_a):
     """Before: the list showed one host while the check connected to whatever the URL named."""
     with pytest.raises(ValidationError, match="make them the same"):
-        cameras.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="192.0.2.4",
+        services.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="192.0.2.4",
                               rtsp_url="rtsp://127.0.0.1:6379/s")
-    camera = cameras.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="CAM.example.com",
+    camera = services.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="CAM.example.com",
                                    rtsp_url="rtsp://cam.example.com:8554/s")
     assert (camera.host, camera.rtsp_url) == ("cam.example.com", "rtsp://cam.example.com:8554/s")
 
@@ -117,12 +117,12 @@ def test_a_stored_url_with_injected_lines_sends_nothing(tenant_a):
     without connecting, where before it wrote the extra lines to the listener."""
     listener = RawListener()
     try:
-        camera = cameras.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="127.0.0.1",
+        camera = services.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="127.0.0.1",
                                        rtsp_url=f"rtsp://127.0.0.1:{listener.port}/s")
         Camera.objects.filter(pk=camera.pk).update(
             rtsp_url=f"rtsp://127.0.0.1:{listener.port}/s RTSP/1.0\r\nSET pwned 1\r\nX: y")
         camera.refresh_from_db()
-        cameras.check_cameras(cameras=[camera])
+        camera_checks.check_cameras(cameras=[camera])
         camera.refresh_from_db()
         assert camera.status == "down" and camera.status_detail.startswith("Not checked")
         assert b"SET pwned" not in listener.received
@@ -166,7 +166,7 @@ def test_connector_base_urls_are_checked(db):
 
 
 def test_a_bad_slack_webhook_fails_the_system_check_and_is_never_called(settings, caplog):
-    from monitoring.alerting import slack_webhook
+    from monitoring.notifications import slack_webhook
 
     settings.FLEETWATCH_SLACK_WEBHOOK_URL = "https://hooks.slack.com/services/T0/B0/x\r\nHost: evil"
     with pytest.raises(SystemCheckError, match="FLEETWATCH_SLACK_WEBHOOK_URL"):

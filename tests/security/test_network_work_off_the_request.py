@@ -11,7 +11,7 @@ import threading
 import pytest
 from django.urls import reverse
 
-from monitoring import cameras, services
+from monitoring import services
 from monitoring.models import Camera, NetworkDevice
 from portal.access import system_actor
 from tests.conftest import logged_in
@@ -47,7 +47,7 @@ class SilentListener:
 def test_check_now_answers_without_touching_the_camera(tenant_a, operator_a):
     listener = SilentListener()
     try:
-        camera = cameras.create_camera(actor=system_actor(), site=tenant_a.site, name="hung", host="127.0.0.1",
+        camera = services.create_camera(actor=system_actor(), site=tenant_a.site, name="hung", host="127.0.0.1",
                                        rtsp_url=f"rtsp://127.0.0.1:{listener.port}/s")
         response = logged_in(operator_a).post(reverse("camera-check", args=[camera.pk]), follow=True)
         assert response.status_code == 200 and "Check queued" in response.content.decode()
@@ -71,7 +71,7 @@ def test_poll_now_is_queued_from_pages_and_graphql(tenant_a, operator_a, gql_as)
 
 
 def test_pressing_it_over_and_over_queues_a_few_only(tenant_a, operator_a):
-    camera = cameras.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="192.0.2.44",
+    camera = services.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="192.0.2.44",
                                    rtsp_url="rtsp://192.0.2.44/s")
     client = logged_in(operator_a)
     pages = [client.post(reverse("camera-check", args=[camera.pk]), follow=True).content.decode() for _ in range(8)]

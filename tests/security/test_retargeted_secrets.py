@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from connectors.services import create_connector, update_connector
-from monitoring import cameras, services
+from monitoring import services
 from monitoring.models import Camera, NetworkDevice
 from portal.access import system_actor
 from tests.conftest import logged_in
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def camera(tenant_a):
-    return cameras.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="192.0.2.10",
+    return services.create_camera(actor=system_actor(), site=tenant_a.site, name="dock", host="192.0.2.10",
                                  rtsp_url="rtsp://192.0.2.10/stream1", username="viewer", password="camera-pass-1")
 
 
@@ -32,18 +32,18 @@ def switch(tenant_a):
 
 def test_moving_a_camera_clears_its_password(camera, operator_a, actor_of):
     actor = actor_of(operator_a)
-    cameras.update_camera(actor=actor, camera=camera, name="dock north", password="")
+    services.update_camera(actor=actor, camera=camera, name="dock north", password="")
     assert Camera.objects.get().password == "camera-pass-1"  # no move: empty keeps it
-    cameras.update_camera(actor=actor, camera=Camera.objects.get(), host="198.51.100.66",
+    services.update_camera(actor=actor, camera=Camera.objects.get(), host="198.51.100.66",
                           rtsp_url="rtsp://198.51.100.66:8554/steal", password="")
     assert Camera.objects.get().password == ""
-    moved = cameras.update_camera(actor=actor, camera=Camera.objects.get(), host="192.0.2.10",
+    moved = services.update_camera(actor=actor, camera=Camera.objects.get(), host="192.0.2.10",
                                   rtsp_url="rtsp://192.0.2.10/stream1", password="camera-pass-2")
     assert moved.password == "camera-pass-2"  # entered again with the move: kept
 
 
 def test_the_same_target_written_differently_is_not_a_move(camera, operator_a, actor_of):
-    cameras.update_camera(actor=actor_of(operator_a), camera=camera, rtsp_url="RTSP://192.0.2.10/stream1")
+    services.update_camera(actor=actor_of(operator_a), camera=camera, rtsp_url="RTSP://192.0.2.10/stream1")
     assert Camera.objects.get().password == "camera-pass-1"
 
 

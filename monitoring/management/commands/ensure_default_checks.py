@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from monitoring.alerting import ensure_default_checks
+from monitoring.services import ensure_default_checks
 from portal.access import rows_for_system
 from portal.tenancy.models import Company
 

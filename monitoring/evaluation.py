@@ -1,19 +1,13 @@
-"""Checks → alerts: evaluate every enabled check once a minute, count failures in a row per object,
-open one alert per check and object after N, resolve it when the object recovers, never open one
-inside a maintenance window, and notify at once by email and Slack for high and critical alerts."""
+"""Checks → alerts, once a minute: count failures in a row per object, open one alert per check and
+object after N, keep it up to date, resolve it when the object recovers, never open one inside a
+maintenance window; then hand new high and critical alerts to the notifications."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
-import httpx
-from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,42 +23,13 @@ from monitoring.models import (
     NetworkInterface,
     Severity,
 )
-from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
-from portal.audit.services import record
+from monitoring.notifications import notify
+from portal.access import rows_for_system
 from portal.events.publish import publish
 from portal.inventory.models import Device, DeviceInventory, DeviceService, DeviceStatus, PendingPatch
-from portal.targets import TargetUrl, parse_url
-from portal.tenancy.models import Company
-from portal.writes import delete_row, save_changes, save_new
 
 logger = logging.getLogger(__name__)
 NOTIFY_SEVERITIES = {Severity.HIGH, Severity.CRITICAL}
-
-# Sensible defaults every company gets (a user can change or disable them).
-DEFAULT_CHECKS: tuple[dict[str, Any], ...] = (
-    {"name": "Agent offline", "kind": CheckKind.AGENT_OFFLINE, "warning_threshold": 10, "critical_threshold": 60,
-     "failures_before_alert": 1, "warning_severity": Severity.MEDIUM, "critical_severity": Severity.HIGH},
-    {"name": "CPU high", "kind": CheckKind.AGENT_CPU, "warning_threshold": 85, "critical_threshold": 95,
-     "failures_before_alert": 5},
-    {"name": "Memory high", "kind": CheckKind.AGENT_MEMORY, "warning_threshold": 90, "critical_threshold": 97,
-     "failures_before_alert": 5},
-    {"name": "Disk space low", "kind": CheckKind.AGENT_DISK_FREE, "warning_threshold": 15, "critical_threshold": 5,
-     "failures_before_alert": 1},
-    {"name": "Critical patches pending", "kind": CheckKind.CRITICAL_PATCHES, "warning_threshold": 1,
-     "failures_before_alert": 1, "warning_severity": Severity.LOW},
-    {"name": "Network device unreachable", "kind": CheckKind.NETWORK_UNREACHABLE, "failures_before_alert": 2,
-     "critical_severity": Severity.HIGH},
-    {"name": "Interface down", "kind": CheckKind.INTERFACE_DOWN, "failures_before_alert": 2,
-     "critical_severity": Severity.MEDIUM},
-    {"name": "Network CPU high", "kind": CheckKind.NETWORK_CPU, "warning_threshold": 80, "critical_threshold": 95,
-     "failures_before_alert": 3},
-    {"name": "Network storage full", "kind": CheckKind.NETWORK_STORAGE, "warning_threshold": 90,
-     "critical_threshold": 98, "failures_before_alert": 1},
-    {"name": "Camera down", "kind": CheckKind.CAMERA_DOWN, "failures_before_alert": 2,
-     "critical_severity": Severity.HIGH},
-    {"name": "Camera authentication failed", "kind": CheckKind.CAMERA_AUTH_FAILED, "failures_before_alert": 1,
-     "critical_severity": Severity.MEDIUM},
-)
 
 
 @dataclass(frozen=True)
@@ -77,20 +42,6 @@ class Finding:
     critical: bool
     value: float | None
     message: str
-
-
-def default_checks_for_new_company(sender: type, instance: Company, created: bool, **kwargs: object) -> None:
-    """``post_save`` of a company (connected in MonitoringConfig.ready): a new one gets the default checks."""
-    if created and not kwargs.get("raw"):
-        ensure_default_checks(company=instance)
-
-
-def ensure_default_checks(*, company: Company) -> int:
-    """Create the default checks a company lacks (by kind); returns how many were created."""
-    have = set(rows_for_system(Check).filter(company=company).values_list("kind", flat=True))
-    missing = [Check(company=company, **spec) for spec in DEFAULT_CHECKS if spec["kind"] not in have]
-    rows_for_system(Check).bulk_create(missing)
-    return len(missing)
 
 
 def _level(value: float | None, check: Check, *, lower_is_worse: bool = False) -> bool | None:
@@ -248,146 +199,3 @@ def evaluate_all_checks() -> dict[str, int]:
             logger.exception("check %s failed to evaluate", check.pk)
     notify(alerts=[alert for alert in opened if alert.severity in NOTIFY_SEVERITIES])
     return {"opened": len(opened)}
-
-
-def _alert_link(alert: Alert) -> str:
-    return f"{settings.FLEETWATCH_BASE_URL.rstrip('/')}/alerts/{alert.pk}/"
-
-
-def notify(*, alerts: list[Alert]) -> None:
-    """Email and Slack, at once, for each alert (company and a link in both). Failures are logged; the
-    alert stays open and unmarked, so the daily summary still lists it."""
-    for alert in alerts:
-        company = rows_for_system(Company).get(pk=alert.company_id)
-        # Names and messages come from users and devices: one line, whatever they hold.
-        subject = " ".join(f"[Fleetwatch] {alert.get_severity_display()} — {company.name}: {alert.message}"
-                           .split())[:200]
-        body = (f"{alert.message}\nCompany: {company.name}\nSeverity: {alert.get_severity_display()}\n"
-                f"Opened: {alert.opened_at:%Y-%m-%d %H:%M %Z}\n{_alert_link(alert)}\n")
-        delivered = False
-        if settings.FLEETWATCH_ALERT_EMAILS:
-            try:
-                send_mail(subject, body, None, settings.FLEETWATCH_ALERT_EMAILS)
-                delivered = True
-            except Exception:
-                logger.exception("could not email alert %s", alert.pk)
-        webhook = slack_webhook()
-        if webhook:
-            try:
-                response = httpx.post(webhook, timeout=10, json={
-                    "text": f"*{alert.get_severity_display()}* — {company.name}: {alert.message}\n"
-                            f"<{_alert_link(alert)}|Open in Fleetwatch>"})
-                response.raise_for_status()
-                delivered = True
-            except httpx.HTTPError:
-                logger.exception("could not post alert %s to Slack", alert.pk)
-        if delivered:
-            rows_for_system(Alert).filter(pk=alert.pk).update(notified_at=timezone.now())
-
-
-def slack_webhook() -> str:
-    """The configured Slack webhook rebuilt from its checked parts; empty when unset or refused (logged, and
-    ``manage.py check`` says why)."""
-    configured = settings.FLEETWATCH_SLACK_WEBHOOK_URL
-    if not configured:
-        return ""
-    try:
-        return slack_target(configured).url
-    except ValidationError as refused:
-        logger.error("FLEETWATCH_SLACK_WEBHOOK_URL is refused, no Slack message sent: %s", " ".join(refused.messages))
-        return ""
-
-
-def slack_target(url: str) -> TargetUrl:
-    return parse_url(url, schemes={"https": 443, "http": 80}, what="Slack webhook URL",
-                     plain_http_only_on_loopback=True)
-
-
-def send_daily_summary() -> int:
-    """One email with every unresolved alert, per the last day's opened and resolved counts."""
-    if not settings.FLEETWATCH_ALERT_EMAILS:
-        return 0
-    since = timezone.now() - timedelta(days=1)
-    unresolved = list(rows_for_system(Alert).filter(resolved_at__isnull=True).select_related("company")
-                      .order_by("company__name", "-severity"))
-    opened = rows_for_system(Alert).filter(opened_at__gte=since).count()
-    resolved = rows_for_system(Alert).filter(resolved_at__gte=since).count()
-    lines = [f"Last 24 hours: {opened} alert(s) opened, {resolved} resolved. Unresolved now: {len(unresolved)}.", ""]
-    lines += [f"- {a.company.name}: {a.get_severity_display()} — {a.message} ({a.get_status_display()})"
-              for a in unresolved]
-    send_mail("[Fleetwatch] Daily alert summary", "\n".join(lines), None, settings.FLEETWATCH_ALERT_EMAILS)
-    return len(unresolved)
-
-
-@transaction.atomic
-def acknowledge_alert(*, actor: Actor, alert: Alert, note: str = "") -> Alert:
-    """Someone is on it: who, when and a note. The alert still resolves by itself on recovery."""
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=alert.company_id)
-    if alert.resolved_at is not None:
-        raise ValidationError("This alert is already resolved.")
-    alert.status, alert.acknowledged_at = AlertStatus.ACKNOWLEDGED, timezone.now()
-    alert.acknowledged_by_id, alert.acknowledged_by_label = actor.user_id, actor.label[:150]
-    alert.acknowledgement_note = note[:2000]
-    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "acknowledged_by_label",
-                              "acknowledgement_note", "last_seen_at"])
-    record(actor=actor, action="alert.acknowledged", target=alert, company_id=alert.company_id,
-           after={"note": alert.acknowledgement_note})
-    publish("alert.updated", company_id=alert.company_id, id=alert.pk)
-    return alert
-
-
-
-CHECK_FIELDS = ("name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert", "parameter",
-                "warning_severity", "critical_severity", "enabled")
-WINDOW_FIELDS = ("site", "object_key", "starts_at", "ends_at", "reason")
-
-
-@transaction.atomic
-def create_check(*, actor: Actor, company: Company, name: str, kind: str, **fields: Any) -> Check:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=company.pk)
-    return save_new(actor=actor, instance=Check(company=company, name=name, kind=kind,
-                                                **{k: v for k, v in fields.items() if k in CHECK_FIELDS}))
-
-
-@transaction.atomic
-def update_check(*, actor: Actor, check: Check, **changes: Any) -> Check:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=check.company_id)
-    return save_changes(actor=actor, instance=check, changes=changes, editable=CHECK_FIELDS)
-
-
-@transaction.atomic
-def delete_check(*, actor: Actor, check: Check) -> None:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=check.company_id)
-    delete_row(actor=actor, instance=check)
-
-
-@transaction.atomic
-def create_maintenance_window(*, actor: Actor, company: Company, starts_at: Any, ends_at: Any,
-                              **fields: Any) -> MaintenanceWindow:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=company.pk)
-    site = fields.get("site")
-    if site is not None and site.company_id != company.pk:
-        raise ValidationError({"site": "This site belongs to another company."})
-    return save_new(actor=actor, instance=MaintenanceWindow(
-        company=company, starts_at=starts_at, ends_at=ends_at,
-        **{k: v for k, v in fields.items() if k in WINDOW_FIELDS}))
-
-
-@transaction.atomic
-def update_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow,
-                              **changes: Any) -> MaintenanceWindow:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
-    return save_changes(actor=actor, instance=maintenancewindow, changes=changes, editable=WINDOW_FIELDS)
-
-
-@transaction.atomic
-def delete_maintenance_window(*, actor: Actor, maintenancewindow: MaintenanceWindow) -> None:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=maintenancewindow.company_id)
-    delete_row(actor=actor, instance=maintenancewindow)
