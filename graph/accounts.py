@@ -12,11 +12,12 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from graph.common import MAX_PAGE, NodeInput, words_matching
 from graph.context import actor_from
 from graph.cost import LIST_BOUND
 from graph.errors import MutationError, Payload, attempt, lookup
 from graph.scoping import Visible
-from graph.tenancy import MAX_PAGE, CompanyNode, _words
+from graph.tenancy import CompanyNode
 from portal.accounts import selectors, services
 from portal.accounts.models import APIToken, User
 from portal.audit.models import AuditEvent
@@ -61,7 +62,7 @@ class AuditEventFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "actor_label", "action", "object_repr", prefix=prefix)
+        return words_matching(value, "actor_label", "action", "object_repr", prefix=prefix)
 
 
 @strawberry_django.order_type(AuditEvent)
@@ -106,15 +107,10 @@ class CreatedApiToken:
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
-@strawberry.input
+@strawberry_django.input(APIToken)
 class ApiTokenCreateInput:
-    name: str
-    expires_at: datetime | None = None
-
-
-@strawberry.input
-class ApiTokenRevokeInput:
-    id: relay.GlobalID
+    name: auto
+    expires_at: auto = None
 
 
 @strawberry.type
@@ -128,7 +124,7 @@ class AccountsMutation:
         return CreatedApiToken(node=issued.token, token=issued.plaintext)
 
     @strawberry.mutation(description="Revoke one of your API tokens at once.")
-    def revoke_api_token(self, info: Info, input: ApiTokenRevokeInput) -> Payload[ApiTokenNode]:
+    def revoke_api_token(self, info: Info, input: NodeInput) -> Payload[ApiTokenNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.revoke_api_token(
             actor=actor, token=lookup(selectors.api_tokens_of(actor=actor), input.id, type_name="ApiToken")))

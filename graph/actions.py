@@ -14,12 +14,12 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
 from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup, node_pk
-from graph.inputs import sent_fields
 from graph.inventory import DeviceNode
 from graph.scoping import Visible
-from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from graph.tenancy import CompanyNode, GroupNode, SiteNode
 from portal.actions import selectors, services
 from portal.actions.models import (
     Action,
@@ -58,7 +58,7 @@ class ScriptFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "name", "description", "content", prefix=prefix)
+        return words_matching(value, "name", "description", "content", prefix=prefix)
 
 
 @strawberry_django.type(Script, name="Script", filters=ScriptFilter)
@@ -138,7 +138,7 @@ class ActionFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "title", "device_label", "requested_by_label", prefix=prefix)
+        return words_matching(value, "title", "device_label", "requested_by_label", prefix=prefix)
 
     @strawberry_django.filter_field
     def device(self, value: relay.GlobalID, prefix: str) -> Q:
@@ -276,62 +276,62 @@ class ApplyProfileInput:
     profile: relay.GlobalID
 
 
-@strawberry.input
+@strawberry_django.input(Script)
 class ScriptCreateInput:
-    name: str
-    content: str
+    name: auto
+    content: auto
     language: str
-    description: str = ""
-    default_timeout: int = 300
+    description: auto = ""
+    default_timeout: auto = 300
     arguments: list[str] | None = None
-    environment: JSON | None = None
-    parameters: JSON | None = None
-    target_os: str = ""
+    environment: auto = None
+    parameters: auto = None
+    target_os: auto = ""
 
 
-@strawberry.input
+@strawberry_django.partial(Script)
 class ScriptUpdateInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    content: str | None = UNSET
-    language: str | None = UNSET
-    description: str | None = UNSET
-    default_timeout: int | None = UNSET
+    name: auto
+    content: auto
+    language: auto
+    description: auto
+    default_timeout: auto
     arguments: list[str] | None = UNSET
-    environment: JSON | None = UNSET
-    parameters: JSON | None = UNSET
-    target_os: str | None = UNSET
+    environment: auto
+    parameters: auto
+    target_os: auto
 
 
-@strawberry.input
+@strawberry_django.input(SoftwareItem)
 class SoftwareItemCreateInput:
-    name: str
-    description: str = ""
-    winget_id: str = ""
-    choco_id: str = ""
-    apt_name: str = ""
-    dnf_name: str = ""
-    brew_name: str = ""
+    name: auto
+    description: auto = ""
+    winget_id: auto = ""
+    choco_id: auto = ""
+    apt_name: auto = ""
+    dnf_name: auto = ""
+    brew_name: auto = ""
 
 
-@strawberry.input
+@strawberry_django.input(DeploymentProfile)
 class ProfileCreateInput:
-    name: str
-    description: str = ""
-    target_os: str = ""
-    is_template: bool = False
+    name: auto
+    description: auto = ""
+    target_os: auto = ""
+    is_template: auto = False
 
 
-@strawberry.input
+@strawberry_django.input(ProfileTask)
 class ProfileTaskInput:
     profile: relay.GlobalID
-    name: str
-    action_type: str
-    order_index: int | None = None
+    name: auto
+    action_type: auto
+    order_index: int | None = strawberry.field(default=None, description="Where it goes; omitted: last.")
     script: relay.GlobalID | None = None
     software: relay.GlobalID | None = None
-    options: JSON | None = None
-    continue_on_error: bool = False
+    options: auto = None
+    continue_on_error: auto = False
 
 
 @strawberry.input
@@ -341,33 +341,33 @@ class InstantiateTemplateInput:
     description: str | None = None
 
 
-@strawberry.input
+@strawberry_django.input(ActionSchedule)
 class ScheduleCreateInput:
     company: relay.GlobalID
-    name: str
+    name: auto
     kind: str
     script: relay.GlobalID | None = None
     profile: relay.GlobalID | None = None
     site: relay.GlobalID | None = None
     group: relay.GlobalID | None = None
     device: relay.GlobalID | None = None
-    os_type: str = ""
-    parameters: JSON | None = None
-    run_at: datetime | None = None
-    every: int | None = None
-    enabled: bool = True
+    os_type: auto = ""
+    parameters: auto = None
+    run_at: auto = None
+    every: auto = None
+    enabled: auto = True
 
 
-@strawberry.input
+@strawberry_django.partial(ActionSchedule)
 class ScheduleUpdateInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    kind: str | None = UNSET
-    run_at: datetime | None = UNSET
-    every: int | None = UNSET
-    enabled: bool | None = UNSET
-    os_type: str | None = UNSET
-    parameters: JSON | None = UNSET
+    name: auto
+    kind: auto
+    run_at: auto
+    every: auto
+    enabled: auto
+    os_type: auto
+    parameters: auto
 
 
 @strawberry.type
@@ -457,7 +457,7 @@ class ActionsMutation:
         return _run(info, input.target, profile_id=input.profile)
 
     @strawberry.mutation(description="Cancel a waiting or queued action, or kill a running one (operators).")
-    def cancel_action(self, info: Info, input: DeleteInput) -> Payload[ActionNode]:
+    def cancel_action(self, info: Info, input: NodeInput) -> Payload[ActionNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.cancel_action(
             actor=actor, action=lookup(selectors.actions_for(actor=actor), input.id, type_name="Action")))
@@ -465,7 +465,7 @@ class ActionsMutation:
 
     @strawberry.mutation(description="Add a library script (admins).")
     def create_script(self, info: Info, input: ScriptCreateInput) -> Payload[ScriptNode]:
-        node, errors = attempt(lambda: services.create_script(actor=actor_from(info), **vars(input)))
+        node, errors = attempt(lambda: services.create_script(actor=actor_from(info), **sent_fields(input)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a library script; each change becomes a new version (admins).")
@@ -477,28 +477,29 @@ class ActionsMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a library script (admins).")
-    def delete_script(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.scripts_for, "Script", services.delete_script, "script", input.id)
+    def delete_script(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.scripts_for, type_name="Script",
+                           delete=services.delete_script, noun="script", global_id=input.id)
 
     @strawberry.mutation(description="Add a catalogue package (admins).")
     def create_software_item(self, info: Info, input: SoftwareItemCreateInput) -> Payload[SoftwareItemNode]:
-        node, errors = attempt(lambda: services.create_software_item(actor=actor_from(info), **vars(input)))
+        node, errors = attempt(lambda: services.create_software_item(actor=actor_from(info), **sent_fields(input)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a catalogue package (admins).")
-    def delete_software_item(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.software_items_for, "SoftwareItem", services.delete_software_item,
-                        "softwareitem", input.id)
+    def delete_software_item(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.software_items_for, type_name="SoftwareItem",
+                           delete=services.delete_software_item, noun="softwareitem", global_id=input.id)
 
     @strawberry.mutation(description="Add a deployment profile or template (admins).")
     def create_deployment_profile(self, info: Info, input: ProfileCreateInput) -> Payload[DeploymentProfileNode]:
-        node, errors = attempt(lambda: services.create_profile(actor=actor_from(info), **vars(input)))
+        node, errors = attempt(lambda: services.create_profile(actor=actor_from(info), **sent_fields(input)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a deployment profile (admins).")
-    def delete_deployment_profile(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.profiles_for, "DeploymentProfile", services.delete_profile,
-                        "deploymentprofile", input.id)
+    def delete_deployment_profile(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.profiles_for, type_name="DeploymentProfile",
+                           delete=services.delete_profile, noun="deploymentprofile", global_id=input.id)
 
     @strawberry.mutation(description="Add a task to a profile; without an order index it goes last (admins).")
     def add_profile_task(self, info: Info, input: ProfileTaskInput) -> Payload[ProfileTaskNode]:
@@ -510,13 +511,13 @@ class ActionsMutation:
             script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.script, "Script", "script"),
             software=_library_lookup(actor, selectors.software_items_for(actor=actor), input.software, "SoftwareItem",
                                      "software"),
-            options=input.options or {}, continue_on_error=input.continue_on_error))
+            options=input.options or {}, continue_on_error=bool(input.continue_on_error)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Remove a task from its profile (admins).")
-    def delete_profile_task(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.profile_tasks_for, "ProfileTask", services.delete_profile_task,
-                        "profiletask", input.id)
+    def delete_profile_task(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.profile_tasks_for, type_name="ProfileTask",
+                           delete=services.delete_profile_task, noun="profiletask", global_id=input.id)
 
     @strawberry.mutation(description="Copy a template into a new, editable profile (admins).")
     def instantiate_template(self, info: Info, input: InstantiateTemplateInput) -> Payload[DeploymentProfileNode]:
@@ -543,8 +544,8 @@ class ActionsMutation:
             return services.create_schedule(
                 actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
                                             field="company"),
-                name=input.name, kind=input.kind, os_type=input.os_type, parameters=input.parameters or {},
-                run_at=input.run_at, every=input.every, enabled=input.enabled,
+                name=input.name, kind=input.kind, parameters=input.parameters or {},
+                **sent_fields(input, ("os_type", "run_at", "every", "enabled")),
                 script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.script, "Script", "script"),
                 profile=_library_lookup(actor, selectors.profiles_for(actor=actor), input.profile, "DeploymentProfile",
                                         "profile"),
@@ -564,6 +565,6 @@ class ActionsMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a schedule (past actions stay in the history) (operators).")
-    def delete_action_schedule(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.schedules_for, "ActionSchedule", services.delete_schedule,
-                        "actionschedule", input.id)
+    def delete_action_schedule(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.schedules_for, type_name="ActionSchedule",
+                           delete=services.delete_schedule, noun="actionschedule", global_id=input.id)

@@ -19,10 +19,10 @@ from connectors.models import Connector, ExternalRecord, SyncRun
 from connectors.selectors import connectors_for, external_records_for
 from connectors.services import queue_pulseway_script
 from graph.actions import ActionNode
+from graph.common import MAX_PAGE, NodeInput
 from graph.context import actor_from
 from graph.errors import MutationError, Payload, attempt, lookup
 from graph.scoping import Visible
-from graph.tenancy import MAX_PAGE, DeleteInput
 from portal.inventory.selectors import devices_for
 
 
@@ -132,7 +132,7 @@ class SyncNowPayload:
 @strawberry.type
 class ConnectorsMutation:
     @strawberry.mutation(description="Queue a sync of the connector now; follow it in its runs.")
-    def sync_now(self, info: Info, input: DeleteInput) -> SyncNowPayload:
+    def sync_now(self, info: Info, input: NodeInput) -> SyncNowPayload:
         actor = actor_from(info)
         _, errors = attempt(lambda: services.request_sync(
             actor=actor, connector=lookup(connectors_for(actor=actor), input.id, type_name="Connector")))

@@ -10,11 +10,12 @@ from strawberry import auto, relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from graph.common import MAX_PAGE, NodeInput
 from graph.context import actor_from
 from graph.errors import MutationError, Payload, attempt, lookup
 from graph.inventory import DeviceNode
 from graph.scoping import Visible
-from graph.tenancy import MAX_PAGE, CompanyNode, GroupNode, SiteNode
+from graph.tenancy import CompanyNode, GroupNode, SiteNode
 from portal.inventory import enrollment
 from portal.inventory.models import EnrollmentToken
 from portal.inventory.selectors import devices_for, enrollment_tokens_for
@@ -47,13 +48,13 @@ class EnrollmentQuery:
         max_results=MAX_PAGE)
 
 
-@strawberry.input
+@strawberry_django.input(EnrollmentToken)
 class EnrollmentTokenCreateInput:
     site: relay.GlobalID
-    name: str
+    name: auto
     group: relay.GlobalID | None = None
-    expires_at: datetime | None = None
-    max_uses: int | None = None
+    expires_at: auto = None
+    max_uses: auto = None
 
 
 @strawberry.type
@@ -61,16 +62,6 @@ class CreatedEnrollmentToken:
     node: EnrollmentTokenNode | None = None
     token: str | None = strawberry.field(default=None, description="The token itself: shown this once only.")
     errors: list[MutationError] = strawberry.field(default_factory=list)
-
-
-@strawberry.input
-class EnrollmentTokenRevokeInput:
-    id: relay.GlobalID
-
-
-@strawberry.input
-class DeviceAgentRevokeInput:
-    id: relay.GlobalID
 
 
 @strawberry.type
@@ -92,14 +83,14 @@ class EnrollmentMutation:
         return CreatedEnrollmentToken(node=issued.token, token=issued.plaintext)
 
     @strawberry.mutation(description="Stop an enrollment token from enrolling more devices (admins).")
-    def revoke_enrollment_token(self, info: Info, input: EnrollmentTokenRevokeInput) -> Payload[EnrollmentTokenNode]:
+    def revoke_enrollment_token(self, info: Info, input: NodeInput) -> Payload[EnrollmentTokenNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: enrollment.revoke_enrollment_token(
             actor=actor, token=lookup(enrollment_tokens_for(actor=actor), input.id, type_name="EnrollmentToken")))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Revoke a device's agent token: its socket closes and reconnects are refused.")
-    def revoke_device_agent(self, info: Info, input: DeviceAgentRevokeInput) -> Payload[DeviceNode]:
+    def revoke_device_agent(self, info: Info, input: NodeInput) -> Payload[DeviceNode]:
         actor = actor_from(info)
 
         def write():

@@ -12,11 +12,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
-from graph.inputs import sent_fields
 from graph.scoping import Visible
-from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from graph.tenancy import CompanyNode, GroupNode, SiteNode
 from portal.inventory import selectors, services
 from portal.inventory.models import (
     Device,
@@ -42,7 +42,7 @@ class DeviceFilter:
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
         """Every word appears in the hostname, display name, OS version, serial number or an IP address."""
-        return _words(value, "hostname", "display_name", "os_version", "serial_number", "ip_addresses",
+        return words_matching(value, "hostname", "display_name", "os_version", "serial_number", "ip_addresses",
                       prefix=prefix)
 
     @strawberry_django.filter_field
@@ -173,28 +173,28 @@ class InventoryQuery:
     devices: DjangoListConnection[DeviceNode] = strawberry_django.connection(max_results=MAX_PAGE)
 
 
-@strawberry.input
+@strawberry_django.input(Device)
 class DeviceCreateInput:
     site: relay.GlobalID
-    hostname: str
+    hostname: auto
     group: relay.GlobalID | None = None
-    display_name: str = ""
-    os_type: str = "other"
-    os_version: str = ""
-    serial_number: str = ""
+    display_name: auto = ""
+    os_type: auto = "other"
+    os_version: auto = ""
+    serial_number: auto = ""
 
 
-@strawberry.input
+@strawberry_django.partial(Device)
 class DeviceUpdateInput:
     id: relay.GlobalID
     site: relay.GlobalID | None = UNSET
     group: relay.GlobalID | None = UNSET
-    hostname: str | None = UNSET
-    display_name: str | None = UNSET
-    os_type: str | None = UNSET
-    os_version: str | None = UNSET
-    serial_number: str | None = UNSET
-    heartbeat_interval: int | None = UNSET
+    hostname: auto
+    display_name: auto
+    os_type: auto
+    os_version: auto
+    serial_number: auto
+    heartbeat_interval: auto
 
 
 def _placement(actor, data, *, partial: bool) -> dict:
@@ -231,5 +231,6 @@ class InventoryMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a device record and its history (operators).")
-    def delete_device(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.devices_for, "Device", services.delete_device, "device", input.id)
+    def delete_device(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.devices_for, type_name="Device",
+                           delete=services.delete_device, noun="device", global_id=input.id)

@@ -12,11 +12,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
-from graph.inputs import sent_fields
 from graph.scoping import Visible
-from graph.tenancy import MAX_PAGE, CompanyNode, DeleteInput, GroupNode, SiteNode, _deleted, _words
+from graph.tenancy import CompanyNode, GroupNode, SiteNode
 from monitoring import selectors, services
 from monitoring.models import (
     Alert,
@@ -62,7 +62,7 @@ class NetworkDeviceFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "name", "host", "vendor", "sys_name", prefix=prefix)
+        return words_matching(value, "name", "host", "vendor", "sys_name", prefix=prefix)
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
@@ -181,61 +181,6 @@ class MaintenanceWindowNode(Visible, relay.Node):
     reason: auto
 
 
-@strawberry.input
-class CheckCreateInput:
-    company: relay.GlobalID
-    name: str
-    kind: str
-    warning_threshold: float | None = None
-    critical_threshold: float | None = None
-    failures_before_alert: int = 3
-    parameter: str = ""
-    warning_severity: str = "medium"
-    critical_severity: str = "critical"
-    enabled: bool = True
-
-
-@strawberry.input
-class CheckUpdateInput:
-    id: relay.GlobalID
-    name: str | None = UNSET
-    warning_threshold: float | None = UNSET
-    critical_threshold: float | None = UNSET
-    failures_before_alert: int | None = UNSET
-    parameter: str | None = UNSET
-    warning_severity: str | None = UNSET
-    critical_severity: str | None = UNSET
-    enabled: bool | None = UNSET
-
-
-@strawberry.input
-class MaintenanceWindowCreateInput:
-    company: relay.GlobalID
-    starts_at: datetime
-    ends_at: datetime
-    site: relay.GlobalID | None = None
-    object_key: str = ""
-    reason: str = ""
-
-
-@strawberry.input
-class CameraUpdateInput:
-    id: relay.GlobalID
-    name: str | None = UNSET
-    host: str | None = UNSET
-    rtsp_url: str | None = UNSET
-    username: str | None = UNSET
-    password: str | None = UNSET
-    location: str | None = UNSET
-    check_interval_minutes: int | None = UNSET
-
-
-@strawberry.input
-class AcknowledgeAlertInput:
-    id: relay.GlobalID
-    note: str = ""
-
-
 @strawberry.type
 class MonitoringQuery:
     alerts: DjangoListConnection[AlertNode] = strawberry_django.connection(max_results=MAX_PAGE)
@@ -246,53 +191,108 @@ class MonitoringQuery:
     cameras: DjangoListConnection[CameraNode] = strawberry_django.connection(max_results=MAX_PAGE)
 
 
+@strawberry_django.input(Check)
+class CheckCreateInput:
+    company: relay.GlobalID
+    name: auto
+    kind: auto
+    warning_threshold: auto = None
+    critical_threshold: auto = None
+    failures_before_alert: auto = 3
+    parameter: auto = ""
+    warning_severity: auto = "medium"
+    critical_severity: auto = "critical"
+    enabled: auto = True
+
+
+@strawberry_django.partial(Check)
+class CheckUpdateInput:
+    id: relay.GlobalID
+    name: auto
+    warning_threshold: auto
+    critical_threshold: auto
+    failures_before_alert: auto
+    parameter: auto
+    warning_severity: auto
+    critical_severity: auto
+    enabled: auto
+
+
+@strawberry_django.input(MaintenanceWindow)
+class MaintenanceWindowCreateInput:
+    company: relay.GlobalID
+    starts_at: auto
+    ends_at: auto
+    site: relay.GlobalID | None = None
+    object_key: auto = ""
+    reason: auto = ""
+
+
+@strawberry_django.partial(Camera)
+class CameraUpdateInput:
+    id: relay.GlobalID
+    name: auto
+    host: auto
+    rtsp_url: auto
+    username: auto
+    password: str | None = strawberry.field(default=UNSET, description="Write-only; empty or omitted keeps it.")
+    location: auto
+    check_interval_minutes: auto
+
+
 @strawberry.input
+class AcknowledgeAlertInput:
+    id: relay.GlobalID
+    note: str = ""
+
+
+@strawberry_django.input(Camera)
 class CameraCreateInput:
     site: relay.GlobalID
-    name: str
-    host: str
-    rtsp_url: str
-    username: str = ""
-    password: str = ""
-    location: str = ""
-    check_interval_minutes: int = 10
+    name: auto
+    host: auto
+    rtsp_url: auto
+    username: auto = ""
+    password: str = strawberry.field(default="", description="Write-only: stored encrypted, never read back.")
+    location: auto = ""
+    check_interval_minutes: auto = 10
 
 
-@strawberry.input
+@strawberry_django.input(NetworkDevice)
 class NetworkDeviceCreateInput:
     site: relay.GlobalID
-    name: str
-    host: str
+    name: auto
+    host: auto
     group: relay.GlobalID | None = None
-    port: int = 161
-    vendor: str = ""
-    device_type: str = "switch"
-    snmp_version: str = "2c"
-    community: str = ""
-    v3_user: str = ""
-    auth_protocol: str = ""
-    auth_key: str = ""
-    priv_protocol: str = ""
-    priv_key: str = ""
-    poll_interval_minutes: int = 5
+    port: auto = 161
+    vendor: auto = ""
+    device_type: auto = "switch"
+    snmp_version: auto = "2c"
+    community: str = strawberry.field(default="", description="Write-only: stored encrypted, never read back.")
+    v3_user: auto = ""
+    auth_protocol: auto = ""
+    auth_key: str = strawberry.field(default="", description="Write-only: stored encrypted, never read back.")
+    priv_protocol: auto = ""
+    priv_key: str = strawberry.field(default="", description="Write-only: stored encrypted, never read back.")
+    poll_interval_minutes: auto = 5
 
 
-@strawberry.input
+@strawberry_django.partial(NetworkDevice)
 class NetworkDeviceUpdateInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    host: str | None = UNSET
-    port: int | None = UNSET
-    vendor: str | None = UNSET
-    device_type: str | None = UNSET
-    snmp_version: str | None = UNSET
-    community: str | None = UNSET
-    v3_user: str | None = UNSET
-    auth_protocol: str | None = UNSET
-    auth_key: str | None = UNSET
-    priv_protocol: str | None = UNSET
-    priv_key: str | None = UNSET
-    poll_interval_minutes: int | None = UNSET
+    name: auto
+    host: auto
+    port: auto
+    vendor: auto
+    device_type: auto
+    snmp_version: auto
+    community: str | None = strawberry.field(default=UNSET, description="Write-only; empty or omitted keeps it.")
+    v3_user: auto
+    auth_protocol: auto
+    auth_key: str | None = strawberry.field(default=UNSET, description="Write-only; empty or omitted keeps it.")
+    priv_protocol: auto
+    priv_key: str | None = strawberry.field(default=UNSET, description="Write-only; empty or omitted keeps it.")
+    poll_interval_minutes: auto
 
 
 CREATE_FIELDS = ("port", "vendor", "device_type", "snmp_version", "community", "v3_user", "auth_protocol", "auth_key",
@@ -308,7 +308,7 @@ class MonitoringMutation:
             actor=actor, site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site"),
             group=lookup(groups_for(actor=actor), input.group, type_name="Group", field="group") if input.group
             else None, name=input.name, host=input.host,
-            **{name: getattr(input, name) for name in CREATE_FIELDS}))
+            **sent_fields(input, CREATE_FIELDS)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a network device; omitted fields (and secrets) stay (operators).")
@@ -321,13 +321,13 @@ class MonitoringMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a network device and its history (operators).")
-    def delete_network_device(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.network_devices_for, "NetworkDevice", services.delete_network_device,
-                        "networkdevice", input.id)
+    def delete_network_device(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.network_devices_for, type_name="NetworkDevice",
+                           delete=services.delete_network_device, noun="networkdevice", global_id=input.id)
 
     @strawberry.mutation(description="Queue a poll of a network device now (operators). It runs on the task cluster; "
                                   "read the device again, or watch the dashboard, for its result.")
-    def poll_network_device(self, info: Info, input: DeleteInput) -> Payload[NetworkDeviceNode]:
+    def poll_network_device(self, info: Info, input: NodeInput) -> Payload[NetworkDeviceNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.poll_now(
             actor=actor, networkdevice=lookup(selectors.network_devices_for(actor=actor), input.id,
@@ -339,17 +339,18 @@ class MonitoringMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.create_camera(
             actor=actor, site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site"),
-            name=input.name, host=input.host, rtsp_url=input.rtsp_url, username=input.username,
-            password=input.password, location=input.location, check_interval_minutes=input.check_interval_minutes))
+            name=input.name, host=input.host, rtsp_url=input.rtsp_url,
+            **sent_fields(input, ("username", "password", "location", "check_interval_minutes"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a camera (operators).")
-    def delete_camera(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.cameras_for, "Camera", services.delete_camera, "camera", input.id)
+    def delete_camera(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.cameras_for, type_name="Camera",
+                           delete=services.delete_camera, noun="camera", global_id=input.id)
 
     @strawberry.mutation(description="Queue an RTSP check of a camera now (operators). It runs on the task cluster; "
                                   "read the camera again for its result.")
-    def check_camera(self, info: Info, input: DeleteInput) -> Payload[CameraNode]:
+    def check_camera(self, info: Info, input: NodeInput) -> Payload[CameraNode]:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.check_now(
             actor=actor, camera=lookup(selectors.cameras_for(actor=actor), input.id, type_name="Camera")))
@@ -378,7 +379,7 @@ class MonitoringMutation:
         node, errors = attempt(lambda: services.create_check(
             actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
                                         field="company"),
-            **{name: getattr(input, name) for name in services.CHECK_FIELDS}))
+            **sent_fields(input, services.CHECK_FIELDS, keep_nulls=True)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a check's thresholds, severities or failures in a row (operators).")
@@ -390,8 +391,9 @@ class MonitoringMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a check and its alerts (operators).")
-    def delete_check(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.checks_for, "Check", services.delete_check, "check", input.id)
+    def delete_check(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.checks_for, type_name="Check",
+                           delete=services.delete_check, noun="check", global_id=input.id)
 
     @strawberry.mutation(description="Open a maintenance window for a company, a site or one object (operators).")
     def create_maintenance_window(self, info: Info,
@@ -401,10 +403,10 @@ class MonitoringMutation:
             actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
                                         field="company"),
             site=lookup(sites_for(actor=actor), input.site, type_name="Site", field="site") if input.site else None,
-            starts_at=input.starts_at, ends_at=input.ends_at, object_key=input.object_key, reason=input.reason))
+            starts_at=input.starts_at, ends_at=input.ends_at, **sent_fields(input, ("object_key", "reason"))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a maintenance window (operators).")
-    def delete_maintenance_window(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.maintenance_windows_for, "MaintenanceWindow",
-                        services.delete_maintenance_window, "maintenancewindow", input.id)
+    def delete_maintenance_window(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.maintenance_windows_for, type_name="MaintenanceWindow",
+                           delete=services.delete_maintenance_window, noun="maintenancewindow", global_id=input.id)

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 import strawberry_django
 from django.db.models import Q
-from strawberry import UNSET, auto, relay
+from strawberry import auto, relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from graph.common import MAX_PAGE, NodeInput, changes_from, delete_node, words_matching
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
-from graph.inputs import changes_from
 from graph.scoping import Visible
 from portal.tenancy import selectors, services
 from portal.tenancy.models import Company, Contact, Group, Site
@@ -24,17 +24,6 @@ if TYPE_CHECKING:
     from graph.inventory import DeviceNode
 
 DeviceRef = Annotated["DeviceNode", strawberry.lazy("graph.inventory")]
-MAX_PAGE = 100
-
-
-def _words(value: str, *fields: str, prefix: str) -> Q:
-    condition = Q()
-    for word in value.split():
-        any_field = Q()
-        for name in fields:
-            any_field |= Q(**{f"{prefix}{name}__icontains": word})
-        condition &= any_field
-    return condition
 
 
 @strawberry_django.filter_type(Company, lookups=True)
@@ -45,7 +34,7 @@ class CompanyFilter:
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
         """Every word appears in the name, account number or notes."""
-        return _words(value, "name", "account_number", "notes", prefix=prefix)
+        return words_matching(value, "name", "account_number", "notes", prefix=prefix)
 
 
 @strawberry_django.order_type(Company)
@@ -61,7 +50,7 @@ class SiteFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "name", "description", "address", prefix=prefix)
+        return words_matching(value, "name", "description", "address", prefix=prefix)
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
@@ -80,7 +69,7 @@ class GroupFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "name", "notes", prefix=prefix)
+        return words_matching(value, "name", "notes", prefix=prefix)
 
     @strawberry_django.filter_field
     def site(self, value: relay.GlobalID, prefix: str) -> Q:
@@ -100,7 +89,7 @@ class ContactFilter:
 
     @strawberry_django.filter_field
     def search(self, value: str, prefix: str) -> Q:
-        return _words(value, "name", "email", "phone", "job_title", prefix=prefix)
+        return words_matching(value, "name", "email", "phone", "job_title", prefix=prefix)
 
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
@@ -184,87 +173,75 @@ class TenancyQuery:
     contacts: DjangoListConnection[ContactNode] = strawberry_django.connection(max_results=MAX_PAGE)
 
 
-@strawberry.input
+# Inputs are derived from the models: a field's type and description come from the model field.
+# Create inputs give optional fields their empty default; update inputs (partial) leave out what is not sent.
+
+
+@strawberry_django.input(Company)
 class CompanyCreateInput:
-    name: str
-    account_number: str | None = None
-    notes: str = ""
+    name: auto
+    account_number: auto = None
+    notes: auto = ""
 
 
-@strawberry.input
+@strawberry_django.partial(Company)
 class CompanyUpdateInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    account_number: str | None = UNSET
-    notes: str | None = UNSET
+    name: auto
+    account_number: auto
+    notes: auto
 
 
-@strawberry.input
+@strawberry_django.input(Site)
 class SiteCreateInput:
     company: relay.GlobalID
-    name: str
-    description: str = ""
-    address: str = ""
-    contact_phone: str = ""
-    contact_email: str = ""
+    name: auto
+    description: auto = ""
+    address: auto = ""
+    contact_phone: auto = ""
+    contact_email: auto = ""
 
 
-@strawberry.input
+@strawberry_django.partial(Site)
 class SiteUpdateInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    description: str | None = UNSET
-    address: str | None = UNSET
-    contact_phone: str | None = UNSET
-    contact_email: str | None = UNSET
+    name: auto
+    description: auto
+    address: auto
+    contact_phone: auto
+    contact_email: auto
 
 
-@strawberry.input
+@strawberry_django.input(Group)
 class GroupCreateInput:
     site: relay.GlobalID
-    name: str
-    notes: str = ""
+    name: auto
+    notes: auto = ""
 
 
-@strawberry.input
+@strawberry_django.partial(Group)
 class GroupUpdateInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    notes: str | None = UNSET
+    name: auto
+    notes: auto
 
 
-@strawberry.input
+@strawberry_django.input(Contact)
 class ContactCreateInput:
     company: relay.GlobalID
-    name: str
-    email: str = ""
-    phone: str = ""
-    job_title: str = ""
+    name: auto
+    email: auto = ""
+    phone: auto = ""
+    job_title: auto = ""
 
 
-@strawberry.input
+@strawberry_django.partial(Contact)
 class ContactUpdateInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    email: str | None = UNSET
-    phone: str | None = UNSET
-    job_title: str | None = UNSET
-
-
-@strawberry.input
-class DeleteInput:
-    id: relay.GlobalID
-
-
-def _deleted(info: Info, rows_for, type_name: str, delete, noun: str, global_id: relay.GlobalID) -> DeletePayload:
-    actor = actor_from(info)
-
-    def write() -> relay.GlobalID:
-        delete(actor=actor, **{noun: lookup(rows_for(actor=actor), global_id, type_name=type_name)})
-        return global_id
-
-    deleted, errors = attempt(write)
-    return DeletePayload(deleted_id=deleted, errors=errors)
+    name: auto
+    email: auto
+    phone: auto
+    job_title: auto
 
 
 @strawberry.type
@@ -272,8 +249,7 @@ class TenancyMutation:
     @strawberry.mutation(description="Add a client company (admins).")
     def create_company(self, info: Info, input: CompanyCreateInput) -> Payload[CompanyNode]:
         actor = actor_from(info)
-        node, errors = attempt(lambda: services.create_company(
-            actor=actor, name=input.name, account_number=input.account_number, notes=input.notes))
+        node, errors = attempt(lambda: services.create_company(actor=actor, **changes_from(input)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a company's fields; omitted fields keep their value (admins).")
@@ -285,8 +261,9 @@ class TenancyMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a company with everything in it (admins).")
-    def delete_company(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.companies_for, "Company", services.delete_company, "company", input.id)
+    def delete_company(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.companies_for, type_name="Company",
+                           delete=services.delete_company, noun="company", global_id=input.id)
 
     @strawberry.mutation(description="Add a site to a company (operators).")
     def create_site(self, info: Info, input: SiteCreateInput) -> Payload[SiteNode]:
@@ -307,8 +284,9 @@ class TenancyMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a site with its groups and devices (operators).")
-    def delete_site(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.sites_for, "Site", services.delete_site, "site", input.id)
+    def delete_site(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.sites_for, type_name="Site",
+                           delete=services.delete_site, noun="site", global_id=input.id)
 
     @strawberry.mutation(description="Add a group to a site (operators).")
     def create_group(self, info: Info, input: GroupCreateInput) -> Payload[GroupNode]:
@@ -327,8 +305,9 @@ class TenancyMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a group; its devices stay in the site (operators).")
-    def delete_group(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.groups_for, "Group", services.delete_group, "group", input.id)
+    def delete_group(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.groups_for, type_name="Group",
+                           delete=services.delete_group, noun="group", global_id=input.id)
 
     @strawberry.mutation(description="Add a contact to a company (operators).")
     def create_contact(self, info: Info, input: ContactCreateInput) -> Payload[ContactNode]:
@@ -349,5 +328,6 @@ class TenancyMutation:
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a contact (operators).")
-    def delete_contact(self, info: Info, input: DeleteInput) -> DeletePayload:
-        return _deleted(info, selectors.contacts_for, "Contact", services.delete_contact, "contact", input.id)
+    def delete_contact(self, info: Info, input: NodeInput) -> DeletePayload:
+        return delete_node(info, rows_for=selectors.contacts_for, type_name="Contact",
+                           delete=services.delete_contact, noun="contact", global_id=input.id)

@@ -108,3 +108,29 @@ def test_api_tokens_through_graphql(gql_as, operator_a):
     revoked = gql("""mutation ($id: ID!) { revokeApiToken(input: {id: $id}) { node { revokedAt } errors { code } } }""",
                   {"id": payload["node"]["id"]})["data"]["revokeApiToken"]
     assert revoked["node"]["revokedAt"] is not None
+
+
+NODE_DELETE = """mutation ($input: NodeInput!) { deleteGroup(input: $input) { deletedId errors { code } } }"""
+CREATE_NETWORK_DEVICE = """mutation ($input: NetworkDeviceCreateInput!) {
+  createNetworkDevice(input: $input) { node { name port snmpVersion } errors { field message } } }"""
+
+
+def test_derived_inputs_take_nulls_as_not_given(gql_as, operator_a, tenant_a):
+    """Inputs derived from the models accept null for an optional field: it means "not given", so the model's
+    default applies (an empty text, port 161), never a null stored or a crash."""
+    gql = gql_as(operator_a)
+    created = gql(CREATE_SITE, {"input": {"company": global_id("Company", tenant_a.company.pk), "name": "Annex",
+                                          "description": None, "contactEmail": None}})["data"]["createSite"]
+    assert created["errors"] == []
+    site = Site.objects.get(pk=pk_of(created["node"]["id"]))
+    assert (site.description, site.contact_email) == ("", "")
+    device = gql(CREATE_NETWORK_DEVICE, {"input": {"site": created["node"]["id"], "name": "core", "host": "192.0.2.9",
+                                                   "port": None, "community": "public"}})["data"]["createNetworkDevice"]
+    assert device == {"node": {"name": "core", "port": 161, "snmpVersion": "2c"}, "errors": []}
+
+
+def test_one_node_input_names_what_to_delete(gql_as, operator_a, tenant_a):
+    gql = gql_as(operator_a)
+    result = gql(NODE_DELETE, {"input": {"id": global_id("Group", tenant_a.group.pk)}})["data"]["deleteGroup"]
+    assert result == {"deletedId": global_id("Group", tenant_a.group.pk), "errors": []}
+    assert not Group.objects.filter(pk=tenant_a.group.pk).exists()
