@@ -21,10 +21,10 @@ from portal.actions.signing import key_endorsement, public_key_text
 from portal.events.groups import agent_group
 from portal.events.relay import ensure_relay_running
 from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
+from portal.inventory.pending import PendingInventory, Stored
 from portal.inventory.telemetry import (
     HEARTBEATS,
     agent_connection_of,
-    apply_inventory,
     heartbeat_from,
     mark_agent_connected,
     mark_agent_disconnected,
@@ -41,6 +41,7 @@ from realtime.agent_protocol import (
     InventoryFrame,
     parse_frame,
 )
+from realtime.inventory_writer import INVENTORIES
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.inventory_allowance = float(INVENTORY_BURST)
         self.last_inventory_at = time.monotonic()
         self.last_sample_at = 0.0
+        self.replies: set[asyncio.Task] = set()
         ensure_relay_running()
         ensure_heartbeat_flusher()
         await self._join_agent_group()
@@ -161,6 +163,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         if getattr(self, "hello_timer", None) is not None:
             self.hello_timer.cancel()
+        for reply in list(getattr(self, "replies", ())):
+            reply.cancel()  # the inventory is still written; there is no one left to tell
         await self.channel_layer.group_discard(agent_group(self.device_id), self.channel_name)
         if self.said_hello:
             with contextlib.suppress(Exception):
@@ -281,9 +285,25 @@ class AgentConsumer(AsyncWebsocketConsumer):
             raise FrameError("rate_limited", f"Inventories are accepted once a minute (bursts of {INVENTORY_BURST});"
                                              " this one was not stored.")
         self.inventory_allowance -= 1
-        changed = await database_sync_to_async(apply_inventory)(
-            device_id=self.device_id, content_hash=inventory.content_hash, data=inventory.data)
-        await self._send({"type": "inventory_stored", "hash": inventory.content_hash, "changed": changed})
+        # Written by the process's inventory writer; the socket goes on answering heartbeats meanwhile.
+        outcome = INVENTORIES.submit(PendingInventory(device_id=self.device_id, content_hash=inventory.content_hash,
+                                                      data=inventory.data))
+        task = asyncio.create_task(self._answer_inventory(outcome, inventory.content_hash))
+        self.replies.add(task)
+        task.add_done_callback(self.replies.discard)
+
+    async def _answer_inventory(self, outcome: asyncio.Future[Stored], content_hash: str) -> None:
+        stored = await outcome
+        if stored is Stored.REPLACED:
+            return  # the newer inventory's answer follows
+        if stored is Stored.DEVICE_GONE:
+            await self.agent_disconnect({})
+        elif stored is Stored.FAILED:
+            await self._send({"type": "error", "code": "not_stored",
+                              "message": "The inventory could not be stored; send it again later."})
+        else:
+            await self._send({"type": "inventory_stored", "hash": content_hash,
+                              "changed": stored is Stored.CHANGED})
 
     async def agent_config(self, message: dict[str, Any]) -> None:
         """A technician changed this device's heartbeat interval: tell the agent at once."""

@@ -1,4 +1,5 @@
-"""Run the whole fleet server in the foreground: daphne and a django-q2 cluster, stopped together."""
+"""Run the whole fleet server in the foreground: daphne (one process per core) and a django-q2 cluster,
+stopped together."""
 
 from __future__ import annotations
 
@@ -12,34 +13,59 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.inventory.local_agent import local_enrollment_token
-from realtime.server import daphne_command
+from realtime.server import (
+    daphne_command,
+    daphne_on_socket_command,
+    listening_sockets,
+    shares_address,
+    web_process_count,
+)
 
 STOP_GRACE_SECONDS = 10
 
 
 class Command(BaseCommand):
-    help = ("Start daphne (HTTP and websockets) and a django-q2 cluster, print the URL, and stop both "
-            "cleanly on Ctrl+C or SIGTERM. If either exits, the other is stopped too.")
+    help = ("Start daphne (HTTP and websockets; one process per core, all on one address) and a django-q2 "
+            "cluster, print the URL, and stop them all cleanly on Ctrl+C or SIGTERM. If one exits, the others "
+            "are stopped too.")
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("FLEETWATCH_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("FLEETWATCH_PORT", 8000)))
+        parser.add_argument("--web-processes", type=int, default=None,
+                            help="daphne processes to start (default: FLEETWATCH_WEB_PROCESSES, or one per core).")
         parser.add_argument("--no-worker", action="store_true", help="Start the web server only.")
         parser.add_argument("--with-local-agent", action="store_true",
                             help="Also run a Fleetwatch agent for this machine (enrolled on first start).")
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, with_local_agent: bool,
-               **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, web_processes: int | None, no_worker: bool,
+               with_local_agent: bool, **options: Any) -> None:
         from django.core.management import call_command
 
         call_command("sync_schedules")
         manage = [sys.executable, "manage.py"]
-        children: dict[str, subprocess.Popen] = {
-            "web": subprocess.Popen(daphne_command(host=host, port=port)),
-        }
+        count = web_processes or web_process_count()
+        if count < 1:
+            raise CommandError("--web-processes must be 1 or more.")
+        children: dict[str, subprocess.Popen] = {}
+        if count > 1 and not shares_address(host):
+            self.stderr.write(f"{host} is not an IPv4 address: starting one web process.")
+            count = 1
+        if count == 1:
+            children["web"] = subprocess.Popen(daphne_command(host=host, port=port))
+        else:
+            try:
+                listeners = listening_sockets(host=host, port=port, count=count)
+            except OSError as error:
+                raise CommandError(f"Cannot listen on {host}:{port}: {error.strerror or error}.") from error
+            for number, listener in enumerate(listeners, start=1):
+                children[f"web {number}"] = subprocess.Popen(daphne_on_socket_command(listener=listener),
+                                                             pass_fds=(listener.fileno(),))
+            for listener in set(listeners):
+                listener.close()  # the daphne processes hold their own copies
         if not no_worker:
             children["worker"] = subprocess.Popen([*manage, "qcluster"])
         stopping = False
@@ -54,7 +80,9 @@ class Command(BaseCommand):
         exit_code = 0
         try:
             if self._wait_until_healthy(url, children):
-                self.stdout.write(self.style.SUCCESS(f"Fleetwatch is running at {url}  (Ctrl+C stops it)"))
+                self.stdout.write(self.style.SUCCESS(
+                    f"Fleetwatch is running at {url} with {count} web process{'es' if count > 1 else ''} "
+                    f"(Ctrl+C stops it)"))
                 if with_local_agent:
                     agent = self._start_local_agent(url)
                     if agent is not None:
@@ -98,7 +126,8 @@ class Command(BaseCommand):
 
     def _wait_until_healthy(self, url: str, children: dict[str, subprocess.Popen]) -> bool:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and children["web"].poll() is None:
+        web = [child for name, child in children.items() if name.startswith("web")]
+        while time.monotonic() < deadline and all(child.poll() is None for child in web):
             try:
                 with urllib.request.urlopen(url + "api/health/", timeout=2):  # noqa: S310 (our own loopback URL)
                     return True

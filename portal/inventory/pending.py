@@ -1,0 +1,53 @@
+"""Inventories waiting to be written: applied in batches, apart from the work that answers agents."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import close_old_connections, transaction
+
+from portal.inventory.telemetry import apply_inventory
+
+logger = logging.getLogger(__name__)
+
+
+class Stored(enum.Enum):
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    DEVICE_GONE = "device_gone"  # deleted while its agent was connected
+    FAILED = "failed"  # logged; the agent sends it again, since the server's hash did not move
+    REPLACED = "replaced"  # a newer inventory of the same device came first: never written
+
+
+@dataclass(frozen=True)
+class PendingInventory:
+    device_id: int
+    content_hash: str
+    data: dict[str, Any]
+
+
+def apply_inventories(batch: list[PendingInventory]) -> dict[int, Stored]:
+    """Apply a batch in one transaction (one commit for the lot), each inventory in a savepoint of its own
+    so one that fails leaves the others stored."""
+    close_old_connections()
+    outcomes: dict[int, Stored] = {}
+    try:
+        with transaction.atomic():
+            for pending in batch:
+                try:
+                    with transaction.atomic():
+                        changed = apply_inventory(device_id=pending.device_id, content_hash=pending.content_hash,
+                                                  data=pending.data)
+                    outcomes[pending.device_id] = Stored.CHANGED if changed else Stored.UNCHANGED
+                except ObjectDoesNotExist:
+                    outcomes[pending.device_id] = Stored.DEVICE_GONE
+                except Exception:
+                    logger.exception("could not store the inventory of device %s", pending.device_id)
+                    outcomes[pending.device_id] = Stored.FAILED
+    finally:
+        close_old_connections()
+    return outcomes

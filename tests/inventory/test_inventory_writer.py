@@ -1,0 +1,47 @@
+"""Inventories are written by each server process's writer, off the path that answers agents: in
+batches, one per device at a time (a newer one replaces an older one not yet written)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from portal.inventory.models import DeviceInventory, InstalledSoftware
+from portal.inventory.pending import PendingInventory, Stored, apply_inventories
+from realtime.inventory_writer import InventoryWriter
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _inventory(version: str) -> dict:
+    return {"system": {"hostname": "alpha-host-1"}, "software": [{"name": "openssl", "version": version,
+                                                                   "source": "dpkg"}]}
+
+
+def test_a_newer_inventory_replaces_one_not_yet_written(tenant_a):
+    device_id = tenant_a.device.pk
+
+    async def submit_two() -> tuple[Stored, Stored]:
+        writer = InventoryWriter()
+        older = writer.submit(PendingInventory(device_id=device_id, content_hash="h1", data=_inventory("3.0.1")))
+        newer = writer.submit(PendingInventory(device_id=device_id, content_hash="h2", data=_inventory("3.0.2")))
+        return await asyncio.wait_for(older, 10), await asyncio.wait_for(newer, 10)
+
+    assert asyncio.run(submit_two()) == (Stored.REPLACED, Stored.CHANGED)
+    assert DeviceInventory.objects.get(device_id=device_id).content_hash == "h2"
+    assert list(InstalledSoftware.objects.filter(device_id=device_id).values_list("version", flat=True)) == ["3.0.2"]
+
+
+def test_one_failing_inventory_leaves_the_rest_of_its_batch_stored(tenant_a, tenant_b):
+    outcomes = apply_inventories([
+        PendingInventory(device_id=tenant_a.device.pk, content_hash="a", data=_inventory("1")),
+        PendingInventory(device_id=987654, content_hash="gone", data=_inventory("1")),
+        PendingInventory(device_id=tenant_b.device.pk, content_hash="b", data={"software": "not a list"}),
+    ])
+    assert outcomes == {tenant_a.device.pk: Stored.CHANGED, 987654: Stored.DEVICE_GONE,
+                        tenant_b.device.pk: Stored.CHANGED}
+    again = apply_inventories([PendingInventory(device_id=tenant_a.device.pk, content_hash="a",
+                                                data=_inventory("1"))])
+    assert again == {tenant_a.device.pk: Stored.UNCHANGED}
+    assert DeviceInventory.objects.filter(content_hash__in=["a", "b"]).count() == 2
