@@ -30,6 +30,7 @@ from portal.inventory.telemetry import (
     mark_agent_disconnected,
 )
 from portal.ratelimit import Limit, take
+from realtime.agent_db import agent_db
 from realtime.agent_protocol import (
     ActionOutputFrame,
     ActionRefusedFrame,
@@ -51,6 +52,12 @@ CLOSE_POLICY = 4008
 CLOSE_REVOKED = 4401  # token revoked or device deleted: re-enroll
 CLOSE_REPLACED = 4409  # a newer connection of the same device's token took over (one socket per device)
 CLOSE_NO_HELLO = 4408  # connected but never said hello
+CLOSE_TRY_LATER = 4503  # the server was too busy to check the token in time: reconnect with backoff
+# The agent gives up on a handshake after 15 s. One that waited longer for the database thread (a
+# reconnect storm) is answered without touching the database: its client has most likely gone, and
+# checking it would only delay the handshakes behind it.
+STALE_HANDSHAKE_SECONDS = 15.0
+STALE = "stale"
 BAD_FRAMES_BEFORE_CLOSE = 5
 RATE_PER_SECOND = 5.0
 RATE_BURST = 20.0
@@ -94,11 +101,14 @@ def ensure_heartbeat_flusher() -> None:
         _flusher = loop.create_task(_flush_heartbeats_forever(), name="fleetwatch-heartbeat-flusher")
 
 
-@database_sync_to_async
-def _authenticate(raw: str) -> tuple[int, int] | None:
-    """The device and its heartbeat interval; None for a refused token or a device connecting too often."""
+@agent_db
+def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
+    """The device and its heartbeat interval; None for a refused token or a device connecting too often,
+    STALE for a handshake that waited too long to be worth checking."""
+    if time.monotonic() - queued_at > STALE_HANDSHAKE_SECONDS:
+        return STALE
     try:
-        device = authenticate_agent(raw=raw)
+        device = authenticate_agent(raw=raw, touch=HEARTBEATS.touch_credential)
     except AgentTokenRejected:
         return None
     # Counted per token (its key id), so a re-enrolled device starts afresh and ids never collide.
@@ -121,7 +131,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
         That call hops to the one thread that runs all synchronous database work, so with thousands of
         agents every heartbeat ack queued behind heartbeat writes (p99 of seconds at 5,000 agents). Every
-        database call here goes through ``database_sync_to_async``, which closes stale connections itself.
+        database call here goes through ``agent_db``, which closes stale connections itself.
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -130,9 +140,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         token = _bearer(self.scope)
-        identity = await _authenticate(token) if token else None
+        identity = await _authenticate(token, time.monotonic()) if token else None
         if identity is None:
             await self.close()  # refused during the handshake: HTTP 403, never a session cookie fallback
+            return
+        if identity == STALE:  # not a refusal (403 would make the agent stop): come back later
+            await self.accept()
+            await self.close(code=CLOSE_TRY_LATER)
             return
         self.device_id, self.heartbeat_interval = identity
         self.connection_id = uuid.uuid4().hex
@@ -168,7 +182,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(agent_group(self.device_id), self.channel_name)
         if self.said_hello:
             with contextlib.suppress(Exception):
-                await database_sync_to_async(mark_agent_disconnected)(device_id=self.device_id,
+                await agent_db(mark_agent_disconnected)(device_id=self.device_id,
                                                                       connection_id=self.connection_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -204,7 +218,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def on_hello(self, hello: Hello) -> None:
         if self.said_hello:
             raise FrameError("invalid_field", "Say hello once per connection.")
-        inventory_hash = await database_sync_to_async(mark_agent_connected)(
+        inventory_hash = await agent_db(mark_agent_connected)(
             device_id=self.device_id, connection_id=self.connection_id, agent_version=hello.agent_version)
         self.said_hello = True
         await self._send({"type": "welcome", "device_id": self.device_id,
@@ -214,14 +228,14 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if "actions" in hello.capabilities:
             self.takes_actions = True
             self.sent_actions: set[int] = set()
-            for frame in await database_sync_to_async(delivery.cancel_frames)(device_id=self.device_id):
+            for frame in await agent_db(delivery.cancel_frames)(device_id=self.device_id):
                 await self._send(frame)
             await self._deliver_actions()
 
     async def _deliver_actions(self) -> None:
         """Send what waits for this device, in order; a new connection sends everything again."""
         while True:
-            frames = await database_sync_to_async(delivery.deliver)(device_id=self.device_id,
+            frames = await agent_db(delivery.deliver)(device_id=self.device_id,
                                                                     already_sent=set(self.sent_actions))
             for frame in frames:
                 self.sent_actions.add(frame["envelope"]["action_id"])
@@ -230,15 +244,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 return
 
     async def on_action_started(self, frame: ActionStartedFrame) -> None:
-        await database_sync_to_async(delivery.record_started)(
+        await agent_db(delivery.record_started)(
             device_id=self.device_id, action_id=frame.action_id, started_at=frame.started_at)
 
     async def on_action_output(self, frame: ActionOutputFrame) -> None:
-        await database_sync_to_async(delivery.append_output)(
+        await agent_db(delivery.append_output)(
             device_id=self.device_id, action_id=frame.action_id, stdout=frame.stdout, stderr=frame.stderr)
 
     async def on_action_result(self, frame: ActionResultFrame) -> None:
-        known = await database_sync_to_async(delivery.store_result)(
+        known = await agent_db(delivery.store_result)(
             device_id=self.device_id, action_id=frame.action_id, status=frame.status, exit_code=frame.exit_code,
             stdout=frame.stdout, stderr=frame.stderr, stdout_truncated=frame.stdout_truncated,
             stderr_truncated=frame.stderr_truncated, started_at=frame.started_at, finished_at=frame.finished_at,
@@ -249,7 +263,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._deliver_actions()  # the next profile task, if this result released one
 
     async def on_action_refused(self, frame: ActionRefusedFrame) -> None:
-        known = await database_sync_to_async(delivery.store_refusal)(
+        known = await agent_db(delivery.store_refusal)(
             device_id=self.device_id, action_id=frame.action_id, reason=frame.reason, message=frame.message,
             notify_agent=False)
         await self._send({"type": "action_stored", "action_id": frame.action_id, "known": known})
@@ -317,7 +331,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         connection's, relayed after this one joined) never closes the newest socket."""
         if message.get("connection_id") == self.connection_id or not self.said_hello:
             return
-        holder = await database_sync_to_async(agent_connection_of)(device_id=self.device_id)
+        holder = await agent_db(agent_connection_of)(device_id=self.device_id)
         if holder != self.connection_id:
             await self._send({"type": "error", "code": "replaced",
                               "message": "A newer connection with this agent's token took over."})

@@ -15,12 +15,14 @@ from portal.accounts.middleware import client_ip
 from portal.actions.signing import public_key_text
 from portal.inventory.enrollment import AgentTokenRejected, EnrollmentRefused, authenticate_agent, enroll_agent
 from portal.inventory.telemetry import apply_inventory, heartbeat_from, record_heartbeats, stored_inventory_hash
-from portal.ratelimit import Limit, take
+from portal.ratelimit import Limit, take, used_up
 from realtime.agent_protocol import MAX_FRAME_BYTES, FrameError, parse_frame
 
 # Per address for enrollment; per device for the heartbeat fallback (an agent sends one per failed
 # websocket attempt, backing off to one a minute) and for inventories over HTTP.
-ENROLL_LIMIT = Limit(count=30, seconds=60)
+# Refused enrollments per address: guessing tokens always fails, so only failures count. A roll-out of
+# thousands of devices behind one NAT address enrolls at full speed (the token's own limits still hold).
+ENROLL_REFUSALS = Limit(count=30, seconds=60)
 HEARTBEAT_LIMIT = Limit(count=12, seconds=60)
 INVENTORY_LIMIT = Limit(count=3, seconds=300)
 
@@ -49,9 +51,17 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | None:
 @require_POST
 def enroll(request: HttpRequest) -> JsonResponse:
     """Exchange an enrollment token and the agent's facts for a device id and an agent token."""
-    wait = take(bucket="agent-enroll", key=client_ip(request) or "unknown", limit=ENROLL_LIMIT)
+    address = client_ip(request) or "unknown"
+    wait = used_up(bucket="agent-enroll-refused", key=address, limit=ENROLL_REFUSALS)
     if wait:
-        return _too_many(wait, "enrollments from this address")
+        return _too_many(wait, "refused enrollments from this address")
+    answer = _enroll(request)
+    if answer.status_code != 201:
+        take(bucket="agent-enroll-refused", key=address, limit=ENROLL_REFUSALS)
+    return answer
+
+
+def _enroll(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     if body is None:
         return _error(400, "malformed", "Send a JSON object: {\"token\": …, \"facts\": {…}}.")

@@ -15,7 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from portal.inventory.pending import PendingInventory, Stored, apply_inventories
 
 logger = logging.getLogger(__name__)
-BATCH = 25  # inventories per transaction: a commit per batch, short enough not to hold SQLite's lock long
+# Inventories handed to the writer thread at once; each is compared outside its transaction and written
+# in a short one. Between batches the writer steps aside, so the handshakes' own short writes get
+# SQLite's one write lock without waiting on a stream of inventories.
+BATCH = 8
+PAUSE_SECONDS = 0.01
 
 
 class InventoryWriter:
@@ -59,6 +63,7 @@ class InventoryWriter:
                 for pending, outcome in batch:
                     if not outcome.done():
                         outcome.set_result(outcomes.get(pending.device_id, Stored.FAILED))
+                await asyncio.sleep(PAUSE_SECONDS)
 
 
 INVENTORIES = InventoryWriter()

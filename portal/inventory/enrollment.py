@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -130,8 +131,11 @@ def issue_agent_token(*, device: Device) -> str:
     return format_token(parts, prefix=AgentCredential.PREFIX)
 
 
-def authenticate_agent(*, raw: str) -> Device:
-    """The device behind a presented agent token; tracks the token's last use."""
+def authenticate_agent(*, raw: str, touch: Callable[[int], None] | None = None) -> Device:
+    """The device behind a presented agent token; tracks the token's last use (at most once a minute).
+
+    ``touch`` takes the credential's id to write its last use later, in a batch (the agent socket's
+    connect path writes nothing of its own); without it the use is written at once."""
     parts = parse_token(raw, prefix=AgentCredential.PREFIX)
     if parts is None:
         raise AgentTokenRejected("The agent token is malformed.")
@@ -142,7 +146,10 @@ def authenticate_agent(*, raw: str) -> Device:
         raise AgentTokenRejected("The agent token has been revoked; enroll the agent again.")
     now = timezone.now()
     if credential.last_used_at is None or credential.last_used_at < now - timedelta(minutes=1):
-        AgentCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+        if touch is not None:
+            touch(credential.pk)
+        else:
+            AgentCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
     return credential.device
 
 

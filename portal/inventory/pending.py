@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 
 from portal.inventory.telemetry import apply_inventory
 
@@ -31,23 +31,21 @@ class PendingInventory:
 
 
 def apply_inventories(batch: list[PendingInventory]) -> dict[int, Stored]:
-    """Apply a batch in one transaction (one commit for the lot), each inventory in a savepoint of its own
-    so one that fails leaves the others stored."""
+    """Apply a batch, each inventory in a short transaction of its own (apply_inventory compares outside
+    it), so one that fails leaves the others stored and the write lock is never held for a whole batch."""
     close_old_connections()
     outcomes: dict[int, Stored] = {}
     try:
-        with transaction.atomic():
-            for pending in batch:
-                try:
-                    with transaction.atomic():
-                        changed = apply_inventory(device_id=pending.device_id, content_hash=pending.content_hash,
-                                                  data=pending.data)
-                    outcomes[pending.device_id] = Stored.CHANGED if changed else Stored.UNCHANGED
-                except ObjectDoesNotExist:
-                    outcomes[pending.device_id] = Stored.DEVICE_GONE
-                except Exception:
-                    logger.exception("could not store the inventory of device %s", pending.device_id)
-                    outcomes[pending.device_id] = Stored.FAILED
+        for pending in batch:
+            try:
+                changed = apply_inventory(device_id=pending.device_id, content_hash=pending.content_hash,
+                                          data=pending.data)
+                outcomes[pending.device_id] = Stored.CHANGED if changed else Stored.UNCHANGED
+            except ObjectDoesNotExist:
+                outcomes[pending.device_id] = Stored.DEVICE_GONE
+            except Exception:
+                logger.exception("could not store the inventory of device %s", pending.device_id)
+                outcomes[pending.device_id] = Stored.FAILED
     finally:
         close_old_connections()
     return outcomes

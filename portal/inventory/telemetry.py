@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,26 +96,37 @@ class HeartbeatBuffer:
 
     def __init__(self) -> None:
         self._pending: list[Heartbeat] = []
+        self._used_credentials: set[int] = set()
         self._lock = threading.Lock()
 
     def add(self, heartbeat: Heartbeat) -> None:
         with self._lock:
             self._pending.append(heartbeat)
 
+    def touch_credential(self, credential_id: int) -> None:
+        """An agent token was used: its last use is written with the next batch."""
+        with self._lock:
+            self._used_credentials.add(credential_id)
+
     def flush(self) -> int:
         with self._lock:
             pending, self._pending = self._pending, []
+            used, self._used_credentials = self._used_credentials, set()
         try:
-            return record_heartbeats(pending)
+            with transaction.atomic():
+                if used:
+                    AgentCredential.objects.filter(pk__in=sorted(used)).update(last_used_at=timezone.now())
+                return record_heartbeats(pending)
         except Exception:
             with self._lock:
                 # Back in front of what arrived meanwhile, for the next flush (the newest, if the
                 # database stays away long enough to fill the buffer).
                 self._pending = (pending + self._pending)[-MAX_BUFFERED_HEARTBEATS:]
+                self._used_credentials |= used
             raise
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._used_credentials)
 
 
 HEARTBEATS = HeartbeatBuffer()
@@ -234,7 +246,11 @@ def _insert_rows(model: type, columns: tuple[str, ...], rows: list[tuple[Any, ..
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)  # noqa: S608 (model metadata)
 
 
-def _sync_software(device: Device, data: dict[str, Any], at: datetime, *, baseline: bool) -> list[InventoryChange]:
+Plan = tuple[list[InventoryChange], Callable[[], None]]
+"""What an inventory changes (history rows) and the writes that store it, run later inside the lock."""
+
+
+def _plan_software(device: Device, data: dict[str, Any], at: datetime, *, baseline: bool) -> Plan:
     reported: dict[tuple[str, str], str] = {}
     for item in _items(data, "software"):
         name = _text(item.get("name"))
@@ -258,13 +274,16 @@ def _sync_software(device: Device, data: dict[str, Any], at: datetime, *, baseli
     gone = [(key, row) for key, row in current.items() if key not in reported]
     changes += [InventoryChange(device=device, at=at, kind="software", change="removed", name=key[0],
                                 before=version) for key, (_, version) in gone]
-    _insert_rows(InstalledSoftware, ("device", "name", "source", "version"), new_rows)
-    InstalledSoftware.objects.bulk_update(updated_rows, ["version"], batch_size=1000)
-    InstalledSoftware.objects.filter(pk__in=[pk for _, (pk, _) in gone]).delete()
-    return changes
+
+    def write() -> None:
+        _insert_rows(InstalledSoftware, ("device", "name", "source", "version"), new_rows)
+        InstalledSoftware.objects.bulk_update(updated_rows, ["version"], batch_size=1000)
+        InstalledSoftware.objects.filter(pk__in=[pk for _, (pk, _) in gone]).delete()
+
+    return changes, write
 
 
-def _sync_services(device: Device, data: dict[str, Any], at: datetime) -> list[InventoryChange]:
+def _plan_services(device: Device, data: dict[str, Any], at: datetime) -> Plan:
     reported = {}
     for item in _items(data, "services"):
         name = _text(item.get("name"))
@@ -291,13 +310,16 @@ def _sync_services(device: Device, data: dict[str, Any], at: datetime) -> list[I
     gone = [row for name, row in current.items() if name not in reported]
     changes += [InventoryChange(device=device, at=at, kind="service", change="removed", name=row.name,
                                 before=row.status) for row in gone]
-    _insert_rows(DeviceService, ("device", "name", "display_name", "status", "start_mode"), new_rows)
-    DeviceService.objects.bulk_update(updated_rows, ["status", "display_name", "start_mode"], batch_size=1000)
-    DeviceService.objects.filter(pk__in=[row.pk for row in gone]).delete()
-    return changes
+
+    def write() -> None:
+        _insert_rows(DeviceService, ("device", "name", "display_name", "status", "start_mode"), new_rows)
+        DeviceService.objects.bulk_update(updated_rows, ["status", "display_name", "start_mode"], batch_size=1000)
+        DeviceService.objects.filter(pk__in=[row.pk for row in gone]).delete()
+
+    return changes, write
 
 
-def _sync_patches(device: Device, data: dict[str, Any], at: datetime) -> list[InventoryChange]:
+def _plan_patches(device: Device, data: dict[str, Any], at: datetime) -> Plan:
     reported = {}
     for item in _items(data, "pending_updates"):
         patch_id = _text(item.get("id"))
@@ -312,9 +334,12 @@ def _sync_patches(device: Device, data: dict[str, Any], at: datetime) -> list[In
                                after=title[:255]) for _, pid, title, _, _ in new_rows]
     changes += [InventoryChange(device=device, at=at, kind="patch", change="cleared", name=row.patch_id)
                 for row in gone]
-    _insert_rows(PendingPatch, ("device", "patch_id", "title", "severity", "source"), new_rows)
-    PendingPatch.objects.filter(pk__in=[row.pk for row in gone]).delete()
-    return changes
+
+    def write() -> None:
+        _insert_rows(PendingPatch, ("device", "patch_id", "title", "severity", "source"), new_rows)
+        PendingPatch.objects.filter(pk__in=[row.pk for row in gone]).delete()
+
+    return changes, write
 
 
 def searchable_addresses(interfaces: list[Any]) -> str:
@@ -346,21 +371,50 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
-@transaction.atomic
+def _stored_hash(device_id: int) -> str | None:
+    return DeviceInventory.objects.filter(device_id=device_id).values_list("content_hash", flat=True).first()
+
+
 def apply_inventory(*, device_id: int, content_hash: str, data: dict[str, Any]) -> bool:
-    """Store a full inventory and the history of what changed; False when the hash is unchanged."""
-    device = Device.objects.select_for_update().get(pk=device_id)
-    stored = DeviceInventory.objects.filter(device=device).first()
-    if stored is not None and stored.content_hash == content_hash:
+    """Store a full inventory and the history of what changed; False when the hash is unchanged.
+
+    The comparison with what is stored (the CPU-heavy part: ~1,000 packages) runs before the write
+    transaction, so the database's write lock (SQLite has one for the whole file) is held only for the
+    writes themselves; inside, the device row is locked and, if another process stored an inventory
+    meanwhile, the comparison is made again."""
+    device = Device.objects.only("pk", "company_id").get(pk=device_id)
+    stored = _stored_hash(device_id)
+    if stored == content_hash:
         return False
     now = timezone.now()
+    plans = _plan_inventory(device, data, now, baseline=stored is None)
+    with transaction.atomic():
+        if not Device.objects.select_for_update().filter(pk=device_id).exists():
+            raise Device.DoesNotExist(f"device {device_id} was deleted")
+        latest = _stored_hash(device_id)
+        if latest == content_hash:
+            return False
+        if latest != stored:
+            plans = _plan_inventory(device, data, now, baseline=latest is None)
+        changes = _write_inventory(device, data, content_hash, now, plans)
+        publish("device.inventory_changed", company_id=device.company_id, id=device_id, changes=len(changes))
+    return True
+
+
+def _plan_inventory(device: Device, data: dict[str, Any], at: datetime, *, baseline: bool) -> list[Plan]:
+    return [_plan_software(device, data, at, baseline=baseline), _plan_services(device, data, at),
+            _plan_patches(device, data, at)]
+
+
+def _write_inventory(device: Device, data: dict[str, Any], content_hash: str, at: datetime,
+                     plans: list[Plan]) -> list[InventoryChange]:
     system = data.get("system") if isinstance(data.get("system"), dict) else {}
     cpu = data.get("cpu") if isinstance(data.get("cpu"), dict) else {}
     memory = data.get("memory") if isinstance(data.get("memory"), dict) else {}
     cores = cpu.get("cores")
     total = memory.get("total")
     fields = {
-        "content_hash": content_hash[:64], "collected_at": now, "kernel": _text(system.get("kernel")),
+        "content_hash": content_hash[:64], "collected_at": at, "kernel": _text(system.get("kernel")),
         "cpu_model": _text(cpu.get("model")),
         "cpu_cores": cores if isinstance(cores, int) and not isinstance(cores, bool) and 0 < cores < 100_000 else None,
         "memory_total": total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
@@ -369,15 +423,16 @@ def apply_inventory(*, device_id: int, content_hash: str, data: dict[str, Any]) 
         "users": _json_list(data, "users"),
     }
     DeviceInventory.objects.update_or_create(device=device, defaults=fields)
-    changes = (_sync_software(device, data, now, baseline=stored is None) + _sync_services(device, data, now)
-               + _sync_patches(device, data, now))
-    InventoryChange.objects.bulk_create(_bounded(changes, device=device, at=now), batch_size=1000)
+    changes: list[InventoryChange] = []
+    for kind_changes, write in plans:
+        write()
+        changes += kind_changes
+    InventoryChange.objects.bulk_create(_bounded(changes, device=device, at=at), batch_size=1000)
     os_version = _text(system.get("os_version"))
     hostname = _text(system.get("hostname"))
     serial_number = _text(system.get("serial_number"), 100)
     updates = {name: value for name, value in (("os_version", os_version), ("hostname", hostname),
                                                ("serial_number", serial_number)) if value}
     updates["ip_addresses"] = searchable_addresses(fields["interfaces"])
-    Device.objects.filter(pk=device_id).update(**updates)
-    publish("device.inventory_changed", company_id=device.company_id, id=device_id, changes=len(changes))
-    return True
+    Device.objects.filter(pk=device.pk).update(**updates)
+    return changes

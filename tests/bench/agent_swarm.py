@@ -1,8 +1,13 @@
-"""Benchmark: a swarm of simulated agents (same protocol as the real one) against a real daphne.
+"""Benchmark: a swarm of simulated agents that behave like the real one, against `manage.py run_fleet`.
 
-Prints connect rate, heartbeat-ack p50/p99, the server's CPU and memory, and how a reconnect storm
-after a server restart went. Then measures the real agent's own footprint at a 30 s interval.
-Usage: ``python -m tests.bench.agent_swarm [--agents N] [--seconds S] [--interval S]``.
+Each simulated agent enrolls through `POST /api/agent/enroll/` (16 at a time, one site token, as a GPO or
+MDM roll-out does), connects with its token, says hello with the real agent's capabilities, sends its
+full inventory (the real agent's recorded `collect` output, varied per agent) when the server's hash
+differs, heartbeats at the interval the server gives, keeps websocket pings at 20 s, and reconnects with
+the real agent's full-jitter backoff. Prints enrollment rate, connects and failed connects, heartbeat-ack
+p50/p99, the server's CPU and memory (all its web processes), how a reconnect storm after a server
+restart went, and the real agent's own footprint at a 30 s interval.
+
 Uses a throw-away database: a fresh SQLite file, or ``DATABASE_URL`` (emptied first).
 """
 
@@ -11,134 +16,209 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
-import random
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from realtime.server import daphne_command
 from tests.bench.environment import set_up_django
 
 REPO = Path(__file__).resolve().parents[2]
+ENROLL_CONCURRENCY = 16
 
 
-
-
-def _seed(agent_count: int, interval: int) -> list[str]:
-    """Devices with agent tokens, written directly (enrolling 5,000 agents is not what is measured)."""
+def _seed_site(interval: int) -> str:
+    """An empty fleet with one client company, one site and an enrollment token for it."""
     from django.core.management import call_command
 
-    from portal.accounts.tokens import digest_secret, format_token, new_token_parts
-    from portal.inventory.models import AgentCredential, Device
+    from portal.access import system_actor
+    from portal.inventory.enrollment import create_enrollment_token
     from portal.tenancy.models import Company, Site
 
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
-    companies = Company.objects.bulk_create([Company(name=f"Client {n:03d}") for n in range(50)])
-    sites = Site.objects.bulk_create([Site(company=c, name="HQ") for c in companies])
-    devices = Device.objects.bulk_create(
-        [Device(company_id=sites[n % 50].company_id, site=sites[n % 50], hostname=f"agent-{n:05d}", os_type="linux",
-                heartbeat_interval=interval)
-         for n in range(agent_count)], batch_size=1000)
-    tokens, credentials = [], []
-    for device in devices:
-        parts = new_token_parts()
-        tokens.append(format_token(parts, prefix="fwa"))
-        credentials.append(AgentCredential(device=device, key_id=parts.key_id,
-                                           secret_digest=digest_secret(parts.secret)))
-    AgentCredential.objects.bulk_create(credentials, batch_size=1000)
+    site = Site.objects.create(company=Company.objects.create(name="Client 001"), name="HQ")
+    return create_enrollment_token(actor=system_actor(), site=site, name="roll-out").plaintext
+
+
+def _enroll_all(url: str, token: str, count: int) -> list[str]:
+    """Enroll ``count`` agents through the API, 16 at a time; print the rate and any refusals."""
+    def enroll(number: int) -> str | int:
+        body = json.dumps({"token": token, "facts": {"hostname": f"agent-{number:05d}", "os_type": "linux",
+                                                     "agent_version": "swarm"}}).encode()
+        request = urllib.request.Request(f"{url}/api/agent/enroll/", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())["agent_token"]
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(ENROLL_CONCURRENCY) as pool:
+        answers = list(pool.map(enroll, range(count)))
+    seconds = time.perf_counter() - started
+    tokens = [answer for answer in answers if isinstance(answer, str)]
+    refused: dict[int, int] = {}
+    for answer in answers:
+        if not isinstance(answer, str):
+            refused[answer] = refused.get(answer, 0) + 1
+    print(f"  enrollment: {len(tokens)}/{count} agents enrolled through the API in {seconds:.1f} s "
+          f"({len(tokens) / seconds:.0f}/s, {ENROLL_CONCURRENCY} at a time), refused {refused or 0}")
     return tokens
 
 
-class Server:
-    def __init__(self, port: int, interval: int) -> None:
+class Fleet:
+    """`manage.py run_fleet` (web processes only), started and stopped like a production service."""
+
+    def __init__(self, port: int, interval: int, web_processes: int) -> None:
         self.port = port
         self.interval = interval
+        self.web_processes = web_processes
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = {**os.environ, "FLEETWATCH_HEARTBEAT_SECONDS": str(self.interval), "FLEETWATCH_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
-            daphne_command(host="127.0.0.1", port=self.port), cwd=REPO, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
+            [sys.executable, "manage.py", "run_fleet", "--no-worker", "--port", str(self.port),
+             "--web-processes", str(self.web_processes)],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health/", timeout=2):
-                    return
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health/", timeout=5):
+                    if len(self.web()) == self.web_processes:
+                        return
             except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("daphne did not start")
+                pass
+            time.sleep(0.2)
+        if self.process.poll() is None and len(self.web()) == self.web_processes:
+            # Up, but its health page is behind a reconnect storm: measure the storm, do not give up.
+            print("  (run_fleet's health page did not answer within 60 s of starting; its web processes run)")
+            return
+        raise RuntimeError("run_fleet did not start")
+
+    def web(self) -> list:
+        import psutil
+
+        return [child for child in psutil.Process(self.process.pid).children(recursive=True)
+                if "daphne" in " ".join(child.cmdline())]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # thousands of sockets closing can outlast a polite stop
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
 
 
-class SimulatedAgent:
-    """Speaks the agent protocol: hello, then a heartbeat every interval; reconnects with jittered backoff."""
+class Shared:
+    """What the client processes and the conductor share."""
 
-    def __init__(self, token: str, url: str, stats: dict) -> None:
-        self.token = token
-        self.url = url
-        self.stats = stats
-        self.connected = asyncio.Event()
-
-    async def run(self, stop: asyncio.Event, first_delay: float) -> None:
-        import websockets
-
-        await asyncio.sleep(first_delay)
-        backoff = 0.5
-        while not stop.is_set():
-            in_session = False
-            try:
-                async with websockets.connect(self.url, additional_headers={"Authorization": f"Bearer {self.token}"},
-                                              open_timeout=30, ping_interval=None) as socket:
-                    await socket.send(json.dumps({"type": "hello", "agent_version": "swarm"}))
-                    welcome = json.loads(await socket.recv())
-                    interval = welcome["heartbeat_interval"]
-                    in_session = True
-                    self.stats["connects"] += 1
-                    self.connected.set()
-                    backoff = 0.5
-                    await asyncio.sleep(random.uniform(0, interval))
-                    seq = 0
-                    while not stop.is_set():
-                        seq += 1
-                        sent = time.perf_counter()
-                        await socket.send(json.dumps({"type": "heartbeat", "seq": seq,
-                                                      "metrics": {"cpu_percent": 3.0, "memory_percent": 40.0}}))
-                        while True:
-                            frame = json.loads(await socket.recv())
-                            if frame.get("type") == "ack" and frame.get("seq") == seq:
-                                break
-                        if self.stats["measuring"]:
-                            self.stats["acks"].append((time.perf_counter() - sent) * 1000)
-                        await asyncio.sleep(interval)
-            except Exception as error:  # retried like the real agent; failed connects are counted
-                self.connected.clear()
-                if not in_session:  # a lost session is expected on restart; a refused connect is not
-                    key = "failed_while_up" if self.stats["server_up"] else "failed_while_down"
-                    self.stats[key] += 1
-                    if self.stats["server_up"]:
-                        name = type(error).__name__
-                        self.stats["errors"][name] = self.stats["errors"].get(name, 0) + 1
-                await asyncio.sleep(random.uniform(backoff / 2, backoff))
-                backoff = min(10.0, backoff * 2)
+    def __init__(self) -> None:
+        self.connected = multiprocessing.Value("i", 0)
+        self.connects = multiprocessing.Value("i", 0)
+        self.failed_while_up = multiprocessing.Value("i", 0)
+        self.inventories_sent = multiprocessing.Value("i", 0)
+        self.measuring = multiprocessing.Event()
+        self.server_up = multiprocessing.Event()
+        self.stop = multiprocessing.Event()
+        self.results: multiprocessing.Queue = multiprocessing.Queue()
 
 
-def _cpu_share(before, after, seconds: float) -> float:
-    """Percent of one core used between two psutil cpu_times() readings."""
-    return ((after.user + after.system) - (before.user + before.system)) / seconds * 100
+def _add(value, amount: int = 1) -> None:
+    with value.get_lock():
+        value.value += amount
+
+
+async def _agent(token: str, number: int, url: str, shared: Shared, acks: list[float], errors: dict[str, int],
+                 first_delay: float) -> None:
+    import websockets
+    from fleetwatch_agent.transport import Backoff
+
+    from tests.bench.inventories import inventory_frame
+
+    await asyncio.sleep(first_delay)
+    backoff = Backoff(1.0, 60.0)  # the real agent's defaults
+    content_hash, _ = inventory_frame(number)  # only the hash is kept: 15,000 frames would be 1.2 GB
+    while not shared.stop.is_set():
+        in_session = False
+        try:
+            async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+                                          open_timeout=15, ping_interval=20, ping_timeout=30,
+                                          max_size=8 * 2**20) as socket:
+                await socket.send(json.dumps({"type": "hello", "agent_version": "swarm",
+                                              "capabilities": ["heartbeat", "inventory", "actions"]}))
+                welcome = json.loads(await socket.recv())
+                interval = welcome["heartbeat_interval"]
+                in_session = True
+                backoff.reset()
+                _add(shared.connected)
+                _add(shared.connects)
+                if welcome.get("inventory_hash") != content_hash:
+                    await socket.send(inventory_frame(number)[1])
+                    _add(shared.inventories_sent)
+                seq = 0
+                while not shared.stop.is_set():
+                    seq += 1
+                    sent = time.perf_counter()
+                    await socket.send(json.dumps({"type": "heartbeat", "seq": seq,
+                                                  "metrics": {"cpu_percent": 3.0, "memory_percent": 40.0}}))
+                    while True:
+                        frame = json.loads(await socket.recv())
+                        if frame.get("type") == "ack" and frame.get("seq") == seq:
+                            break
+                    if shared.measuring.is_set():
+                        acks.append((time.perf_counter() - sent) * 1000)
+                    await asyncio.sleep(interval)
+        except Exception as error:  # retried like the real agent; refused connects are counted
+            if in_session:
+                _add(shared.connected, -1)
+            elif shared.server_up.is_set():  # a lost session is expected on restart; a refused connect is not
+                _add(shared.failed_while_up)
+                name = type(error).__name__
+                errors[name] = errors.get(name, 0) + 1
+            await asyncio.sleep(backoff.next_delay())
+
+
+def _client_process(tokens: list[str], first_number: int, url: str, ramp: float, shared: Shared) -> None:
+    """One process of simulated agents (several share the load of a large swarm)."""
+    import random
+
+    acks: list[float] = []
+    errors: dict[str, int] = {}
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(_agent(token, first_number + n, url, shared, acks, errors,
+                                            random.uniform(0, ramp)))
+                 for n, token in enumerate(tokens)]
+        while not shared.stop.is_set():
+            await asyncio.sleep(0.5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+    shared.results.put((acks, errors))
+
+
+def _cpu_seconds(processes: list) -> float:
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -146,68 +226,68 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
 
 
-async def _swarm(tokens: list[str], server: Server, seconds: float, ramp: float) -> None:
+def _wait_connected(shared: Shared, target: int, limit: float) -> float:
+    started = time.perf_counter()
+    while shared.connects.value < target and time.perf_counter() - started < limit:
+        time.sleep(0.25)
+    return time.perf_counter() - started
+
+
+def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_processes: int) -> None:
     import psutil
 
-    url = f"ws://127.0.0.1:{server.port}/ws/agent/"
-    stats = {"connects": 0, "acks": [], "measuring": False, "server_up": True, "failed_while_up": 0,
-             "failed_while_down": 0, "errors": {}}
-    stop = asyncio.Event()
-    agents = [SimulatedAgent(token, url, stats) for token in tokens]
-    started = time.perf_counter()
-    tasks = [asyncio.create_task(agent.run(stop, random.uniform(0, ramp))) for agent in agents]
-    while sum(agent.connected.is_set() for agent in agents) < len(agents):
-        await asyncio.sleep(0.25)
-        if time.perf_counter() - started > ramp + 120:
-            break
-    connect_seconds = time.perf_counter() - started
-    connected = sum(agent.connected.is_set() for agent in agents)
-    print(f"  connected {connected}/{len(agents)} agents in {connect_seconds:.1f} s (ramp {ramp:.0f} s): "
-          f"{connected / connect_seconds:.0f} connects/s, {stats['failed_while_up']} failed attempts "
-          f"{stats['errors'] or ''}")
+    shared = Shared()
+    shared.server_up.set()
+    url = f"ws://127.0.0.1:{fleet.port}/ws/agent/"
+    share = -(-len(tokens) // client_processes)
+    clients = [multiprocessing.Process(target=_client_process, args=(
+        tokens[n * share:(n + 1) * share], n * share, url, ramp, shared), daemon=True)
+        for n in range(client_processes)]
+    for client in clients:
+        client.start()
+    took = _wait_connected(shared, len(tokens), ramp + 120)
+    print(f"  connected {shared.connects.value}/{len(tokens)} agents in {took:.1f} s (ramp {ramp:.0f} s), "
+          f"{shared.inventories_sent.value} full inventories sent, {shared.failed_while_up.value} failed connects")
 
-    process = psutil.Process(server.process.pid)
-    me = psutil.Process()
-    cpu_before = process.cpu_times()
-    my_cpu_before = me.cpu_times()
-    stats["measuring"] = True
+    web = fleet.web()
+    cpu_before = _cpu_seconds(web)
+    shared.measuring.set()
     measured_from = time.perf_counter()
-    await asyncio.sleep(seconds)
-    stats["measuring"] = False
+    time.sleep(seconds)
+    shared.measuring.clear()
     elapsed = time.perf_counter() - measured_from
-    cpu_after = process.cpu_times()
-    my_cpu_after = me.cpu_times()
-    cpu_share = _cpu_share(cpu_before, cpu_after, elapsed)
-    client_share = _cpu_share(my_cpu_before, my_cpu_after, elapsed)
-    acks = stats["acks"]
-    print(f"  steady state, {seconds:.0f} s: {len(acks)} heartbeats acked, p50 {_percentile(acks, 0.5):.1f} ms, "
-          f"p99 {_percentile(acks, 0.99):.1f} ms; daphne CPU {cpu_share:.1f}% of one core, "
-          f"RSS {process.memory_info().rss / 2**20:.0f} MB (the simulated agents used {client_share:.0f}% of one core)")
+    cpu_share = (_cpu_seconds(web) - cpu_before) / elapsed * 100
+    rss = sum(process.memory_info().rss for process in web) / 2**20
+    held = [sum(1 for c in process.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED) for process in web]
+    print(f"  steady state, {seconds:.0f} s: {shared.connected.value} connected (per web process {held}); "
+          f"daphne CPU {cpu_share:.0f}% of one core over {len(web)} processes, RSS {rss:.0f} MB in all")
 
-    # Reconnect storm: restart the server; every agent reconnects at once, with jittered backoff.
-    stats["failed_while_up"] = stats["failed_while_down"] = 0
-    stats["errors"] = {}
-    stats["server_up"] = False
-    server.stop()
-    await asyncio.sleep(1)
-    server.start()
-    stats["server_up"] = True
-    restarted = time.perf_counter()
-    stats["connects"] = 0
-    for agent in agents:
-        agent.connected.clear()
-    while stats["connects"] < len(agents) and time.perf_counter() - restarted < 180:
-        await asyncio.sleep(0.25)
-    storm = time.perf_counter() - restarted
-    print(f"  reconnect storm after a restart: {stats['connects']}/{len(agents)} back in {storm:.1f} s; "
-          f"failed attempts while the server was up: {stats['failed_while_up']} {stats['errors'] or ''}")
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    shared.failed_while_up.value = 0
+    shared.server_up.clear()
+    fleet.stop()
+    time.sleep(1)
+    with shared.connects.get_lock():
+        shared.connects.value = 0
+    fleet.start()
+    shared.server_up.set()
+    took = _wait_connected(shared, len(tokens), 180)
+    print(f"  reconnect storm after a restart: {shared.connects.value}/{len(tokens)} back in {took:.1f} s; "
+          f"{shared.failed_while_up.value} failed connects while the server was up")
+    shared.stop.set()
+    acks: list[float] = []
+    errors: dict[str, int] = {}
+    for _ in clients:
+        client_acks, client_errors = shared.results.get(timeout=120)
+        acks += client_acks
+        for name, number in client_errors.items():
+            errors[name] = errors.get(name, 0) + number
+    for client in clients:
+        client.join(timeout=30)
+    print(f"  heartbeat acks in the steady state: {len(acks)}, p50 {_percentile(acks, 0.5):.1f} ms, "
+          f"p99 {_percentile(acks, 0.99):.1f} ms; connect errors by kind {errors or 'none'}")
 
 
-def _agent_footprint(server: Server, seconds: float) -> None:
+def _agent_footprint(fleet: Fleet, seconds: float) -> None:
     """The real agent at a 30 s interval: resident memory and average CPU share of one core."""
     import psutil
 
@@ -220,15 +300,14 @@ def _agent_footprint(server: Server, seconds: float) -> None:
         config = Path(state) / "agent.toml"
         config.write_text(f'state_dir = "{state}/s"\nlog_level = "WARNING"\n')
         agent = [sys.executable, "-m", "fleetwatch_agent", "--config", str(config)]
-        subprocess.run([*agent, "enroll", "--server", f"http://127.0.0.1:{server.port}", "--token", token],
+        subprocess.run([*agent, "enroll", "--server", f"http://127.0.0.1:{fleet.port}", "--token", token],
                        check=True, capture_output=True)
         process = subprocess.Popen([*agent, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         watched = psutil.Process(process.pid)
         time.sleep(15)  # start-up and the first inventory are not the steady state
-        before = watched.cpu_times()
+        before = _cpu_seconds([watched])
         time.sleep(seconds)
-        after = watched.cpu_times()
-        share = _cpu_share(before, after, seconds)
+        share = (_cpu_seconds([watched]) - before) / seconds * 100
         print(f"  real agent at a 30 s interval: RSS {watched.memory_info().rss / 2**20:.1f} MB, "
               f"CPU {share:.2f}% of one core (over {seconds:.0f} s)")
         process.terminate()
@@ -236,32 +315,42 @@ def _agent_footprint(server: Server, seconds: float) -> None:
 
 
 def main() -> None:
+    from realtime.server import web_process_count
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=60, help="steady-state measurement window")
     parser.add_argument("--interval", type=int, default=30, help="heartbeat interval the server asks for")
-    parser.add_argument("--ramp", type=float, default=30, help="agents connect spread over this many seconds")
-    parser.add_argument("--footprint-seconds", type=float, default=60)
+    parser.add_argument("--ramp", type=float, default=60, help="agents connect spread over this many seconds")
+    parser.add_argument("--web-processes", type=int, default=web_process_count(),
+                        help="daphne processes run_fleet starts (default: one per core)")
+    parser.add_argument("--client-processes", type=int, default=2,
+                        help="processes the simulated agents are spread over")
+    parser.add_argument("--footprint-seconds", type=float, default=60,
+                        help="how long to watch the real agent (0: skip)")
     args = parser.parse_args()
     set_up_django()
     from django.db import connection
 
     from tests.live import free_port
 
-    tokens = _seed(args.agents, args.interval)
+    enrollment_token = _seed_site(args.interval)
+    connection.close()
     print(f"agent swarm: {args.agents} agents, {args.interval} s heartbeats, {connection.vendor}, "
-          f"channel layer {'redis' if os.environ.get('REDIS_URL') else 'in-process'}")
-    server = Server(free_port(), args.interval)
-    server.start()
+          f"channel layer {'redis' if os.environ.get('REDIS_URL') else 'in-process'}, "
+          f"{args.web_processes} web processes")
+    fleet = Fleet(free_port(), args.interval, args.web_processes)
+    fleet.start()
     try:
-        asyncio.run(_swarm(tokens, server, args.seconds, args.ramp))
+        tokens = _enroll_all(f"http://127.0.0.1:{fleet.port}", enrollment_token, args.agents)
+        _swarm(tokens, fleet, args.seconds, args.ramp, args.client_processes)
         if args.footprint_seconds > 0:
-            server.interval = 30
-            server.stop()
-            server.start()
-            _agent_footprint(server, args.footprint_seconds)
+            fleet.interval = 30
+            fleet.stop()
+            fleet.start()
+            _agent_footprint(fleet, args.footprint_seconds)
     finally:
-        server.stop()
+        fleet.stop()
 
 
 if __name__ == "__main__":

@@ -178,3 +178,22 @@ def test_heartbeats_faster_than_the_interval_are_answered_but_not_all_kept(live_
     HEARTBEATS.flush()
     wait_for(lambda: MetricSample.objects.filter(device_id=device_id).exists(), what="the first sample stored")
     assert MetricSample.objects.filter(device_id=device_id).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_roll_out_behind_one_address_is_not_throttled_but_guesses_are(tenant_a):
+    """Only refused enrollments count against an address: 40 good ones pass, then 30 guesses close it."""
+    from portal.access import system_actor
+    from portal.inventory.enrollment import create_enrollment_token
+
+    token = create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="GPO roll-out").plaintext
+    client = Client()
+    address = f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+
+    def enroll(value: str, n: int):
+        return client.post("/api/agent/enroll/", json.dumps({"token": value, "facts": {"hostname": f"pc-{n}"}}),
+                           content_type="application/json", REMOTE_ADDR=address).status_code
+
+    assert [enroll(token, n) for n in range(40)] == [201] * 40
+    assert [enroll("fwe_guess", n) for n in range(31)] == [403] * 30 + [429]
+    assert enroll(token, 99) == 429  # the address is closed for the rest of the window
