@@ -8,8 +8,8 @@ def close_request_connections(sender: Any, **kwargs: Any) -> None:
 
     Django's ASGI handler runs each request's synchronous code on a thread of its own, so a connection kept
     open for reuse (CONN_MAX_AGE) is never reused: it lingers until garbage collection, and a busy API ran
-    PostgreSQL out of connections. The sockets' database work runs on one long-lived thread and keeps its
-    connection, as intended."""
+    PostgreSQL out of connections. On PostgreSQL closing hands the connection back to the process's pool;
+    the sockets' database work runs on long-lived threads of its own (realtime.agent_db)."""
     from django.core.handlers.asgi import ASGIHandler
     from django.db import connections
 

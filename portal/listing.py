@@ -11,6 +11,8 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
+from portal.access import rows_for_system
+
 MAX_PER_PAGE = 100
 
 
@@ -30,10 +32,29 @@ def _positive_int(raw: str | None, *, default: int, maximum: int) -> int:
     return min(max(value, 1), maximum)
 
 
+# Related rows matching a word, looked up first and inlined by id when they are few: the search then stays
+# on the listed table, where PostgreSQL combines its trigram indexes (a join, or a subquery, in the OR
+# made it scan every row: ~100 ms at 10,000 devices).
+MAX_INLINED_IDS = 500
+
+
+def _matches(rows: QuerySet, name: str, word: str) -> Q:
+    first, _, rest = name.partition("__")
+    if not rest:
+        return Q(**{f"{name}__icontains": word})
+    related = rows.model._meta.get_field(first).related_model
+    # Only narrows rows already in the caller's scope: the ids found here are never shown.
+    ids = list(rows_for_system(related).filter(**{f"{rest}__icontains": word})
+               .values_list("pk", flat=True)[:MAX_INLINED_IDS + 1])
+    if len(ids) > MAX_INLINED_IDS:
+        return Q(**{f"{name}__icontains": word})
+    return Q(**{f"{first}__in": ids})
+
+
 def search(rows: QuerySet, *, query: str, fields: tuple[str, ...]) -> QuerySet:
     """Rows where every word of ``query`` appears in one of ``fields`` (case-insensitive)."""
     for word in query.split():
-        rows = rows.filter(reduce(or_, (Q(**{f"{name}__icontains": word}) for name in fields)))
+        rows = rows.filter(reduce(or_, (_matches(rows, name, word) for name in fields)))
     return rows
 
 

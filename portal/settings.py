@@ -180,9 +180,14 @@ if DATABASE_URL.startswith("sqlite"):
     DATABASES = {"default": {**dj_database_url.parse(DATABASE_URL), "OPTIONS": SQLITE_OPTIONS,
                              "CONN_MAX_AGE": SQLITE_CONN_MAX_AGE}}
 elif DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
-    }
+    # One pool of connections per process, shared by its threads (the agent sockets' pool, the web
+    # views', the heartbeat and inventory writers): a process never holds more than this many, so every
+    # process of run_fleet plus the task cluster stays within PostgreSQL's default 100 connections.
+    # 0 turns the pool off and opens a connection per request or call (for PgBouncer in front).
+    DB_POOL_SIZE = int(os.environ.get("FLEETWATCH_DB_POOL_SIZE", 12))
+    DATABASES = {"default": {**dj_database_url.parse(DATABASE_URL), "CONN_MAX_AGE": 0}}
+    if DB_POOL_SIZE:
+        DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": DB_POOL_SIZE, "timeout": 30}}
 else:
     DATABASES = {
         "default": {

@@ -118,6 +118,19 @@ def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
     return device.pk, device.heartbeat_interval
 
 
+def _say_hello(*, device_id: int, connection_id: str, agent_version: str,
+               takes_actions: bool) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Everything a hello needs from the database in one call on the agent threads: the device marked
+    online (and held by this connection), its stored inventory hash, and, for an agent that runs actions,
+    the cancels and the first deliveries waiting for it."""
+    inventory_hash = mark_agent_connected(device_id=device_id, connection_id=connection_id,
+                                          agent_version=agent_version)
+    if not takes_actions:
+        return inventory_hash, [], []
+    return (inventory_hash, delivery.cancel_frames(device_id=device_id),
+            delivery.deliver(device_id=device_id, already_sent=set()))
+
+
 class AgentConsumer(AsyncWebsocketConsumer):
     """One connected agent. Nothing is read or written before its token checks out."""
 
@@ -169,7 +182,16 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NO_HELLO)
 
     async def _join_agent_group(self) -> None:
-        await self.channel_layer.group_add(agent_group(self.device_id), self.channel_name)
+        group, channel = agent_group(self.device_id), self.channel_name
+        join = asyncio.ensure_future(self.channel_layer.group_add(group, channel))
+        try:
+            await asyncio.shield(join)
+        except asyncio.CancelledError:
+            # daphne cancels a handshake whose client left. Cancelling a Redis command mid-reply makes
+            # redis-py drop the connection (a storm of them churned the channel layer's pool), so the
+            # command finishes on its own and the membership is taken back afterwards.
+            join.add_done_callback(lambda _: asyncio.ensure_future(self.channel_layer.group_discard(group, channel)))
+            raise
         self.joined_group_at = time.monotonic()
 
     async def disconnect(self, code: int) -> None:
@@ -218,28 +240,32 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def on_hello(self, hello: Hello) -> None:
         if self.said_hello:
             raise FrameError("invalid_field", "Say hello once per connection.")
-        inventory_hash = await agent_db(mark_agent_connected)(
-            device_id=self.device_id, connection_id=self.connection_id, agent_version=hello.agent_version)
+        self.takes_actions = "actions" in hello.capabilities
+        self.sent_actions: set[int] = set()
+        inventory_hash, cancels, deliveries = await agent_db(_say_hello)(
+            device_id=self.device_id, connection_id=self.connection_id, agent_version=hello.agent_version,
+            takes_actions=self.takes_actions)
         self.said_hello = True
         await self._send({"type": "welcome", "device_id": self.device_id,
                           "heartbeat_interval": self.heartbeat_interval, "inventory_hash": inventory_hash,
                           "server_version": settings.FLEETWATCH_VERSION,
                           "signing_public_key": public_key_text(), "signing_key_endorsement": key_endorsement()})
-        if "actions" in hello.capabilities:
-            self.takes_actions = True
-            self.sent_actions: set[int] = set()
-            for frame in await agent_db(delivery.cancel_frames)(device_id=self.device_id):
-                await self._send(frame)
+        for frame in cancels:
+            await self._send(frame)
+        await self._send_deliveries(deliveries)
+        if len(deliveries) == delivery.MAX_ACTIONS_PER_DELIVERY:
             await self._deliver_actions()
+
+    async def _send_deliveries(self, frames: list[dict[str, Any]]) -> None:
+        for frame in frames:
+            self.sent_actions.add(frame["envelope"]["action_id"])
+            await self._send(frame)
 
     async def _deliver_actions(self) -> None:
         """Send what waits for this device, in order; a new connection sends everything again."""
         while True:
-            frames = await agent_db(delivery.deliver)(device_id=self.device_id,
-                                                                    already_sent=set(self.sent_actions))
-            for frame in frames:
-                self.sent_actions.add(frame["envelope"]["action_id"])
-                await self._send(frame)
+            frames = await agent_db(delivery.deliver)(device_id=self.device_id, already_sent=set(self.sent_actions))
+            await self._send_deliveries(frames)
             if len(frames) < delivery.MAX_ACTIONS_PER_DELIVERY:
                 return
 

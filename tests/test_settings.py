@@ -77,3 +77,21 @@ def test_environment_overrides(tmp_path):
     assert values["hosts"] == ["rmm.example.com", "10.0.0.5"]
     assert values["csrf"] == ["https://rmm.example.com"]
     assert not (tmp_path / "secret_key").exists()
+
+
+def _database_settings(**env: str) -> str:
+    code = ("import django, json; django.setup(); from django.conf import settings; "
+            "d = settings.DATABASES['default']; print(json.dumps([d['CONN_MAX_AGE'], d.get('OPTIONS', {})]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_postgresql_connections_come_from_one_bounded_pool_per_process():
+    url = "postgres://fleetwatch@db.invalid:5432/fleetwatch"
+    assert _database_settings(DATABASE_URL=url) == \
+        '[0, {"pool": {"min_size": 1, "max_size": 12, "timeout": 30}}]'
+    assert _database_settings(DATABASE_URL=url, FLEETWATCH_DB_POOL_SIZE="4") == \
+        '[0, {"pool": {"min_size": 1, "max_size": 4, "timeout": 30}}]'
+    assert _database_settings(DATABASE_URL=url, FLEETWATCH_DB_POOL_SIZE="0") == "[0, {}]"  # behind PgBouncer

@@ -34,3 +34,32 @@ def test_a_handshake_that_waited_too_long_is_not_checked(tenant_a, django_assert
     with django_assert_num_queries(0):
         assert asyncio.run(_authenticate(raw, time.monotonic() - STALE_HANDSHAKE_SECONDS - 1)) == STALE
     assert asyncio.run(_authenticate(raw, time.monotonic()))[0] == tenant_a.device.pk
+
+
+def test_a_handshake_cancelled_while_joining_its_group_lets_the_command_finish_and_leaves_again():
+    """Cancelling a Redis command mid-reply drops the connection; the join finishes, then is taken back."""
+    from realtime.agent_consumer import AgentConsumer
+
+    class SlowLayer:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        async def group_add(self, group: str, channel: str) -> None:
+            await asyncio.sleep(0.1)
+            self.calls.append(f"add {group}")
+
+        async def group_discard(self, group: str, channel: str) -> None:
+            self.calls.append(f"discard {group}")
+
+    async def scenario() -> list[str]:
+        consumer = AgentConsumer()
+        consumer.channel_layer, consumer.channel_name, consumer.device_id = SlowLayer(), "agent-channel", 7
+        joining = asyncio.create_task(consumer._join_agent_group())
+        await asyncio.sleep(0.02)
+        joining.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await joining
+        await asyncio.sleep(0.3)
+        return consumer.channel_layer.calls
+
+    assert asyncio.run(scenario()) == ["add agent.7", "discard agent.7"]
