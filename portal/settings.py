@@ -274,6 +274,8 @@ FLEETWATCH_PAGE_SIZE = 25
 # Agents: seconds between heartbeats (the server tells each agent), and how many missed heartbeats
 # make the silence sweep mark a device offline.
 FLEETWATCH_HEARTBEAT_SECONDS = int(os.environ.get("FLEETWATCH_HEARTBEAT_SECONDS", 30))
+# Threads per web process for the agent sockets' database calls (realtime/agent_db.py).
+FLEETWATCH_AGENT_DB_THREADS = int(os.environ.get("FLEETWATCH_AGENT_DB_THREADS", 8))
 FLEETWATCH_OFFLINE_AFTER_MISSED = 3
 FLEETWATCH_METRICS_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_METRICS_RETENTION_DAYS", 30))
 FLEETWATCH_INVENTORY_HISTORY_DAYS = int(os.environ.get("FLEETWATCH_INVENTORY_HISTORY_DAYS", 180))

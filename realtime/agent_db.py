@@ -10,15 +10,15 @@ connection, so a process holds at most FLEETWATCH_AGENT_DB_THREADS of them for i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.db import DatabaseSyncToAsync
+from django.conf import settings
 
-THREADS = int(os.environ.get("FLEETWATCH_AGENT_DB_THREADS", 8))
-_EXECUTOR = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="fleetwatch-agent-db")
+_EXECUTOR = ThreadPoolExecutor(max_workers=settings.FLEETWATCH_AGENT_DB_THREADS,
+                               thread_name_prefix="fleetwatch-agent-db")
 
 
 def agent_db(func: Callable[..., Any]) -> DatabaseSyncToAsync:
