@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
+from django_q.brokers import get_broker
 
 from portal.access import Role, actor_for_user
 from portal.inventory.models import Device
@@ -78,6 +79,18 @@ def actor_of():
 def fast_password_hashing(settings):
     # Real hashing is deliberately slow; the tests check roles and scopes, not the hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_task_queue(settings):
+    """Each test starts with an empty task queue, as it starts with an empty database.
+
+    The ORM broker's queue lives in the test database and is rolled back with it; the Redis broker's list
+    outlives a test, a run and a clone, so what one left (signed by another data directory's key, like an
+    earlier run's or a ``run_fleet`` started on its own data directory) would reach the next one.
+    """
+    if settings.REDIS_URL:
+        get_broker().purge_queue()
 
 
 @pytest.fixture
