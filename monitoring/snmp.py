@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import pysnmp.hlapi.v1arch.asyncio as v1arch
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
     ContextData,
     ObjectIdentity,
     ObjectType,
@@ -25,7 +25,6 @@ from pysnmp.hlapi.v3arch.asyncio import (
     UdpTransportTarget,
     UsmUserData,
     bulk_cmd,
-    bulk_walk_cmd,
     get_cmd,
     usmAesCfb128Protocol,
     usmAesCfb256Protocol,
@@ -36,8 +35,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
     usmHMACSHAAuthProtocol,
     usmNoAuthProtocol,
     usmNoPrivProtocol,
-    walk_cmd,
 )
+from pysnmp.proto.rfc1902 import Null, ObjectName
 
 SYSTEM = {"descr": "1.3.6.1.2.1.1.1.0", "object_id": "1.3.6.1.2.1.1.2.0", "uptime": "1.3.6.1.2.1.1.3.0",
           "contact": "1.3.6.1.2.1.1.4.0", "name": "1.3.6.1.2.1.1.5.0", "location": "1.3.6.1.2.1.1.6.0",
@@ -46,6 +45,7 @@ IF_ENTRY = "1.3.6.1.2.1.2.2.1"
 IFX_ENTRY = "1.3.6.1.2.1.31.1.1.1"
 HR_PROCESSOR_LOAD = "1.3.6.1.2.1.25.3.3.1.2"
 HR_STORAGE_ENTRY = "1.3.6.1.2.1.25.2.3.1"
+NO_SUCH_NAME = 2  # SNMPv1's error status for "nothing there"
 IF_STATUS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
 AUTH = {"": usmNoAuthProtocol, "md5": usmHMACMD5AuthProtocol, "sha": usmHMACSHAAuthProtocol,
         "sha256": usmHMAC192SHA256AuthProtocol, "sha512": usmHMAC384SHA512AuthProtocol}
@@ -94,13 +94,6 @@ class PollResult:
     monotonic_at: float = field(default_factory=time.monotonic)
 
 
-def _auth(target: SnmpTarget) -> CommunityData | UsmUserData:
-    if target.version == "3":
-        return UsmUserData(target.v3_user, authKey=target.auth_key or None, privKey=target.priv_key or None,
-                           authProtocol=AUTH[target.auth_protocol], privProtocol=PRIV[target.priv_protocol])
-    return CommunityData(target.community, mpModel=0 if target.version == "1" else 1)
-
-
 @cache
 def _object_type(oid: str) -> ObjectType:
     """One shared request object per OID. pysnmp resolves every request object against its MIB view
@@ -108,8 +101,74 @@ def _object_type(oid: str) -> ObjectType:
     return ObjectType(ObjectIdentity(oid))
 
 
-def _context(target: SnmpTarget) -> ContextData:
-    return ContextData(contextName=target.context_name) if target.context_name else ContextData()
+def _varbind(oid: str) -> tuple[ObjectName, Null]:
+    return ObjectName(oid), Null("")
+
+
+@dataclass
+class _Peer:
+    """How to ask one device. v1/v2c go through pysnmp's light dispatcher (a community in each message,
+    nothing configured per target); v3 needs an engine, whose configuration step per request (the
+    target's rows in its SNMP-TARGET/COMMUNITY tables) cost as much CPU as decoding the answer."""
+
+    target: SnmpTarget
+    v1_transport: Any = None
+    v3_transport: Any = None
+    dispatcher: v1arch.SnmpDispatcher | None = None
+    engine: SnmpEngine | None = None
+
+    @classmethod
+    async def open(cls, target: SnmpTarget, *, dispatcher: v1arch.SnmpDispatcher | None,
+                   engine: SnmpEngine | None) -> _Peer:
+        address, options = (target.host, target.port), {"timeout": target.timeout, "retries": target.retries}
+        if engine is not None:
+            return cls(target, v3_transport=await UdpTransportTarget.create(address, **options), engine=engine)
+        return cls(target, v1_transport=await v1arch.UdpTransportTarget.create(address, **options),
+                   dispatcher=dispatcher)
+
+    @property
+    def _community(self) -> v1arch.CommunityData:
+        return v1arch.CommunityData(self.target.community, mpModel=0 if self.target.version == "1" else 1)
+
+    @property
+    def _usm(self) -> UsmUserData:
+        target = self.target
+        return UsmUserData(target.v3_user, authKey=target.auth_key or None, privKey=target.priv_key or None,
+                           authProtocol=AUTH[target.auth_protocol], privProtocol=PRIV[target.priv_protocol])
+
+    @property
+    def _context(self) -> ContextData:
+        return ContextData(contextName=self.target.context_name) if self.target.context_name else ContextData()
+
+    async def get(self, oids: list[str]) -> tuple[Any, Any, Any, Any]:
+        """(error indication, error status, error index, var binds); numeric OIDs only, never resolved
+        through MIBs (that costs more CPU than the poll itself)."""
+        if self.engine is not None:
+            answer = await get_cmd(
+                self.engine, self._usm, self.v3_transport, self._context, *(_object_type(oid) for oid in oids),
+                lookupMib=False)
+        else:
+            answer = await v1arch.get_cmd(
+                self.dispatcher, self._community, self.v1_transport, *(_varbind(oid) for oid in oids),
+                lookupMib=False)
+        return answer
+
+    async def next(self, oids: list[str], *, repetitions: int) -> tuple[Any, Any, Any, Any]:
+        """GETBULK of ``repetitions`` rows after each OID (v2c, v3), or GETNEXT of one row (v1)."""
+        if self.engine is not None:
+            answer = await bulk_cmd(
+                self.engine, self._usm, self.v3_transport, self._context, 0, repetitions,
+                *(_object_type(oid) if oid in TABLE_COLUMNS else ObjectType(ObjectIdentity(oid)) for oid in oids),
+                lookupMib=False)
+        elif self.target.version == "1":
+            answer = await v1arch.next_cmd(
+                self.dispatcher, self._community, self.v1_transport, *(_varbind(oid) for oid in oids),
+                lookupMib=False)
+        else:
+            answer = await v1arch.bulk_cmd(
+                self.dispatcher, self._community, self.v1_transport, 0, repetitions,
+                *(_varbind(oid) for oid in oids), lookupMib=False)
+        return answer
 
 
 def _text(value: Any) -> str:
@@ -123,34 +182,22 @@ def _number(value: Any) -> int | None:
         return None  # noSuchInstance / noSuchObject / endOfMibView
 
 
-async def _walk(engine: SnmpEngine, auth: Any, transport: Any, target: SnmpTarget,
-                root: str) -> list[tuple[tuple[int, ...], Any]]:
-    """(OID suffix under ``root``, value) for every object in the subtree."""
-    prefix = tuple(int(part) for part in root.split("."))
-    found = []
-    walker = walk_cmd(engine, auth, transport, _context(target), ObjectType(ObjectIdentity(root)),
-                      lexicographicMode=False, lookupMib=False) if target.version == "1" else bulk_walk_cmd(
-        engine, auth, transport, _context(target), 0, 50, ObjectType(ObjectIdentity(root)), lexicographicMode=False,
-        lookupMib=False)
-    async for error_indication, error_status, _, var_binds in walker:
-        if error_indication or error_status:
-            break
-        for name, value in var_binds:
-            oid = tuple(name)
-            if oid[:len(prefix)] == prefix and _is_value(value):
-                found.append((oid[len(prefix):], value))
-    return found
-
-
 IF_COLUMNS = [f"{IF_ENTRY}.{column}" for column in (2, 3, 5, 7, 8, 10, 16)]
 IFX_COLUMNS = [f"{IFX_ENTRY}.{column}" for column in (1, 6, 10, 15, 18)]
 HR_COLUMNS = [HR_PROCESSOR_LOAD, *(f"{HR_STORAGE_ENTRY}.{column}" for column in (3, 4, 5, 6))]
+TABLE_COLUMNS = IF_COLUMNS + IFX_COLUMNS + HR_COLUMNS
 MAX_REPETITIONS = 25
 
 
-async def _bulk_columns(engine: SnmpEngine, auth: Any, transport: Any, target: SnmpTarget, columns: list[str],
+class _TablesUnanswered(Exception):
+    """The device answered the system group, then stopped answering while its tables were read: its
+    tables must not be taken as empty (that would delete its interfaces)."""
+
+
+async def _bulk_columns(peer: _Peer, columns: list[str],
                         repetitions: int) -> dict[str, list[tuple[tuple[int, ...], Any]]]:
-    """Only the listed table columns, side by side in GETBULK requests: (index suffix, value) per column.
+    """Only the listed table columns, side by side in GETBULK requests (GETNEXT in v1): (index suffix,
+    value) per column.
 
     Walking whole table entries reads every column (ifTable has 22); asking for the dozen the poller
     uses decodes a third of the values, which is where an SNMP poller spends its CPU. ``repetitions``
@@ -159,14 +206,20 @@ async def _bulk_columns(engine: SnmpEngine, auth: Any, transport: Any, target: S
     rows: dict[str, list[tuple[tuple[int, ...], Any]]] = {column: [] for column in columns}
     cursor = {column: column for column in columns}
     active = list(columns)
-    for _ in range(1000):  # a bound: 25,000 rows per column is more than any device has
+    for _ in range(25_000):  # a bound: more requests than any device's tables need
         if not active:
             break
-        error_indication, error_status, _, var_binds = await bulk_cmd(
-            engine, auth, transport, _context(target), 0, repetitions,
-            *(_object_type(cursor[column]) if cursor[column] == column else ObjectType(ObjectIdentity(cursor[column]))
-              for column in active), lookupMib=False)
-        if error_indication or error_status or not var_binds:
+        error_indication, error_status, error_index, var_binds = await peer.next(
+            [cursor[column] for column in active], repetitions=repetitions)
+        if (not error_indication and peer.target.version == "1" and int(error_status or 0) == NO_SUCH_NAME
+                and 1 <= int(error_index or 0) <= len(active)):
+            # A v1 agent answers a GETNEXT past the end of its MIB with noSuchName for the whole request,
+            # naming the one column that ran out: close that column and ask again for the others.
+            del active[int(error_index) - 1]
+            continue
+        if error_indication:
+            raise _TablesUnanswered(error_indication)
+        if error_status or not var_binds:
             break
         still_open = []
         for position, column in enumerate(active):
@@ -264,30 +317,29 @@ def _storage(rows: list) -> list[dict[str, Any]]:
     return storage
 
 
-async def poll(engine: SnmpEngine, target: SnmpTarget, *, with_tables: bool = True) -> PollResult:
+def _failure(error_indication: Any, *, target: SnmpTarget, while_doing: str = "") -> PollResult:
+    name = type(error_indication).__name__ if not isinstance(error_indication, str) else error_indication
+    text = str(error_indication)
+    if "timed out" in text.lower() or "RequestTimedOut" in name:
+        total = target.timeout * (target.retries + 1)
+        if while_doing:
+            return PollResult(status="timeout", detail=f"The device answered, then gave no answer within {total:g} s"
+                                                       f"{while_doing}; its last readings are kept.")
+        return PollResult(status="timeout", detail=f"No answer within {total:g} s: wrong community or "
+                                                   "credentials, SNMP off, or a firewall in between.")
+    return PollResult(status="error", detail=f"{text}{while_doing}"[:300])
+
+
+async def poll(peer: _Peer, *, with_tables: bool = True) -> PollResult:
     """One poll of one device; every failure is a status with a message."""
-    started = time.perf_counter()
+    target, started = peer.target, time.perf_counter()
     try:
-        transport = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout,
-                                                    retries=target.retries)
-    except PySnmpError as error:
-        return PollResult(status="unreachable", detail=f"Cannot resolve or reach {target.host}: {error}"[:300])
-    auth = _auth(target)
-    try:
-        error_indication, error_status, _, var_binds = await get_cmd(
-            engine, auth, transport, _context(target), *(_object_type(oid) for oid in SYSTEM.values()),
-            lookupMib=False)  # numeric OIDs only: resolving MIB names costs more CPU than the poll itself
+        error_indication, error_status, _, var_binds = await peer.get(list(SYSTEM.values()))
     except (PySnmpError, OSError) as error:
         return PollResult(status="unreachable", detail=str(error)[:300])
     response_ms = (time.perf_counter() - started) * 1000
     if error_indication:
-        name = type(error_indication).__name__ if not isinstance(error_indication, str) else error_indication
-        text = str(error_indication)
-        if "timed out" in text.lower() or "RequestTimedOut" in name:
-            total = target.timeout * (target.retries + 1)
-            return PollResult(status="timeout", detail=f"No answer within {total:g} s: wrong community or "
-                                                       "credentials, SNMP off, or a firewall in between.")
-        return PollResult(status="error", detail=text[:300])
+        return _failure(error_indication, target=target)
     if error_status:
         return PollResult(status="error", detail=f"The agent answered {error_status.prettyPrint()}.")
     values = {key: value for key, (_, value) in zip(SYSTEM, var_binds, strict=False)}
@@ -301,61 +353,50 @@ async def poll(engine: SnmpEngine, target: SnmpTarget, *, with_tables: bool = Tr
     result = PollResult(status="up", response_ms=round(response_ms, 2), system=system)
     if not with_tables:
         return result
-    if target.version == "1":  # no GETBULK in v1: walk the table entries
-        if_rows, ifx_rows, cpu_rows, storage_rows = await asyncio.gather(
-            *(_walk(engine, auth, transport, target, root)
-              for root in (IF_ENTRY, IFX_ENTRY, HR_PROCESSOR_LOAD, HR_STORAGE_ENTRY)))
-    else:
-        interface_count = _number(values.get("if_number")) or MAX_REPETITIONS
-        found = await _bulk_columns(engine, auth, transport, target, IF_COLUMNS + IFX_COLUMNS + HR_COLUMNS,
+    interface_count = _number(values.get("if_number")) or MAX_REPETITIONS
+    try:
+        found = await _bulk_columns(peer, TABLE_COLUMNS,
                                     repetitions=min(MAX_REPETITIONS, max(4, interface_count + 1)))
-        if_rows = _as_entry_rows({c: found[c] for c in IF_COLUMNS}, IF_ENTRY)
-        ifx_rows = _as_entry_rows({c: found[c] for c in IFX_COLUMNS}, IFX_ENTRY)
-        cpu_rows = found[HR_PROCESSOR_LOAD]
-        storage_rows = _as_entry_rows({c: found[c] for c in HR_COLUMNS[1:]}, HR_STORAGE_ENTRY)
-    result.interfaces = _interfaces(if_rows, ifx_rows)
-    loads = [_number(value) for _, value in cpu_rows if _number(value) is not None]
+    except _TablesUnanswered as unanswered:
+        return _failure(unanswered.args[0], target=target, while_doing=" while its tables were read")
+    result.interfaces = _interfaces(_as_entry_rows({c: found[c] for c in IF_COLUMNS}, IF_ENTRY),
+                                    _as_entry_rows({c: found[c] for c in IFX_COLUMNS}, IFX_ENTRY))
+    loads = [_number(value) for _, value in found[HR_PROCESSOR_LOAD] if _number(value) is not None]
     result.cpu_percent = round(sum(loads) / len(loads), 1) if loads else None
-    result.storage = _storage(storage_rows)
+    result.storage = _storage(_as_entry_rows({c: found[c] for c in HR_COLUMNS[1:]}, HR_STORAGE_ENTRY))
     return result
-
-
-TARGETS_PER_ENGINE = 100
 
 
 async def poll_many(targets: Iterable[tuple[Any, SnmpTarget]], *, concurrency: int,
                     with_tables: bool = True) -> list[tuple[Any, PollResult]]:
     """Poll every target, at most ``concurrency`` at a time.
 
-    v1/v2c targets share an SNMP engine per hundred: an engine keeps every target it has talked to in
-    its configuration tables, whose lookups grow with their size (1,000 targets on one engine cost
-    twice the CPU per poll of 100). Each v3 target gets its own engine, because an engine keeps one
-    set of keys per user name and two devices may share a user name with different keys."""
+    v1/v2c targets share one light dispatcher (one UDP socket; answers matched by request id). Each v3
+    target gets its own engine, because an engine keeps one set of keys per user name and two devices
+    may share a user name with different keys."""
     bound = asyncio.Semaphore(concurrency)
-    engines: list[SnmpEngine] = []
+    dispatcher = v1arch.SnmpDispatcher()
 
-    def shared_engine(position: int) -> SnmpEngine:
-        while len(engines) <= position // TARGETS_PER_ENGINE:
-            engines.append(SnmpEngine())
-        return engines[position // TARGETS_PER_ENGINE]
-
-    async def one(position: int, key: Any, target: SnmpTarget) -> tuple[Any, PollResult]:
+    async def one(key: Any, target: SnmpTarget) -> tuple[Any, PollResult]:
         async with bound:
-            own_engine = SnmpEngine() if target.version == "3" else None
+            engine = SnmpEngine() if target.version == "3" else None
             try:
-                return key, await poll(own_engine or shared_engine(position), target, with_tables=with_tables)
+                peer = await _Peer.open(target, dispatcher=dispatcher, engine=engine)
+            except PySnmpError as error:
+                return key, PollResult(status="unreachable",
+                                       detail=f"Cannot resolve or reach {target.host}: {error}"[:300])
+            try:
+                return key, await poll(peer, with_tables=with_tables)
             except Exception as error:  # a malformed answer from one device must not stop the cycle
                 return key, PollResult(status="error", detail=f"{type(error).__name__}: {error}"[:300])
             finally:
-                if own_engine is not None:
-                    own_engine.close_dispatcher()
+                if engine is not None:
+                    engine.close_dispatcher()
 
     try:
-        return list(await asyncio.gather(*(one(position, key, target)
-                                           for position, (key, target) in enumerate(targets))))
+        return list(await asyncio.gather(*(one(key, target) for key, target in targets)))
     finally:
-        for engine in engines:
-            engine.close_dispatcher()
+        dispatcher.close()
 
 
 def octets_rate(*, previous: int | None, current: int | None, seconds: float, counter_bits: int,

@@ -47,9 +47,15 @@ def main() -> None:
     interfaces = sum(len(result.interfaces) for _, result in results)
     poller_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     sim_cpu = (sim_after.user + sim_after.system) - (sim_before.user + sim_before.system)
+    failures: dict[str, int] = {}
+    for _, result in results:
+        if result.status != "up":
+            failures[f"{result.status}: {result.detail[:80]}"] = failures.get(f"{result.status}: {result.detail[:80]}", 0) + 1
     print(f"  cycle: {seconds:.1f} s, {args.devices / seconds:.0f} devices/s, {up}/{args.devices} up, "
           f"{interfaces} interfaces read; poller CPU {poller_cpu:.1f} s ({100 * poller_cpu / seconds:.0f}% of one "
           f"core), snmpsim CPU {sim_cpu:.1f} s")
+    for failure, count in failures.items():
+        print(f"  not up: {count} × {failure}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ counters, storage; a wrong community and a dead port give a clear status, not an
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
 
 from monitoring.snmp import SnmpTarget, octets_rate, poll_many
 from tests.monitoring.conftest import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, free_udp_port
@@ -24,6 +29,18 @@ def test_system_group_interfaces_and_storage(snmpd):
     assert loopback.counter_bits == 64 and loopback.in_octets is not None
     assert loopback.admin_status == "up" and loopback.oper_status == "up"
     assert any(entry["size_bytes"] > 0 for entry in result.storage)
+
+
+def test_snmp_v1_reads_the_same_tables_with_getnext(snmpd):
+    """v1 has no GETBULK or 64-bit counters: the poller asks column by column with GETNEXT."""
+    v1, v2c = _poll(SnmpTarget(host="127.0.0.1", port=snmpd.port, version="1", community=snmpd.community),
+                    SnmpTarget(host="127.0.0.1", port=snmpd.port, community=snmpd.community))
+    assert v1.status == "up", v1.detail
+    assert v1.system["name"] == "stand-in-agent"
+    assert [i.name for i in v1.interfaces] == [i.name for i in v2c.interfaces]
+    loopback = next(i for i in v1.interfaces if i.name == "lo")
+    assert loopback.counter_bits == 32 and loopback.in_octets is not None and loopback.oper_status == "up"
+    assert [entry["descr"] for entry in v1.storage] == [entry["descr"] for entry in v2c.storage]
 
 
 def test_wrong_community_and_dead_port_are_statuses(snmpd):
@@ -72,3 +89,43 @@ def test_snmp_v3_against_snmpsim(snmpsim):
     assert good.status == "up", good.detail
     assert good.system["name"] == "sim-switch" and good.cpu_percent == 41.0
     assert wrong_key.status in ("timeout", "error") and wrong_key.detail
+
+
+@pytest.fixture
+def answers_only_its_first_request(snmpd) -> Iterator[int]:
+    """A UDP relay in front of snmpd that forwards each client's first request and drops the rest: a
+    device that answers the system group, then goes quiet (a link flapping, a busy control plane)."""
+    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    relay.bind(("127.0.0.1", 0))
+    relay.settimeout(0.2)
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.settimeout(2)
+    seen: set = set()
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                request, client = relay.recvfrom(65535)
+            except TimeoutError:
+                continue
+            if client in seen:
+                continue
+            seen.add(client)
+            upstream.sendto(request, ("127.0.0.1", snmpd.port))
+            relay.sendto(upstream.recv(65535), client)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield relay.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    relay.close()
+    upstream.close()
+
+
+def test_a_device_that_stops_answering_mid_poll_is_a_timeout_not_empty_tables(snmpd, answers_only_its_first_request):
+    [result] = _poll(SnmpTarget(host="127.0.0.1", port=answers_only_its_first_request, community=snmpd.community,
+                                timeout=0.3, retries=0))
+    assert result.status == "timeout" and "while its tables were read" in result.detail
+    assert result.interfaces == [] and result.storage == []
