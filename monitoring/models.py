@@ -79,6 +79,8 @@ class NetworkDevice(TenantOwned, Timestamped):
     last_polled_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True, editable=False,
                                         help_text="Due for polling from this time (empty: at once).")
+    poll_claim = models.CharField(max_length=32, blank=True, editable=False,
+                                  help_text="The cycle chunk polling this device now: only its result is stored.")
     response_ms = models.FloatField(null=True, blank=True)
     sys_descr = models.TextField(blank=True)
     sys_object_id = models.CharField(max_length=255, blank=True)

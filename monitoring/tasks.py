@@ -5,13 +5,18 @@ from __future__ import annotations
 from monitoring.camera_checks import check_due_cameras, check_one
 from monitoring.evaluation import evaluate_all_checks
 from monitoring.notifications import send_daily_summary
-from monitoring.polling import poll_due_devices, poll_one, prune_network_history
+from monitoring.polling import poll_claimed, poll_due_devices, poll_one, prune_network_history
 from portal.builtin_jobs import BuiltInJob
 
 
 def poll_due_network_devices_task() -> str:
-    counts = poll_due_devices()
-    return "previous cycle still running; skipped" if counts is None else f"polled: {counts or 'nothing due'}"
+    queued = poll_due_devices()
+    return f"queued {queued['chunks']} chunk(s)" if queued else "nothing due"
+
+
+def poll_network_chunk_task(claim: str) -> dict[str, int]:
+    """One chunk of a polling cycle: the devices still carrying ``claim``."""
+    return poll_claimed(claim=claim)
 
 
 def poll_network_device_task(device_id: int) -> dict[str, int]:
@@ -43,8 +48,9 @@ def daily_alert_summary_task() -> int:
 
 BUILT_IN_JOBS = (
     BuiltInJob(name="network: poll due SNMP devices", func="monitoring.tasks.poll_due_network_devices_task",
-               minutes=1, description="Polls each network device when its own interval (5 minutes by default) "
-                                      "has passed; a cycle still running makes the next one skip."),
+               minutes=1, description="Claims each network device whose own interval (5 minutes by default) "
+                                      "has passed and queues them in chunks, one task per worker; a device "
+                                      "still being polled is not claimed again."),
     BuiltInJob(name="network: check due cameras", func="monitoring.tasks.check_due_cameras_task",
                minutes=1, description="RTSP-checks each camera when its interval (10 minutes by default) has "
                                       "passed; a cycle still running makes the next one skip."),

@@ -302,6 +302,8 @@ FLEETWATCH_ACTION_EXPIRY_HOURS = int(os.environ.get("FLEETWATCH_ACTION_EXPIRY_HO
 FLEETWATCH_ACTION_SIGNING_KEY = DATA_DIR / "action-signing.key"
 FLEETWATCH_NETWORK_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_NETWORK_RETENTION_DAYS", 30))
 FLEETWATCH_SNMP_CONCURRENCY = int(os.environ.get("FLEETWATCH_SNMP_CONCURRENCY", 200))
+# A poll cycle is split into this many chunks, one task each, so every task worker takes a share.
+FLEETWATCH_SNMP_CHUNKS = max(1, int(os.environ.get("FLEETWATCH_SNMP_CHUNKS", Q_CLUSTER["workers"])))
 # How often a Pulseway script execution is polled while it runs.
 FLEETWATCH_PULSEWAY_POLL_SECONDS = float(os.environ.get("FLEETWATCH_PULSEWAY_POLL_SECONDS", 5))
 # Alert notifications: high and critical alerts are sent at once; a summary goes out daily.

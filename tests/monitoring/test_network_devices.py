@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from monitoring import polling, services
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
@@ -70,16 +70,37 @@ def test_poll_results_give_rates_and_history(tenant_a, actor_of, operator_a):
     assert device.status == "timeout" and device.sys_name == "sw1"  # the last good facts stay
 
 
-def test_a_running_cycle_makes_the_next_one_skip(tenant_a, actor_of, operator_a, monkeypatch):
-    _device(tenant_a, actor_of(operator_a))
-    polled = []
-    monkeypatch.setattr(polling, "poll_devices", lambda devices: polled.append(list(devices)) or {"up": 1})
-    cache.set(polling.CYCLE_LOCK, "running")
-    try:
-        assert polling.poll_due_devices() is None and polled == []
-    finally:
-        cache.delete(polling.CYCLE_LOCK)
-    assert polling.poll_due_devices() == {"up": 1} and len(polled[0]) == 1
+def test_a_cycle_is_shared_out_in_chunks_and_each_result_is_stored_once(snmpd, tenant_a, actor_of, operator_a,
+                                                                         settings):
+    settings.FLEETWATCH_SNMP_CHUNKS = 3
+    actor = actor_of(operator_a)
+    for number in range(polling.SMALLEST_CHUNK * 2 + 1):  # more than two chunks' worth: three chunks
+        services.create_network_device(actor=actor, site=tenant_a.site, name=f"sw-{number}", host="127.0.0.1",
+                                       port=snmpd.port, community=snmpd.community)
+    assert polling.poll_due_devices() == {"chunks": 3}
+    claims = sorted(set(NetworkDevice.objects.values_list("poll_claim", flat=True)))
+    assert len(claims) == 3 and "" not in claims
+    assert polling.poll_due_devices() == {}  # claimed devices are not due: the next cycle does not pile up
+    ran = run_queued_tasks(func=polling.CHUNK_TASK)
+    assert sorted(args for _, args in ran) == [(claim,) for claim in claims]
+    assert NetworkPollSample.objects.count() == NetworkDevice.objects.count() == 101
+    assert set(NetworkDevice.objects.values_list("status", "poll_claim")) == {("up", "")}
+    # The same chunk delivered again (its worker was lost after storing) polls and stores nothing.
+    assert polling.poll_claimed(claim=claims[0]) == {}
+    assert NetworkPollSample.objects.count() == 101
+
+
+def test_a_result_for_a_claim_that_ran_out_is_dropped(tenant_a, actor_of, operator_a):
+    device = _device(tenant_a, actor_of(operator_a))
+    [first] = polling.claim_due_devices()
+    NetworkDevice.objects.update(next_poll_at=timezone.now() - timedelta(seconds=1))  # its claim ran out
+    [second] = polling.claim_due_devices()
+    late = PollResult(status="up", system={"name": "from the slow chunk"})
+    assert polling.store_poll_result(device_id=device.pk, result=late, claim=first) is False
+    assert polling.store_poll_result(device_id=device.pk, result=PollResult(status="timeout"), claim=second)
+    assert polling.store_poll_result(device_id=device.pk, result=late, claim=second) is False  # stored once
+    device.refresh_from_db()
+    assert device.status == "timeout" and device.poll_claim == "" and NetworkPollSample.objects.count() == 1
 
 
 def test_pages_and_poll_now_against_snmpd(snmpd, tenant_a, operator_a, viewer_a):
