@@ -25,7 +25,7 @@ from django.utils import timezone
 from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
 from portal.access import rows_for_system
-from portal.events.publish import publish
+from portal.events.publish import batched_publishing, publish
 
 CHUNK_TASK = "monitoring.tasks.poll_network_chunk_task"
 CLAIM_SECONDS = 15 * 60  # a chunk lost with its worker frees its devices after this
@@ -99,8 +99,9 @@ def _store_batch(results: list[tuple[int, PollResult]], *, claim: str) -> int:
     gone = [row.pk for rows in interfaces.values() for row in rows.values() if row.pk not in kept]
     rows_for_system(NetworkInterface).filter(pk__in=gone).delete()  # no longer on the device
     rows_for_system(NetworkPollSample).bulk_create(samples)
-    for device in up + down:
-        publish("networkdevice.polled", company_id=device.company_id, id=device.pk, status=device.status)
+    with batched_publishing():
+        for device in up + down:
+            publish("networkdevice.polled", company_id=device.company_id, id=device.pk, status=device.status)
     return len(results)
 
 

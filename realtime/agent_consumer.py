@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
 from portal.actions import delivery
+from portal.actions.delivery import AgentReport
 from portal.actions.signing import key_endorsement, public_key_text
 from portal.events.groups import agent_group
 from portal.events.relay import ensure_relay_running
@@ -30,6 +31,7 @@ from portal.inventory.telemetry import (
     mark_agent_disconnected,
 )
 from portal.ratelimit import Limit, take
+from realtime.action_writer import ACTIONS
 from realtime.agent_db import agent_db
 from realtime.agent_protocol import (
     ActionOutputFrame,
@@ -258,13 +260,16 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def _send_deliveries(self, frames: list[dict[str, Any]]) -> None:
         for frame in frames:
-            self.sent_actions.add(frame["envelope"]["action_id"])
-            await self._send(frame)
+            action_id = frame["envelope"]["action_id"]
+            if action_id not in self.sent_actions:  # once per connection; a new connection sends all again
+                self.sent_actions.add(action_id)
+                await self._send(frame)
 
     async def _deliver_actions(self) -> None:
-        """Send what waits for this device, in order; a new connection sends everything again."""
+        """Send what waits for this device, in order, through the process's action writer (deliveries of
+        many sockets are one query and one commit)."""
         while True:
-            frames = await agent_db(delivery.deliver)(device_id=self.device_id, already_sent=set(self.sent_actions))
+            frames = await ACTIONS.deliver(device_id=self.device_id, already_sent=set(self.sent_actions))
             await self._send_deliveries(frames)
             if len(frames) < delivery.MAX_ACTIONS_PER_DELIVERY:
                 return
@@ -278,21 +283,22 @@ class AgentConsumer(AsyncWebsocketConsumer):
             device_id=self.device_id, action_id=frame.action_id, stdout=frame.stdout, stderr=frame.stderr)
 
     async def on_action_result(self, frame: ActionResultFrame) -> None:
-        known = await agent_db(delivery.store_result)(
+        await self._store_report(AgentReport(
             device_id=self.device_id, action_id=frame.action_id, status=frame.status, exit_code=frame.exit_code,
             stdout=frame.stdout, stderr=frame.stderr, stdout_truncated=frame.stdout_truncated,
             stderr_truncated=frame.stderr_truncated, started_at=frame.started_at, finished_at=frame.finished_at,
-            result=frame.result, error=frame.error, notify_agent=False)
-        # Acknowledged even when unknown (e.g. the action was deleted): the agent may drop its spooled copy.
-        await self._send({"type": "action_stored", "action_id": frame.action_id, "known": known})
-        if known:
-            await self._deliver_actions()  # the next profile task, if this result released one
+            result=frame.result, error=frame.error))
 
     async def on_action_refused(self, frame: ActionRefusedFrame) -> None:
-        known = await agent_db(delivery.store_refusal)(
-            device_id=self.device_id, action_id=frame.action_id, reason=frame.reason, message=frame.message,
-            notify_agent=False)
-        await self._send({"type": "action_stored", "action_id": frame.action_id, "known": known})
+        await self._store_report(AgentReport(device_id=self.device_id, action_id=frame.action_id, refused=True,
+                                             reason=frame.reason, message=frame.message))
+
+    async def _store_report(self, report: AgentReport) -> None:
+        """Stored in a batch by the process's action writer, acknowledged once committed (until then the
+        agent keeps its spooled copy), then what the report released (the next profile task) is sent."""
+        known = await ACTIONS.store(report)
+        # Acknowledged even when unknown (e.g. the action was deleted): the agent may drop its spooled copy.
+        await self._send({"type": "action_stored", "action_id": report.action_id, "known": known})
         if known:
             await self._deliver_actions()
 

@@ -7,19 +7,23 @@ nothing is lost and nothing is counted twice.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from portal.actions.models import DELIVERABLE, FINISHED, MAX_OUTPUT_CHARS, UNFINISHED, Action, ActionStatus, ActionType
 from portal.actions.signing import sign_envelope
+from portal.events.publish import batched_publishing, publish
 from portal.events.publish import notify_agent as tell_agent
-from portal.events.publish import publish
 
 MAX_ACTIONS_PER_DELIVERY = 50
+logger = logging.getLogger(__name__)
 
 
 def _announce(action: Action) -> None:
@@ -29,12 +33,23 @@ def _announce(action: Action) -> None:
 
 def deliverable_actions(*, device_id: int, already_sent: set[int]) -> list[Action]:
     """Queued or sent, unexpired actions of the device in request order, minus those this connection sent."""
-    return list(Action.objects.filter(device_id=device_id, status__in=DELIVERABLE, expires_at__gt=timezone.now(),
-                                      cancel_requested_at__isnull=True)
-                .exclude(pk__in=already_sent).exclude(action_type=ActionType.PULSEWAY_SCRIPT).order_by("id")
-                .only("pk", "company_id", "device_id", "action_type", "status", "payload", "expires_at", "sent_at",
-                      "queued_at")
-                [:MAX_ACTIONS_PER_DELIVERY])
+    return deliverable_for({device_id: already_sent}).get(device_id, [])
+
+
+def deliverable_for(requests: dict[int, set[int]]) -> dict[int, list[Action]]:
+    """``deliverable_actions`` for many devices in one query: at most MAX_ACTIONS_PER_DELIVERY each."""
+    already_sent = set().union(*requests.values())  # action ids are unique, so one exclusion serves all
+    ranked = (Action.objects.filter(device_id__in=list(requests), status__in=DELIVERABLE,
+                                    expires_at__gt=timezone.now(), cancel_requested_at__isnull=True)
+              .exclude(pk__in=already_sent).exclude(action_type=ActionType.PULSEWAY_SCRIPT)
+              .only("pk", "company_id", "device_id", "action_type", "status", "payload", "expires_at", "sent_at",
+                    "queued_at")
+              .annotate(place=Window(RowNumber(), partition_by=F("device_id"), order_by=F("id").asc()))
+              .filter(place__lte=MAX_ACTIONS_PER_DELIVERY).order_by("device_id", "id"))
+    found: dict[int, list[Action]] = {}
+    for action in ranked:
+        found.setdefault(action.device_id, []).append(action)
+    return found
 
 
 def action_frame(action: Action) -> dict[str, Any]:
@@ -47,13 +62,22 @@ def action_frame(action: Action) -> dict[str, Any]:
 
 def deliver(*, device_id: int, already_sent: set[int]) -> list[dict[str, Any]]:
     """Frames for everything waiting for the device; queued ones become sent."""
-    actions = deliverable_actions(device_id=device_id, already_sent=already_sent)
+    return deliver_many(requests={device_id: already_sent}).get(device_id, [])
+
+
+def deliver_many(*, requests: dict[int, set[int]]) -> dict[int, list[dict[str, Any]]]:
+    """``deliver`` for many devices (device id → the action ids its connection sent already) in one query
+    and one short transaction: a roll-out's thousand deliveries cost a few commits, not a thousand."""
+    if not requests:
+        return {}
+    found = deliverable_for(requests)
+    actions = [action for device_actions in found.values() for action in device_actions]
     if not actions:
-        return []
+        return {}
     now = timezone.now()
-    ids = [action.pk for action in actions]
-    with transaction.atomic():
-        Action.objects.filter(pk__in=ids).order_by().update(delivery_count=F("delivery_count") + 1)
+    with transaction.atomic(), batched_publishing():
+        Action.objects.filter(pk__in=[a.pk for a in actions]).order_by().update(
+            delivery_count=F("delivery_count") + 1)
         queued = [a for a in actions if a.status == ActionStatus.QUEUED]
         if queued:
             Action.objects.filter(pk__in=[a.pk for a in queued], status=ActionStatus.QUEUED).order_by().update(
@@ -61,7 +85,8 @@ def deliver(*, device_id: int, already_sent: set[int]) -> list[dict[str, Any]]:
         for action in queued:
             action.status, action.sent_at = ActionStatus.SENT, now
             _announce(action)
-    return [action_frame(action) for action in actions]
+    return {device_id: [action_frame(action) for action in device_actions]
+            for device_id, device_actions in found.items()}
 
 
 def cancel_frames(*, device_id: int) -> list[dict[str, Any]]:
@@ -113,7 +138,27 @@ def append_output(*, device_id: int, action_id: int, stdout: str, stderr: str) -
     return True
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class AgentReport:
+    """What an agent said about one action: its result, or why it refused to run it."""
+
+    device_id: int
+    action_id: int
+    refused: bool = False
+    status: str = ""
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    reason: str = ""
+    message: str = ""
+
+
 def store_result(*, device_id: int, action_id: int, status: str, exit_code: int | None, stdout: str, stderr: str,
                  stdout_truncated: bool, stderr_truncated: bool, started_at: datetime | None,
                  finished_at: datetime | None, result: dict[str, Any], error: str = "",
@@ -122,31 +167,63 @@ def store_result(*, device_id: int, action_id: int, status: str, exit_code: int 
 
     ``notify_agent=False`` when the caller is the device's own socket, which delivers what the result
     released (the next profile task) itself instead of going through the channel layer."""
-    action = _locked(device_id, action_id)
-    if action is None:
-        return False
-    if action.is_finished:
-        return True  # a redelivered result: already stored, nothing changes
-    action.exit_code = exit_code
-    action.stdout, cut_out = _capped(stdout)
-    action.stderr, cut_err = _capped(stderr)
-    action.stdout_truncated, action.stderr_truncated = stdout_truncated or cut_out, stderr_truncated or cut_err
-    action.started_at = action.started_at or started_at
-    action.result = result
-    finish_action(action=action, status=status, error=error, finished_at=finished_at, notify_agent=notify_agent)
-    return True
+    report = AgentReport(device_id=device_id, action_id=action_id, status=status, exit_code=exit_code, stdout=stdout,
+                         stderr=stderr, stdout_truncated=stdout_truncated, stderr_truncated=stderr_truncated,
+                         started_at=started_at, finished_at=finished_at, result=result, error=error)
+    return store_reports(reports=[report], notify_agent=notify_agent)[0]
+
+
+def store_refusal(*, device_id: int, action_id: int, reason: str, message: str, notify_agent: bool = True) -> bool:
+    """The agent would not run the action (bad signature, expired, replayed, …): it fails, with why."""
+    report = AgentReport(device_id=device_id, action_id=action_id, refused=True, reason=reason, message=message)
+    return store_reports(reports=[report], notify_agent=notify_agent)[0]
+
+
+def store_reports(*, reports: list[AgentReport], notify_agent: bool = True) -> list[bool]:
+    """Store many agents' results and refusals in one transaction, each once (a second report for a
+    finished action changes nothing); for each, whether the action is known to its device. Should one
+    report break the batch, each is stored on its own, so it fails alone."""
+    try:
+        return _store_reports(reports, notify_agent=notify_agent)
+    except Exception:
+        if len(reports) == 1:
+            raise
+        logger.exception("a batch of %s action reports failed; storing them one by one", len(reports))
+    return [_store_reports([report], notify_agent=notify_agent)[0] for report in reports]
 
 
 @transaction.atomic
-def store_refusal(*, device_id: int, action_id: int, reason: str, message: str, notify_agent: bool = True) -> bool:
-    """The agent would not run the action (bad signature, expired, replayed, …): it fails, with why."""
-    action = _locked(device_id, action_id)
-    if action is None:
-        return False
-    if not action.is_finished:
-        finish_action(action=action, status=ActionStatus.FAILED, error=f"Refused by the agent ({reason}): {message}",
+def _store_reports(reports: list[AgentReport], *, notify_agent: bool) -> list[bool]:
+    with batched_publishing():
+        return _store_locked(reports, notify_agent=notify_agent)
+
+
+def _store_locked(reports: list[AgentReport], *, notify_agent: bool) -> list[bool]:
+    locked = {action.pk: action for action in
+              Action.objects.select_for_update().filter(pk__in=[report.action_id for report in reports]).order_by()}
+    known = []
+    for report in reports:
+        action = locked.get(report.action_id)
+        if action is None or action.device_id != report.device_id:
+            known.append(False)
+            continue
+        known.append(True)
+        if action.is_finished:
+            continue  # a redelivered result: already stored, nothing changes
+        if report.refused:
+            finish_action(action=action, status=ActionStatus.FAILED, notify_agent=notify_agent,
+                          error=f"Refused by the agent ({report.reason}): {report.message}")
+            continue
+        action.exit_code = report.exit_code
+        action.stdout, cut_out = _capped(report.stdout)
+        action.stderr, cut_err = _capped(report.stderr)
+        action.stdout_truncated = report.stdout_truncated or cut_out
+        action.stderr_truncated = report.stderr_truncated or cut_err
+        action.started_at = action.started_at or report.started_at
+        action.result = report.result
+        finish_action(action=action, status=report.status, error=report.error, finished_at=report.finished_at,
                       notify_agent=notify_agent)
-    return True
+    return known
 
 
 def finish_action(*, action: Action, status: str, error: str = "", finished_at: datetime | None = None,

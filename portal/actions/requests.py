@@ -26,7 +26,7 @@ from portal.actions.specs import ActionSpec, profile_specs
 from portal.audit.models import AuditEvent
 from portal.audit.services import audit_event, record, snapshot
 from portal.events.groups import agent_group
-from portal.events.publish import notify_agent, publish, publish_to_group
+from portal.events.publish import batched_publishing, notify_agent, publish, publish_to_group
 from portal.inventory.models import Device
 from portal.inventory.selectors import devices_for
 from portal.tenancy.models import Company, Group, Site
@@ -202,10 +202,11 @@ def queue_bulk(*, actor: Actor, devices: Iterable[Device], spec: ActionSpec, os_
 def _announce(actor: Actor, actions: list[Action]) -> None:
     AuditEvent.objects.bulk_create([*batch_requested_events(actor, actions[0].batch, actions),
                                     *(requested_event(actor, action, in_batch=True) for action in actions)])
-    for company_id in {action.company_id for action in actions}:
-        publish("actionbatch.updated", company_id=company_id, id=actions[0].batch_id)
-    for device_id in {action.device_id for action in actions if action.status == ActionStatus.QUEUED}:
-        notify_agent(device_id)
+    with batched_publishing():  # a thousand devices told in one go, not a thousand
+        for company_id in {action.company_id for action in actions}:
+            publish("actionbatch.updated", company_id=company_id, id=actions[0].batch_id)
+        for device_id in {action.device_id for action in actions if action.status == ActionStatus.QUEUED}:
+            notify_agent(device_id)
 
 
 @transaction.atomic

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -16,6 +19,8 @@ from portal.events.models import RealtimeEvent
 
 logger = logging.getLogger(__name__)
 RIGHTS_CHANGED = "actor.changed"
+SENDS_IN_FLIGHT = 50  # channel-layer sends at once when a batch goes out
+_batch = threading.local()
 
 
 def uses_event_table() -> bool:
@@ -39,21 +44,59 @@ def publish(event: str, *, company_id: int | None, **ids: Any) -> None:
 
 def publish_to_group(group: str, message: dict[str, Any]) -> None:
     """Deliver a channel-layer message to ``group`` in every process, once the transaction commits."""
-    if uses_event_table():
-        RealtimeEvent.objects.create(group=group, message=message)
+    pending = getattr(_batch, "messages", None)
+    if pending is not None:
+        pending.append((group, message))
         return
-    transaction.on_commit(lambda: _send(group, message))
+    _publish_all([(group, message)])
 
 
-def _send(group: str, message: dict[str, Any]) -> None:
+@contextmanager
+def batched_publishing() -> Iterator[None]:
+    """What is published inside the block goes out together at its end (call it inside the transaction
+    that makes the changes): one insert of event rows embedded, one trip to the channel layer after
+    commit with Redis, instead of one each. A roll-out publishes thousands of events a second."""
+    if getattr(_batch, "messages", None) is not None:
+        yield  # nested: the outermost block sends
+        return
+    _batch.messages = []
+    try:
+        yield
+        messages = _batch.messages
+    finally:
+        _batch.messages = None
+    if messages:
+        _publish_all(messages)
+
+
+def _publish_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    if uses_event_table():
+        RealtimeEvent.objects.bulk_create([RealtimeEvent(group=group, message=message) for group, message in messages])
+        return
+    transaction.on_commit(lambda: _send_all(messages))
+
+
+def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    in_flight = asyncio.Semaphore(SENDS_IN_FLIGHT)
+
+    async def send(group: str, message: dict[str, Any]) -> None:
+        async with in_flight:
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                # A realtime outage must never undo or fail a committed write; listeners refresh on reconnect.
+                logger.exception("could not publish %s to %s", message.get("event", message["type"]), group)
+
+    async def send_all() -> None:
+        await asyncio.gather(*(send(group, message) for group, message in messages))
+
     try:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(send_all)()
     except Exception:
-        # A realtime outage must never undo or fail a committed write; listeners refresh on reconnect.
-        logger.exception("could not publish %s to %s", message.get("event", message["type"]), group)
+        logger.exception("could not publish %s events", len(messages))
 
 
 def announce_rights_changed(*, user_ids: Iterable[int] = (), api_token_ids: Iterable[int] = ()) -> None:
