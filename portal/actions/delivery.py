@@ -201,7 +201,7 @@ def _store_reports(reports: list[AgentReport], *, notify_agent: bool) -> list[bo
 def _store_locked(reports: list[AgentReport], *, notify_agent: bool) -> list[bool]:
     locked = {action.pk: action for action in
               Action.objects.select_for_update().filter(pk__in=[report.action_id for report in reports]).order_by()}
-    known = []
+    known, finished = [], []
     for report in reports:
         action = locked.get(report.action_id)
         if action is None or action.device_id != report.device_id:
@@ -210,9 +210,10 @@ def _store_locked(reports: list[AgentReport], *, notify_agent: bool) -> list[boo
         known.append(True)
         if action.is_finished:
             continue  # a redelivered result: already stored, nothing changes
+        finished.append(action)
         if report.refused:
-            finish_action(action=action, status=ActionStatus.FAILED, notify_agent=notify_agent,
-                          error=f"Refused by the agent ({report.reason}): {report.message}")
+            _finish(action, status=ActionStatus.FAILED,
+                    error=f"Refused by the agent ({report.reason}): {report.message}")
             continue
         action.exit_code = report.exit_code
         action.stdout, cut_out = _capped(report.stdout)
@@ -221,39 +222,51 @@ def _store_locked(reports: list[AgentReport], *, notify_agent: bool) -> list[boo
         action.stderr_truncated = report.stderr_truncated or cut_err
         action.started_at = action.started_at or report.started_at
         action.result = report.result
-        finish_action(action=action, status=report.status, error=report.error, finished_at=report.finished_at,
-                      notify_agent=notify_agent)
+        _finish(action, status=report.status, error=report.error, finished_at=report.finished_at)
+    if finished:
+        _advance_chains(finished, notify_agent=notify_agent)
     return known
 
 
 def finish_action(*, action: Action, status: str, error: str = "", finished_at: datetime | None = None,
                   notify_agent: bool = True) -> None:
     """Move an action to a final status and start, or cancel, what waits for it (call inside a transaction)."""
+    _finish(action, status=status, error=error, finished_at=finished_at)
+    _advance_chains([action], notify_agent=notify_agent)
+
+
+def _finish(action: Action, *, status: str, error: str = "", finished_at: datetime | None = None) -> None:
     action.status = status
     action.error = error[:2000]
     action.finished_at = finished_at or timezone.now()
     action.save(update_fields=["status", "error", "finished_at", "exit_code", "stdout", "stderr", "stdout_truncated",
                                "stderr_truncated", "started_at", "result"])
     _announce(action)
-    _advance_chain(action, notify_agent=notify_agent)
 
 
-def _advance_chain(action: Action, *, notify_agent: bool) -> None:
-    followers = list(Action.objects.select_for_update().filter(after=action, status=ActionStatus.WAITING).order_by())
-    if not followers:
-        return
-    go_on = action.status == ActionStatus.SUCCEEDED or (
-        action.continue_on_error and action.status in (ActionStatus.FAILED, ActionStatus.TIMED_OUT))
+def _advance_chains(finished: list[Action], *, notify_agent: bool) -> None:
+    """What waits for the finished actions: queued after a success (or an allowed failure), else cancelled
+    with the rest of its chain. One query and one update for all of them."""
+    by_id = {action.pk: action for action in finished}
+    followers = list(Action.objects.select_for_update().filter(after_id__in=list(by_id), status=ActionStatus.WAITING)
+                     .order_by("pk"))
+    released, stopped = [], []
     for follower in followers:
-        if go_on:
-            follower.status = ActionStatus.QUEUED
-            follower.save(update_fields=["status"])
-            _announce(follower)
-            if notify_agent:
-                tell_agent(follower.device_id)
-        else:
-            finish_action(action=follower, status=ActionStatus.CANCELLED,
-                          error=f"Not run: the earlier task {action.title!r} {action.get_status_display().lower()}.")
+        before = by_id[follower.after_id]
+        go_on = before.status == ActionStatus.SUCCEEDED or (
+            before.continue_on_error and before.status in (ActionStatus.FAILED, ActionStatus.TIMED_OUT))
+        (released if go_on else stopped).append((follower, before))
+    if released:
+        Action.objects.filter(pk__in=[follower.pk for follower, _ in released]).order_by().update(
+            status=ActionStatus.QUEUED)
+    for follower, _ in released:
+        follower.status = ActionStatus.QUEUED
+        _announce(follower)
+        if notify_agent:
+            tell_agent(follower.device_id)
+    for follower, before in stopped:
+        finish_action(action=follower, status=ActionStatus.CANCELLED,
+                      error=f"Not run: the earlier task {before.title!r} {before.get_status_display().lower()}.")
 
 
 def expire_overdue_actions() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -31,10 +32,11 @@ class AgentHandle:
         self.process: subprocess.Popen | None = None
         self.log_path = directory / "agent-output.log"
 
-    def start(self) -> None:
+    def start(self, **env: str) -> None:
+        """Run the agent; ``env`` reaches the scripts it runs (they inherit the agent's environment)."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "fleetwatch_agent", "--config", str(self.config), "run"], cwd=REPO,
-            stdout=self.log_path.open("a"), stderr=subprocess.STDOUT)
+            stdout=self.log_path.open("a"), stderr=subprocess.STDOUT, env={**os.environ, **env})
         wait_for(lambda: device_status(self.device.pk) == "online", what="agent online")
 
     def stop(self) -> None:

@@ -128,6 +128,43 @@ def test_results_are_stored_once_and_unknown_ids_are_harmless(tenant_a, tenant_b
     assert Action.objects.get(pk=huge.pk).stdout_truncated
 
 
+def test_a_batch_of_reports_and_deliveries_across_devices(tenant_a, tenant_b, bash_script):
+    """What the sockets' action writer stores and delivers for many devices at once: each report once, a
+    report for another device's action refused alone, released follow-ups delivered in one go, each device
+    capped at MAX_ACTIONS_PER_DELIVERY."""
+    profile = library.create_profile(actor=ADMIN, name="Two steps")
+    for name in ("one", "two"):
+        library.add_profile_task(actor=ADMIN, profile=profile, name=name, action_type=ActionType.RUN_SCRIPT,
+                                 script=bash_script)
+    devices = [tenant_a.device, tenant_b.device]
+    batch = apply_profile(actor=ADMIN, profile=profile, devices=devices).batch
+    firsts = {a.device_id: a for a in batch.actions.filter(after__isnull=True)}
+    sent = delivery.deliver_many(requests={device.pk: set() for device in devices})
+    assert {d: [f["envelope"]["action_id"] for f in frames] for d, frames in sent.items()} == \
+        {d: [a.pk] for d, a in firsts.items()}
+    a_first, b_first = firsts[tenant_a.device.pk], firsts[tenant_b.device.pk]
+    reports = [delivery.AgentReport(device_id=a_first.device_id, action_id=a_first.pk, status="succeeded"),
+               delivery.AgentReport(device_id=a_first.device_id, action_id=a_first.pk, status="failed"),
+               delivery.AgentReport(device_id=a_first.device_id, action_id=b_first.pk, status="succeeded"),
+               delivery.AgentReport(device_id=b_first.device_id, action_id=b_first.pk, refused=True,
+                                    reason="bad_signature", message="no")]
+    assert delivery.store_reports(reports=reports, notify_agent=False) == [True, True, False, True]
+    assert Action.objects.get(pk=a_first.pk).status == "succeeded"  # the second report changed nothing
+    b_stored = Action.objects.get(pk=b_first.pk)
+    assert b_stored.status == "failed" and "bad_signature" in b_stored.error
+    a_second, b_second = (batch.actions.get(after=a_first), batch.actions.get(after=b_first))
+    assert (a_second.status, b_second.status) == ("queued", "cancelled")
+    again = delivery.deliver_many(requests={device.pk: {a_first.pk, b_first.pk} for device in devices})
+    assert {d: [f["envelope"]["action_id"] for f in frames] for d, frames in again.items()} == \
+        {tenant_a.device.pk: [a_second.pk]}
+    many = [queue_action(actor=ADMIN, device=tenant_b.device, spec=script_spec(actor=ADMIN, script=bash_script))
+            for _ in range(delivery.MAX_ACTIONS_PER_DELIVERY + 2)]
+    capped = delivery.deliver_many(requests={tenant_a.device.pk: set(), tenant_b.device.pk: set()})
+    assert [f["envelope"]["action_id"] for f in capped[tenant_b.device.pk]] == \
+        [a.pk for a in many[:delivery.MAX_ACTIONS_PER_DELIVERY]]
+    assert [f["envelope"]["action_id"] for f in capped[tenant_a.device.pk]] == [a_second.pk]
+
+
 def test_cancel_queued_and_running(tenant_a, bash_script, actor_of, operator_a, viewer_a):
     spec = script_spec(actor=ADMIN, script=bash_script)
     queued = queue_action(actor=ADMIN, device=tenant_a.device, spec=spec)

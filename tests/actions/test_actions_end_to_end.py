@@ -144,3 +144,47 @@ def test_profile_order_and_continue_on_error(agent, tmp_path):
     assert trail.read_text() == "0\n2\n"
     started = [fresh(a).started_at for a in actions[:4]]
     assert started == sorted(started)
+
+
+def test_a_server_killed_mid_roll_out_loses_nothing_and_runs_nothing_twice(live_daphne, tenant_a, tmp_path):
+    """Results and deliveries are written in batches; a server killed (SIGKILL, no clean shutdown) between
+    an agent's result and its batch's commit must leave that result in the agent's spool, and every task
+    must still run exactly once, in order, on every device."""
+    agents = []
+    for number in range(3):
+        (tmp_path / f"agent-{number}").mkdir()
+        agents.append(AgentHandle(directory=tmp_path / f"agent-{number}", server_url=live_daphne.url,
+                                  site=tenant_a.site))
+    profile = library.create_profile(actor=ACTOR, name="Roll-out")
+    for step in range(5):
+        script = library.create_script(actor=ACTOR, name=f"step {step}", language="bash",
+                                       content=f'echo {step} >> "$TRAIL"; sleep 0.4')
+        library.add_profile_task(actor=ACTOR, profile=profile, name=f"step {step}",
+                                 action_type=ActionType.RUN_SCRIPT, script=script)
+    try:
+        for agent in agents:
+            agent.start(TRAIL=str(agent.directory / "trail.txt"))
+        result = apply_profile(actor=ACTOR, profile=profile, devices=[agent.device for agent in agents])
+        actions = list(result.batch.actions.order_by("id"))
+        assert len(actions) == 15
+
+        def finished() -> int:
+            return sum(fresh(action).status == ActionStatus.SUCCEEDED for action in actions)
+
+        wait_for(lambda: finished() >= 4, timeout=30, what="the roll-out under way")
+        live_daphne.process.kill()  # no shutdown: whatever a batch had not committed is gone
+        live_daphne.process.wait(timeout=10)
+        assert finished() < 15
+        live_daphne.start()
+        wait_for(lambda: finished() == 15, timeout=90, what="every task of the roll-out to succeed")
+        for agent in agents:
+            assert (agent.directory / "trail.txt").read_text() == "0\n1\n2\n3\n4\n", agent.log()
+            wait_for(lambda agent=agent: not list((agent.directory / "state" / "spool").glob("*.json")),
+                     what="the spool emptied after ack")
+        started = [fresh(action).started_at for action in actions]
+        assert all(started)
+    finally:
+        for agent in agents:
+            if agent.process is not None and agent.process.poll() is None:
+                agent.process.kill()
+                agent.process.wait(timeout=10)
