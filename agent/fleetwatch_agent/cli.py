@@ -12,8 +12,6 @@ import platform as platform_module
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from fleetwatch_agent import __version__, collect, service
@@ -47,6 +45,9 @@ def _setup_logging(config: AgentConfig, *, to_file: bool) -> None:
 
 
 def cmd_enroll(args: argparse.Namespace, config: AgentConfig) -> int:
+    import urllib.error  # only enrolling needs it; the running agent does without its ~3 MB
+    import urllib.request
+
     store = StateStore(config.state_dir)
     if store.is_enrolled() and not args.force:
         print(f"Already enrolled (state in {config.state_dir}). Use --force to enroll again.", file=sys.stderr)

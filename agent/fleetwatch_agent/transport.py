@@ -13,8 +13,6 @@ import logging
 import random
 import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -257,6 +255,9 @@ class AgentRunner:
 
     async def _http_fallback(self) -> None:
         """Where a proxy blocks websockets, a heartbeat over HTTPS keeps the device reporting."""
+        import urllib.error  # here, not at the top: urllib.request (http.client, email) is ~3 MB resident
+        import urllib.request
+
         url = self.state.server.rstrip("/") + "/api/agent/heartbeat/"
         body = json.dumps({"type": "heartbeat", "seq": 0, "metrics": collect.metrics()}).encode()
         request = urllib.request.Request(url, data=body, method="POST", headers={
