@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -140,6 +141,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     connection_id: str = ""
     said_hello = False
     takes_actions = False
+    closing = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Dispatch without Channels' per-message ``aclose_old_connections``.
@@ -237,7 +239,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_POLICY)
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
+        """Send a frame unless the socket is closing: an answer that was being made when this side closed
+        (a revocation) or the agent went away is dropped. Raising there would end the consumer before its
+        disconnect handler marks the device offline."""
+        if self.closing:
+            return
+        try:
+            await self.send(text_data=json.dumps(frame))
+        except Disconnected:
+            self.closing = True  # the peer went; its disconnect message follows
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
 
     async def on_hello(self, hello: Hello) -> None:
         if self.said_hello:
