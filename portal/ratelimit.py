@@ -1,9 +1,14 @@
-"""Fixed-window request counters in the shared cache (Redis, or the file cache embedded), so every server
-process counts against the same limit. Used on the agent paths, where one token must not flood the
-server: connects per device, heartbeats and inventories over HTTP, refused enrollments per address."""
+"""Fixed-window request counters, used on the agent paths, where one token must not flood the server.
+
+``take``/``used_up`` count in the shared cache (Redis, or the file cache embedded), so every server process
+counts against the same limit: heartbeats and inventories over HTTP, refused enrollments per address.
+``ProcessWindows`` counts in one process's memory, for the agent socket's connects: that check runs on every
+handshake of a reconnect storm, and a shared-cache write per handshake was most of a handshake's cost (the
+file cache lists its whole directory on every write)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -44,3 +49,36 @@ def take(*, bucket: str, key: str | int, limit: Limit) -> float:
     if used <= limit.count:
         return 0.0
     return (window + 1) * limit.seconds - time.time()
+
+
+class ProcessWindows:
+    """``take`` for one limit, counted in this process only (thread-safe).
+
+    With several server processes a key may use the limit once in each of them, which still bounds a token
+    reused in a loop. Memory stays bounded: counters of past windows are dropped once ``max_keys`` is reached.
+    """
+
+    def __init__(self, *, limit: Limit, max_keys: int = 200_000) -> None:
+        self.limit = limit
+        self.max_keys = max_keys
+        self._counts: dict[str | int, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str | int) -> float:
+        """Count one more use of ``key``; 0 when it is within the limit, else the seconds until the window ends."""
+        now = time.time()
+        window = int(now // self.limit.seconds)
+        with self._lock:
+            counted_window, used = self._counts.get(key, (window, 0))
+            used = used + 1 if counted_window == window else 1
+            if key not in self._counts and len(self._counts) >= self.max_keys:
+                self._forget_past_windows(window)
+            self._counts[key] = (window, used)
+        if used <= self.limit.count:
+            return 0.0
+        return (window + 1) * self.limit.seconds - now
+
+    def _forget_past_windows(self, window: int) -> None:
+        self._counts = {key: counted for key, counted in self._counts.items() if counted[0] == window}
+        if len(self._counts) >= self.max_keys:  # one window holds more keys than the bound: start afresh
+            self._counts.clear()

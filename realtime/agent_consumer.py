@@ -31,7 +31,7 @@ from portal.inventory.telemetry import (
     mark_agent_connected,
     mark_agent_disconnected,
 )
-from portal.ratelimit import Limit, take
+from portal.ratelimit import Limit, ProcessWindows
 from realtime.action_writer import ACTIONS
 from realtime.agent_db import agent_db
 from realtime.agent_protocol import (
@@ -66,7 +66,10 @@ RATE_PER_SECOND = 5.0
 RATE_BURST = 20.0
 HELLO_WITHIN_SECONDS = 15
 # Connects per device: an agent backs off to one attempt a minute; a token reused in a loop is refused.
+# Counted per server process (see ProcessWindows): a shared-cache write per handshake cost more than the
+# rest of the handshake together during a reconnect storm.
 CONNECT_LIMIT = Limit(count=20, seconds=60)
+CONNECTS = ProcessWindows(limit=CONNECT_LIMIT)
 # Inventories per socket: one on connect and one per change is what the agent sends; more is a flood.
 INVENTORY_BURST = 3
 INVENTORY_EVERY_SECONDS = 60
@@ -115,7 +118,7 @@ def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
     except AgentTokenRejected:
         return None
     # Counted per token (its key id), so a re-enrolled device starts afresh and ids never collide.
-    if take(bucket="agent-connect", key=raw.split("_")[1], limit=CONNECT_LIMIT):
+    if CONNECTS.take(raw.split("_")[1]):
         logger.warning("device %s connects more than %s times a minute; refused", device.pk, CONNECT_LIMIT.count)
         return None
     return device.pk, device.heartbeat_interval
