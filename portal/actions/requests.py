@@ -24,7 +24,8 @@ from portal.actions.delivery import finish_action
 from portal.actions.models import Action, ActionBatch, ActionSchedule, ActionStatus, DeploymentProfile
 from portal.actions.specs import ActionSpec, profile_specs
 from portal.audit.models import AuditEvent
-from portal.audit.services import audit_event, record, snapshot
+from portal.audit.services import audit_event, record, snapshot_fields
+from portal.bulk_insert import insert_new
 from portal.events.groups import agent_group
 from portal.events.publish import batched_publishing, notify_agent, publish, publish_to_group
 from portal.inventory.models import Device
@@ -119,8 +120,7 @@ def what_ran(action: Action, *, with_content: bool) -> dict[str, Any]:
 def requested_event(actor: Actor, action: Action, *, in_batch: bool = False) -> AuditEvent:
     """The audit record of a request: who, which device, and what will run (content or library version,
     arguments, parameters, environment, run-as), kept after the device and the script are deleted."""
-    data = snapshot(action)
-    after = {name: data[name] for name in AUDITED_FIELDS if name in data}
+    after = snapshot_fields(action, AUDITED_FIELDS)
     library_version = action.script_id is not None
     after["runs"] = what_ran(action, with_content=not library_version and not in_batch)
     if library_version:
@@ -193,14 +193,14 @@ def queue_bulk(*, actor: Actor, devices: Iterable[Device], spec: ActionSpec, os_
         return BulkResult(batch=None, skipped=skipped)
     batch = ActionBatch.objects.create(title=f"{spec.title} on {len(chosen)} device(s)"[:255],
                                        requested_by_id=actor.user_id, requested_by_label=actor.label[:150])
-    actions = Action.objects.bulk_create(
+    actions = insert_new(
         [_new_action(actor=actor, device=device, spec=spec, batch=batch, schedule=schedule) for device in chosen])
     _announce(actor, actions)
     return BulkResult(batch=batch, queued=len(actions), skipped=skipped)
 
 
 def _announce(actor: Actor, actions: list[Action]) -> None:
-    AuditEvent.objects.bulk_create([*batch_requested_events(actor, actions[0].batch, actions),
+    insert_new([*batch_requested_events(actor, actions[0].batch, actions),
                                     *(requested_event(actor, action, in_batch=True) for action in actions)])
     with batched_publishing():  # a thousand devices told in one go, not a thousand
         for company_id in {action.company_id for action in actions}:
@@ -225,7 +225,7 @@ def apply_profile(*, actor: Actor, profile: DeploymentProfile, devices: Iterable
     previous: dict[int, Action] = {}
     created: list[Action] = []
     for task, spec in steps:  # one insert per task, so each row can point at the row before it
-        rows = Action.objects.bulk_create([
+        rows = insert_new([
             _new_action(actor=actor, device=device, spec=spec, batch=batch, after=previous.get(device.pk),
                         continue_on_error=task.continue_on_error, schedule=schedule, expires_at=expires_at)
             for device in chosen])

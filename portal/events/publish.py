@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from portal.bulk_insert import insert_new
 from portal.events.groups import agent_group, api_token_group, company_group, user_group
 from portal.events.models import RealtimeEvent
 
@@ -71,7 +72,7 @@ def batched_publishing() -> Iterator[None]:
 
 def _publish_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
     if uses_event_table():
-        RealtimeEvent.objects.bulk_create([RealtimeEvent(group=group, message=message) for group, message in messages])
+        insert_new([RealtimeEvent(group=group, message=message) for group, message in messages])
         return
     transaction.on_commit(lambda: _send_all(messages))
 
