@@ -26,9 +26,9 @@ from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
 from portal.inventory.pending import PendingInventory, Stored
 from portal.inventory.telemetry import (
     HEARTBEATS,
+    AgentHello,
     agent_connection_of,
     heartbeat_from,
-    mark_agent_connected,
     mark_agent_disconnected,
 )
 from portal.ratelimit import Limit, ProcessWindows
@@ -45,6 +45,7 @@ from realtime.agent_protocol import (
     InventoryFrame,
     parse_frame,
 )
+from realtime.hello_writer import HELLOS
 from realtime.inventory_writer import INVENTORIES
 
 logger = logging.getLogger(__name__)
@@ -122,19 +123,6 @@ def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
         logger.warning("device %s connects more than %s times a minute; refused", device.pk, CONNECT_LIMIT.count)
         return None
     return device.pk, device.heartbeat_interval
-
-
-def _say_hello(*, device_id: int, connection_id: str, agent_version: str,
-               takes_actions: bool) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Everything a hello needs from the database in one call on the agent threads: the device marked
-    online (and held by this connection), its stored inventory hash, and, for an agent that runs actions,
-    the cancels and the first deliveries waiting for it."""
-    inventory_hash = mark_agent_connected(device_id=device_id, connection_id=connection_id,
-                                          agent_version=agent_version)
-    if not takes_actions:
-        return inventory_hash, [], []
-    return (inventory_hash, delivery.cancel_frames(device_id=device_id),
-            delivery.deliver(device_id=device_id, already_sent=set()))
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
@@ -261,18 +249,18 @@ class AgentConsumer(AsyncWebsocketConsumer):
             raise FrameError("invalid_field", "Say hello once per connection.")
         self.takes_actions = "actions" in hello.capabilities
         self.sent_actions: set[int] = set()
-        inventory_hash, cancels, deliveries = await agent_db(_say_hello)(
-            device_id=self.device_id, connection_id=self.connection_id, agent_version=hello.agent_version,
-            takes_actions=self.takes_actions)
+        greeting = await HELLOS.greet(AgentHello(device_id=self.device_id, connection_id=self.connection_id,
+                                                 agent_version=hello.agent_version))
+        if greeting is None:
+            raise ObjectDoesNotExist(f"device {self.device_id} is gone")
         self.said_hello = True
         await self._send({"type": "welcome", "device_id": self.device_id,
-                          "heartbeat_interval": self.heartbeat_interval, "inventory_hash": inventory_hash,
+                          "heartbeat_interval": self.heartbeat_interval, "inventory_hash": greeting.inventory_hash,
                           "server_version": settings.FLEETWATCH_VERSION,
                           "signing_public_key": public_key_text(), "signing_key_endorsement": key_endorsement()})
-        for frame in cancels:
-            await self._send(frame)
-        await self._send_deliveries(deliveries)
-        if len(deliveries) == delivery.MAX_ACTIONS_PER_DELIVERY:
+        if self.takes_actions:
+            for frame in greeting.cancels:
+                await self._send(frame)
             await self._deliver_actions()
 
     async def _send_deliveries(self, frames: list[dict[str, Any]]) -> None:

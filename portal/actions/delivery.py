@@ -91,9 +91,17 @@ def deliver_many(*, requests: dict[int, set[int]]) -> dict[int, list[dict[str, A
 
 def cancel_frames(*, device_id: int) -> list[dict[str, Any]]:
     """Cancellations the agent may have missed while it was away."""
-    ids = Action.objects.filter(device_id=device_id, cancel_requested_at__isnull=False,
-                                status__in=(ActionStatus.SENT, ActionStatus.RUNNING)).values_list("pk", flat=True)
-    return [{"type": "action_cancel", "action_id": pk} for pk in ids]
+    return cancel_frames_many(device_ids=[device_id]).get(device_id, [])
+
+
+def cancel_frames_many(*, device_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """``cancel_frames`` for many devices in one query (only devices with any are in the answer)."""
+    frames: dict[int, list[dict[str, Any]]] = {}
+    for device_id, action_id in Action.objects.filter(
+            device_id__in=device_ids, cancel_requested_at__isnull=False,
+            status__in=(ActionStatus.SENT, ActionStatus.RUNNING)).order_by("id").values_list("device_id", "pk"):
+        frames.setdefault(device_id, []).append({"type": "action_cancel", "action_id": action_id})
+    return frames
 
 
 def _locked(device_id: int, action_id: int) -> Action | None:

@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from portal.events.groups import agent_group, device_watch_group
-from portal.events.publish import publish, publish_to_group
+from portal.events.publish import batched_publishing, publish, publish_to_group
 from portal.events.watching import watched_among
 from portal.inventory.models import (
     AgentCredential,
@@ -132,21 +132,47 @@ class HeartbeatBuffer:
 HEARTBEATS = HeartbeatBuffer()
 
 
+@dataclass(frozen=True)
+class AgentHello:
+    device_id: int
+    connection_id: str
+    agent_version: str = ""
+
+
 def mark_agent_connected(*, device_id: int, connection_id: str, agent_version: str = "") -> str | None:
     """The agent said hello: the device is online, held by this connection. Returns the hash of the
     inventory stored for it, so the agent can skip sending an unchanged one."""
-    with transaction.atomic():
-        device = Device.objects.select_for_update().only("pk", "status", "company_id").get(pk=device_id)
-        changes: dict[str, Any] = {"status": DeviceStatus.ONLINE, "agent_connection": connection_id,
-                                   "last_seen": timezone.now()}
-        if agent_version:
-            changes["agent_version"] = agent_version[:32]
-        Device.objects.filter(pk=device_id).update(**changes)
-        # One socket per device: whichever process holds an older one closes it.
-        publish_to_group(agent_group(device_id), {"type": "agent.replaced", "connection_id": connection_id})
-        if device.status != DeviceStatus.ONLINE:
-            publish("device.status_changed", company_id=device.company_id, id=device_id, status="online")
-    return stored_inventory_hash(device_id=device_id)
+    greeted = mark_agents_connected(hellos=[AgentHello(device_id, connection_id, agent_version)])
+    if device_id not in greeted:
+        raise Device.DoesNotExist(f"device {device_id} is gone")
+    return greeted[device_id]
+
+
+def mark_agents_connected(*, hellos: list[AgentHello]) -> dict[int, str | None]:
+    """``mark_agent_connected`` for many hellos in one transaction (a server process's hellos of the last
+    moment: a reconnect storm is thousands a second, and SQLite takes one writer at a time). Returns the
+    stored inventory hash of each device that still exists; a device named twice is held by its last hello."""
+    device_ids = sorted({hello.device_id for hello in hellos})  # locked in id order, as the heartbeat writer
+    now = timezone.now()
+    with transaction.atomic(), batched_publishing():
+        devices = {device.pk: device for device in Device.objects.select_for_update().filter(
+            pk__in=device_ids).only("pk", "status", "company_id").order_by("pk")}
+        for hello in hellos:
+            device = devices.get(hello.device_id)
+            if device is None:
+                continue
+            changes: dict[str, Any] = {"status": DeviceStatus.ONLINE, "agent_connection": hello.connection_id,
+                                       "last_seen": now}
+            if hello.agent_version:
+                changes["agent_version"] = hello.agent_version[:32]
+            Device.objects.filter(pk=device.pk).update(**changes)
+            # One socket per device: whichever process holds an older one closes it.
+            publish_to_group(agent_group(device.pk), {"type": "agent.replaced", "connection_id": hello.connection_id})
+            if device.status != DeviceStatus.ONLINE:
+                device.status = DeviceStatus.ONLINE
+                publish("device.status_changed", company_id=device.company_id, id=device.pk, status="online")
+    hashes = dict(DeviceInventory.objects.filter(device_id__in=list(devices)).values_list("device_id", "content_hash"))
+    return {device_id: hashes.get(device_id) for device_id in devices}
 
 
 def stored_inventory_hash(*, device_id: int) -> str | None:

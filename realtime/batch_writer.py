@@ -1,0 +1,65 @@
+"""What the per-process writers share: requests queued by the sockets, written in batches on one thread.
+
+Each writer (actions, hellos) owns a thread and a database connection of its own. Sockets queue a request
+and await its future; the writer wakes, takes what queued meanwhile and writes it in one transaction, so
+under load the batches grow by themselves and an idle server adds no delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from django.db import close_old_connections
+
+_T = TypeVar("_T")
+
+
+def _with_fresh_connection(work: Callable[[], _T]) -> _T:
+    """As Channels does around each database call: a broken or expired connection is replaced."""
+    close_old_connections()
+    try:
+        return work()
+    finally:
+        close_old_connections()
+
+
+class BatchWriter:
+    """Subclasses queue requests in ``_pending_work`` terms and write some of them in ``_write_some``."""
+
+    def __init__(self, *, name: str) -> None:
+        self._name = name
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fleetwatch-{name}")
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, with this writer's task started on it (once per loop)."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._write_forever(), name=f"fleetwatch-{self._name}-writer")
+        return loop
+
+    def _woken(self) -> None:
+        assert self._wake is not None
+        self._wake.set()
+
+    async def _on_thread(self, work: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, _with_fresh_connection, work)
+
+    def _has_work(self) -> bool:
+        raise NotImplementedError
+
+    async def _write_some(self) -> None:
+        raise NotImplementedError
+
+    async def _write_forever(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._has_work():
+                await self._write_some()

@@ -1,0 +1,69 @@
+"""Hellos are written by each server process's writer in batches: every device of a batch marked online and
+held by its connection in one transaction, its stored hash and missed cancellations read back with it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.utils import timezone
+
+from portal.inventory.models import Device, DeviceInventory, DeviceStatus
+from portal.inventory.telemetry import AgentHello, mark_agents_connected
+from realtime import hello_writer
+from realtime.hello_writer import HelloWriter
+from tests.factories import DeviceFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_batch_marks_each_device_held_by_its_last_hello(tenant_a, published):
+    offline = DeviceFactory(site=tenant_a.site, status=DeviceStatus.OFFLINE)
+    DeviceInventory.objects.create(device=tenant_a.device, content_hash="a" * 64, collected_at=timezone.now())
+    greeted = mark_agents_connected(hellos=[
+        AgentHello(device_id=offline.pk, connection_id="old", agent_version="1.0"),
+        AgentHello(device_id=tenant_a.device.pk, connection_id="only"),
+        AgentHello(device_id=987654, connection_id="gone"),
+        AgentHello(device_id=offline.pk, connection_id="new", agent_version="1.1"),
+    ])
+    assert greeted == {offline.pk: None, tenant_a.device.pk: "a" * 64}  # a deleted device is left out
+    row = Device.objects.get(pk=offline.pk)
+    assert (row.status, row.agent_connection, row.agent_version) == ("online", "new", "1.1")
+    assert Device.objects.get(pk=tenant_a.device.pk).agent_connection == "only"
+    status_events = [m for m in published if m["event"] == "device.status_changed"]
+    assert [(m["id"], m["status"]) for m in status_events] == [(offline.pk, "online")]  # once, for the change
+
+
+def test_concurrent_hellos_are_written_together(tenant_a, monkeypatch):
+    devices = [tenant_a.device, *DeviceFactory.create_batch(39, site=tenant_a.site, status=DeviceStatus.OFFLINE)]
+    batches: list[int] = []
+    greet_all = hello_writer.greet_all
+
+    def counted(hellos):
+        batches.append(len(hellos))
+        return greet_all(hellos)
+    monkeypatch.setattr(hello_writer, "greet_all", counted)
+
+    async def say_hellos():
+        writer = HelloWriter()
+        futures = [writer.greet(AgentHello(device_id=device.pk, connection_id=f"c{device.pk}"))
+                   for device in devices]
+        futures.append(writer.greet(AgentHello(device_id=987654, connection_id="gone")))
+        return await asyncio.wait_for(asyncio.gather(*futures), 20)
+
+    greetings = asyncio.run(say_hellos())
+    assert greetings[-1] is None and all(g is not None and g.cancels == [] for g in greetings[:-1])
+    assert sum(batches) == 41 and len(batches) < 41  # queued while a batch was written: written together
+    assert set(Device.objects.filter(pk__in=[d.pk for d in devices]).values_list("status", flat=True)) == {"online"}
+
+
+def test_a_failed_batch_fails_each_hello_in_it(tenant_a, monkeypatch):
+    def broken(hellos):
+        raise RuntimeError("database went away")
+    monkeypatch.setattr(hello_writer, "greet_all", broken)
+
+    async def say_hello():
+        return await asyncio.wait_for(HelloWriter().greet(AgentHello(device_id=tenant_a.device.pk,
+                                                                     connection_id="c")), 10)
+    with pytest.raises(RuntimeError, match="went away"):
+        asyncio.run(say_hello())
