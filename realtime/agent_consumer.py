@@ -208,7 +208,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
             frame_type, frame = parse_frame(text_data, bytes_data)
             if frame_type != "hello" and not self.said_hello:
                 raise FrameError("hello_first", "Send a hello frame first.")
-            await getattr(self, f"on_{frame_type}")(frame)
+            if frame_type == "inventory":  # kept as received while it waits for the writer (see PendingInventory)
+                await self.on_inventory(frame, frame_text=text_data)
+            else:
+                await getattr(self, f"on_{frame_type}")(frame)
             self.bad_frames = 0
         except FrameError as error:
             await self._reject(error)
@@ -327,7 +330,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._join_agent_group()
         await self._send({"type": "ack", "seq": heartbeat.seq})
 
-    async def on_inventory(self, inventory: InventoryFrame) -> None:
+    async def on_inventory(self, inventory: InventoryFrame, *, frame_text: str) -> None:
         now = time.monotonic()
         self.inventory_allowance = min(float(INVENTORY_BURST), self.inventory_allowance + (
             now - self.last_inventory_at) / INVENTORY_EVERY_SECONDS)
@@ -337,8 +340,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
                                              " this one was not stored.")
         self.inventory_allowance -= 1
         # Written by the process's inventory writer; the socket goes on answering heartbeats meanwhile.
-        outcome = INVENTORIES.submit(PendingInventory(device_id=self.device_id, content_hash=inventory.content_hash,
-                                                      data=inventory.data))
+        outcome = INVENTORIES.submit(PendingInventory.from_frame(
+            device_id=self.device_id, content_hash=inventory.content_hash, frame_text=frame_text))
         task = asyncio.create_task(self._answer_inventory(outcome, inventory.content_hash))
         self.replies.add(task)
         task.add_done_callback(self.replies.discard)

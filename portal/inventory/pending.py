@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import json
 import logging
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +27,25 @@ class Stored(enum.Enum):
 
 @dataclass(frozen=True)
 class PendingInventory:
+    """An inventory waiting for its turn. One that came over the socket waits as its frame's text,
+    compressed: parsed, a ~80 KB inventory is ~430 KB of Python objects, and during a fleet's first
+    connect thousands wait at once (15,000 agents took 7.5 GB of server memory)."""
+
     device_id: int
     content_hash: str
-    data: dict[str, Any]
+    data: dict[str, Any] | None = None
+    packed_frame: bytes = b""
+
+    @classmethod
+    def from_frame(cls, *, device_id: int, content_hash: str, frame_text: str) -> PendingInventory:
+        """From an inventory frame already checked by the protocol (its ``data`` is read back when written)."""
+        return cls(device_id=device_id, content_hash=content_hash,
+                   packed_frame=zlib.compress(frame_text.encode(), 1))
+
+    def inventory(self) -> dict[str, Any]:
+        if self.data is not None:
+            return self.data
+        return json.loads(zlib.decompress(self.packed_frame))["data"]
 
 
 def apply_inventories(batch: list[PendingInventory]) -> dict[int, Stored]:
@@ -39,7 +57,7 @@ def apply_inventories(batch: list[PendingInventory]) -> dict[int, Stored]:
         for pending in batch:
             try:
                 changed = apply_inventory(device_id=pending.device_id, content_hash=pending.content_hash,
-                                          data=pending.data)
+                                          data=pending.inventory())
                 outcomes[pending.device_id] = Stored.CHANGED if changed else Stored.UNCHANGED
             except ObjectDoesNotExist:
                 outcomes[pending.device_id] = Stored.DEVICE_GONE

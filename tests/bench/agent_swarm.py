@@ -19,12 +19,14 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,7 +88,9 @@ class Fleet:
         self.web_processes = web_processes
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, on_listening: Callable[[], None] | None = None) -> None:
+        """Start run_fleet and wait until its health page answers; ``on_listening`` is called as soon as
+        its port accepts connections (agents connecting from then on count)."""
         env = {**os.environ, "FLEETWATCH_HEARTBEAT_SECONDS": str(self.interval), "FLEETWATCH_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "run_fleet", "--no-worker", "--port", str(self.port),
@@ -94,6 +98,9 @@ class Fleet:
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if on_listening is not None and _accepts(self.port):
+                on_listening()
+                on_listening = None
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health/", timeout=5):
                     if len(self.web()) == self.web_processes:
@@ -213,6 +220,14 @@ def _client_process(tokens: list[str], first_number: int, url: str, ramp: float,
     shared.results.put((acks, errors))
 
 
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def _cpu_seconds(processes: list) -> float:
     total = 0.0
     for process in processes:
@@ -268,11 +283,22 @@ def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_
     time.sleep(1)
     with shared.connects.get_lock():
         shared.connects.value = 0
-    fleet.start()
+    restarted_at = time.perf_counter()
+    listening_after: list[float] = []
+
+    def listening() -> None:
+        listening_after.append(time.perf_counter() - restarted_at)
+        shared.server_up.set()
+    fleet.start(on_listening=listening)
     shared.server_up.set()
-    took = _wait_connected(shared, len(tokens), 180)
-    print(f"  reconnect storm after a restart: {shared.connects.value}/{len(tokens)} back in {took:.1f} s; "
-          f"{shared.failed_while_up.value} failed connects while the server was up")
+    answered_after = time.perf_counter() - restarted_at
+    _wait_connected(shared, len(tokens), 180)
+    took = time.perf_counter() - restarted_at
+    listened = listening_after[0] if listening_after else answered_after
+    print(f"  reconnect storm after a restart: {shared.connects.value}/{len(tokens)} back {took:.1f} s after "
+          f"run_fleet was started (its port listened after {listened:.1f} s, "
+          f"its health page answered after {answered_after:.1f} s); "
+          f"{shared.failed_while_up.value} failed connects once the port listened")
     shared.stop.set()
     acks: list[float] = []
     errors: dict[str, int] = {}

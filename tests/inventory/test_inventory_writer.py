@@ -45,3 +45,16 @@ def test_one_failing_inventory_leaves_the_rest_of_its_batch_stored(tenant_a, ten
                                                 data=_inventory("1"))])
     assert again == {tenant_a.device.pk: Stored.UNCHANGED}
     assert DeviceInventory.objects.filter(content_hash__in=["a", "b"]).count() == 2
+
+
+def test_an_inventory_from_the_socket_waits_compressed_and_is_written_as_sent(tenant_a):
+    import json
+
+    data = _inventory("3.1.0")
+    data["software"] += [{"name": f"package-{n}", "version": "1.0", "source": "dpkg"} for n in range(500)]
+    frame_text = json.dumps({"type": "inventory", "hash": "f" * 64, "data": data})
+    pending = PendingInventory.from_frame(device_id=tenant_a.device.pk, content_hash="f" * 64, frame_text=frame_text)
+    assert pending.data is None and len(pending.packed_frame) < len(frame_text) / 4
+    assert apply_inventories([pending]) == {tenant_a.device.pk: Stored.CHANGED}
+    assert InstalledSoftware.objects.filter(device=tenant_a.device).count() == 501
+    assert DeviceInventory.objects.get(device=tenant_a.device).content_hash == "f" * 64
