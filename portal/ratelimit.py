@@ -1,10 +1,10 @@
 """Fixed-window request counters, used on the agent paths, where one token must not flood the server.
 
 ``take``/``used_up`` count in the shared cache (Redis, or the file cache embedded), so every server process
-counts against the same limit: heartbeats and inventories over HTTP, refused enrollments per address.
-``ProcessWindows`` counts in one process's memory, for the agent socket's connects: that check runs on every
-handshake of a reconnect storm, and a shared-cache write per handshake was most of a handshake's cost (the
-file cache lists its whole directory on every write)."""
+counts against the same limit: refused enrollments per address. ``ProcessWindows`` counts in one process's
+memory, for what every agent does all the time (the socket's connects, the HTTP fallback's heartbeats and
+inventories): during a reconnect storm a shared-cache write per handshake was most of a handshake's cost
+(the file cache lists its whole directory on every write)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from portal.accounts.middleware import client_ip
 from portal.actions.signing import public_key_text
 from portal.inventory.enrollment import AgentTokenRejected, EnrollmentRefused, authenticate_agent, enroll_agent
 from portal.inventory.telemetry import apply_inventory, heartbeat_from, record_heartbeats, stored_inventory_hash
-from portal.ratelimit import Limit, take, used_up
+from portal.ratelimit import Limit, ProcessWindows, take, used_up
 from realtime.agent_protocol import MAX_FRAME_BYTES, FrameError, parse_frame
 
 # Per address for enrollment; per device for the heartbeat fallback (an agent sends one per failed
@@ -25,6 +25,10 @@ from realtime.agent_protocol import MAX_FRAME_BYTES, FrameError, parse_frame
 ENROLL_REFUSALS = Limit(count=30, seconds=60)
 HEARTBEAT_LIMIT = Limit(count=12, seconds=60)
 INVENTORY_LIMIT = Limit(count=3, seconds=300)
+# The fallback's per-token counts are kept per server process (as the socket's connects): a fleet behind a
+# proxy that blocks websockets sends thousands a minute, and the embedded file cache both costs a directory
+# listing per write and culls its oldest entries past a few hundred, which would forget counts.
+HTTP_FRAMES = {"heartbeat": ProcessWindows(limit=HEARTBEAT_LIMIT), "inventory": ProcessWindows(limit=INVENTORY_LIMIT)}
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -99,9 +103,8 @@ def heartbeat(request: HttpRequest) -> JsonResponse:
         frame_type, frame = parse_frame(request.body.decode("utf-8", "replace"), None)
     except FrameError as error:
         return _error(400, error.code, str(error))
-    if frame_type in ("heartbeat", "inventory"):
-        limit = HEARTBEAT_LIMIT if frame_type == "heartbeat" else INVENTORY_LIMIT
-        wait = take(bucket=f"agent-http-{frame_type}", key=credentials.strip().split("_")[1], limit=limit)
+    if frame_type in HTTP_FRAMES:
+        wait = HTTP_FRAMES[frame_type].take(credentials.strip().split("_")[1])
         if wait:
             return _too_many(wait, f"{frame_type} requests from this agent")
     if frame_type == "heartbeat":

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.access import Actor, Role, ensure_visible, require_role, system_actor
@@ -102,7 +102,7 @@ def enroll_agent(*, enrollment_token: str, facts: dict[str, Any]) -> Enrollment:
     parts = parse_token(enrollment_token, prefix=EnrollmentToken.PREFIX)
     if parts is None:
         raise EnrollmentRefused("The enrollment token is malformed.")
-    token = EnrollmentToken.objects.select_for_update().filter(key_id=parts.key_id).first()
+    token = EnrollmentToken.objects.filter(key_id=parts.key_id).first()
     if token is None or not hmac.compare_digest(token.secret_digest, digest_secret(parts.secret)):
         raise EnrollmentRefused("The enrollment token is not valid.")
     if token.state != "active":
@@ -114,13 +114,27 @@ def enroll_agent(*, enrollment_token: str, facts: dict[str, Any]) -> Enrollment:
                     heartbeat_interval=settings.FLEETWATCH_HEARTBEAT_SECONDS)
     device.full_clean()
     device.save()
-    EnrollmentToken.objects.filter(pk=token.pk).update(use_count=F("use_count") + 1)
     agent_token = issue_agent_token(device=device)
     actor = system_actor(f"enrollment {token.key_id}")
     record(actor=actor, action="device.enrolled", target=device, company_id=device.company_id,
            after=snapshot(device) | {"enrollment_token": token.key_id})
     publish("device.created", company_id=device.company_id, id=device.pk)
+    _take_one_use(token)
     return Enrollment(device=device, agent_token=agent_token)
+
+
+def _take_one_use(token: EnrollmentToken) -> None:
+    """Count the use last, in one conditional UPDATE: the token's row is locked only from here to the commit
+    (a roll-out's enrollments on one token no longer wait on each other's whole transaction), and two that
+    race for a token's last use cannot both have it (the loser's device and credential are rolled back)."""
+    now = timezone.now()
+    usable = (EnrollmentToken.objects.filter(pk=token.pk, revoked_at__isnull=True)
+              .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+              .filter(Q(max_uses__isnull=True) | Q(use_count__lt=F("max_uses"))))
+    if not usable.update(use_count=F("use_count") + 1):
+        now_stored = EnrollmentToken.objects.filter(pk=token.pk).first()
+        raise EnrollmentRefused(f"The enrollment token is {now_stored.state}." if now_stored is not None
+                                else "The enrollment token is not valid.")
 
 
 def issue_agent_token(*, device: Device) -> str:

@@ -61,6 +61,36 @@ def test_max_uses_counts(issued):
     assert _enroll(issued.plaintext).status_code == 403
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_enrollments_never_take_more_uses_than_the_token_has(tenant_a):
+    """The use is counted last, in one conditional UPDATE: enrollments racing for a token's last uses get
+    at most max_uses devices between them, and a loser leaves no device or credential behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from portal.inventory.enrollment import EnrollmentRefused
+
+    issued = create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="race", max_uses=5)
+
+    def enroll(number: int) -> bool:
+        try:
+            enroll_agent(enrollment_token=issued.plaintext, facts={"hostname": f"race-{number}", "os_type": "linux"})
+            return True
+        except EnrollmentRefused as refusal:
+            assert "used up" in str(refusal)
+            return False
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(enroll, range(16)))
+    assert outcomes.count(True) == 5
+    assert EnrollmentToken.objects.get(pk=issued.token.pk).use_count == 5
+    assert Device.objects.filter(hostname__startswith="race-").count() == 5
+    assert AgentCredential.objects.filter(device__hostname__startswith="race-").count() == 5
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[]", json.dumps({"token": 5}).encode(),
                                   json.dumps({"token": "fwe_nope", "facts": {}}).encode()])
 def test_malformed_enrollments_get_clear_errors(body):
