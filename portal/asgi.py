@@ -13,6 +13,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from portal.routing import websocket_urlpatterns  # noqa: E402
 from realtime.auth import ActorMiddleware  # noqa: E402
+from realtime.autobahn_logging import format_config_only_when_debugging  # noqa: E402
+
+format_config_only_when_debugging()
 
 # Thousands of long-lived sockets make Python's full garbage collections slow enough to stall every
 # heartbeat on this process. Freeze what start-up created and collect the young generation less often.

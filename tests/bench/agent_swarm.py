@@ -87,6 +87,8 @@ class Fleet:
         self.interval = interval
         self.web_processes = web_processes
         self.process: subprocess.Popen | None = None
+        # The server's warnings and errors, kept for reading after a run (the summary prints what they were).
+        self.log_path = Path(tempfile.mkdtemp(prefix="fleetwatch-bench-log-")) / "run_fleet.log"
 
     def start(self, on_listening: Callable[[], None] | None = None) -> None:
         """Start run_fleet and wait until its health page answers; ``on_listening`` is called as soon as
@@ -95,7 +97,7 @@ class Fleet:
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "run_fleet", "--no-worker", "--port", str(self.port),
              "--web-processes", str(self.web_processes)],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log_path.open("ab"))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if on_listening is not None and _accepts(self.port):
@@ -113,6 +115,17 @@ class Fleet:
             print("  (run_fleet's health page did not answer within 60 s of starting; its web processes run)")
             return
         raise RuntimeError("run_fleet did not start")
+
+    def log_summary(self) -> str:
+        """The server's logged errors by their first line, most frequent first."""
+        counts: dict[str, int] = {}
+        if self.log_path.exists():
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if " ERROR " in line or "Exception inside application" in line:
+                    message = line.split(" ERROR ", 1)[-1][:100]
+                    counts[message] = counts.get(message, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:5]
+        return "; ".join(f"{count}x {message}" for message, count in ranked) or "none"
 
     def web(self) -> list:
         import psutil
@@ -377,6 +390,7 @@ def main() -> None:
             _agent_footprint(fleet, args.footprint_seconds)
     finally:
         fleet.stop()
+        print(f"  server errors logged: {fleet.log_summary()} (log: {fleet.log_path})")
 
 
 if __name__ == "__main__":
