@@ -206,11 +206,11 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "realtime.layers.PooledRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8's default socket timeout equals the layer's 5 s blocking receive and
-                # kills consumers; its pool also raises at 100 connections instead of waiting.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000}],
+                # kills consumers. The pool waits up to 30 s for one of its connections (see the layer).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 200, "timeout": 30}],
                 "prefix": os.environ.get("FLEETWATCH_CHANNEL_PREFIX", "fleetwatch"),
                 "capacity": 1000,
                 "expiry": 60,

