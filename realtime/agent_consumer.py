@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -71,6 +72,7 @@ HELLO_WITHIN_SECONDS = 15
 # rest of the handshake together during a reconnect storm.
 CONNECT_LIMIT = Limit(count=20, seconds=60)
 CONNECTS = ProcessWindows(limit=CONNECT_LIMIT)
+_LEAVING: set[asyncio.Future] = set()
 # Inventories per socket: one on connect and one per change is what the agent sends; more is a flood.
 INVENTORY_BURST = 3
 INVENTORY_EVERY_SECONDS = 60
@@ -185,9 +187,16 @@ class AgentConsumer(AsyncWebsocketConsumer):
             # daphne cancels a handshake whose client left. Cancelling a Redis command mid-reply makes
             # redis-py drop the connection (a storm of them churned the channel layer's pool), so the
             # command finishes on its own and the membership is taken back afterwards.
-            join.add_done_callback(lambda _: asyncio.ensure_future(self.channel_layer.group_discard(group, channel)))
+            join.add_done_callback(functools.partial(self._take_back_membership, group, channel))
             raise
         self.joined_group_at = time.monotonic()
+
+    def _take_back_membership(self, group: str, channel: str, join: asyncio.Future) -> None:
+        if join.cancelled() or join.exception() is not None:
+            return  # never joined (the exception is retrieved here, so it is not logged as unhandled)
+        leaving = asyncio.ensure_future(self.channel_layer.group_discard(group, channel))
+        _LEAVING.add(leaving)  # held until done: the loop keeps only weak references to tasks
+        leaving.add_done_callback(_LEAVING.discard)
 
     async def disconnect(self, code: int) -> None:
         if self.device_id is None:
