@@ -33,10 +33,30 @@ def _stored(instance: models.Model) -> dict[str, Any]:
     return {field.name: field.value_from_object(instance) for field in instance._meta.concrete_fields}
 
 
+def validate(instance: models.Model) -> None:
+    """``full_clean``, after refusing a NUL character anywhere in the row's text: PostgreSQL cannot store
+    one (text or JSON) and would fail the write with a database error instead of saying which field."""
+    with_nul = {field.name: ["May not contain a NUL character."] for field in instance._meta.concrete_fields
+                if _holds_nul(field.value_from_object(instance))}
+    if with_nul:
+        raise ValidationError(with_nul)
+    instance.full_clean()
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def save_new(*, actor: Actor, instance: _M, announce: bool = True) -> _M:
     """Validate and insert ``instance``; audit ``<noun>.created`` and publish it (unless ``announce`` is
     False: a connector sync tells open pages what it wrote once, when it ends)."""
-    instance.full_clean()
+    validate(instance)
     instance.save()
     company_id = _company_of(instance)
     record(actor=actor, action=f"{_noun(instance)}.created", target=instance, company_id=company_id,
@@ -57,7 +77,7 @@ def save_changed_fields(*, actor: Actor, instance: models.Model, changes: dict[s
     stored_before, before = _stored(instance), snapshot(instance)
     for name, value in changes.items():
         setattr(instance, name, value)
-    instance.full_clean()
+    validate(instance)
     stored_after, after = _stored(instance), snapshot(instance)
     changed = {name for name in stored_after if stored_before[name] != stored_after[name]}
     if not changed:

@@ -114,3 +114,18 @@ def test_lists_are_bounded(gql_as, admin_user):
         library.add_profile_task(actor=system_actor(), profile=profile, name=f"t{n}", action_type="reboot")
     with pytest.raises(ValidationError, match=f"at most {MAX_PROFILE_TASKS} tasks"):
         library.add_profile_task(actor=system_actor(), profile=profile, name="one more", action_type="reboot")
+
+
+def test_nul_characters_are_field_errors_not_database_errors(gql_as, admin_user):
+    """Found by the fuzzer on PostgreSQL, which cannot store NUL in text: every write through the shared
+    write steps refuses it with the field named, on both databases."""
+    gql = gql_as(admin_user)
+    result = gql("""mutation ($name: String!) { createSoftwareItem(input: {name: $name, wingetId: "Vendor.App"}) {
+        node { id } errors { field code message } } }""", {"name": "app\x00name"})
+    payload = result["data"]["createSoftwareItem"]
+    assert payload["node"] is None and payload["errors"] == [
+        {"field": "name", "code": "invalid", "message": "May not contain a NUL character."}], result
+    with pytest.raises(ValidationError) as refused:
+        library.create_script(actor=system_actor(), name="s", language="bash", content="id",
+                              environment={"X": "a\x00b"})
+    assert "environment" in refused.value.message_dict
