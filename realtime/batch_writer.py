@@ -1,12 +1,13 @@
 """What the per-process writers share: requests queued by the sockets, written in batches on one thread.
 
-Each writer (actions, hellos) owns a thread and a database connection of its own. Sockets queue a request
-and await its future; the writer wakes, takes what queued meanwhile and writes it in one transaction, so
-under load the batches grow by themselves and an idle server adds no delay.
+Each writer (actions, hellos, inventories) owns a thread and a database connection of its own. Sockets
+queue a request and await its future; the writer wakes, takes what queued meanwhile and writes it in one
+go, so under load the batches grow by themselves and an idle server adds no delay.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +27,8 @@ def _with_fresh_connection(work: Callable[[], _T]) -> _T:
         close_old_connections()
 
 
-class BatchWriter:
-    """Subclasses queue requests in ``_pending_work`` terms and write some of them in ``_write_some``."""
+class BatchWriter(abc.ABC):
+    """Subclasses keep their own queue, say whether it holds work and write one batch of it."""
 
     def __init__(self, *, name: str) -> None:
         self._name = name
@@ -50,11 +51,13 @@ class BatchWriter:
     async def _on_thread(self, work: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, _with_fresh_connection, work)
 
+    @abc.abstractmethod
     def _has_work(self) -> bool:
-        raise NotImplementedError
+        """Whether anything is queued."""
 
+    @abc.abstractmethod
     async def _write_some(self) -> None:
-        raise NotImplementedError
+        """Write one batch of what is queued and settle its futures."""
 
     async def _write_forever(self) -> None:
         assert self._wake is not None

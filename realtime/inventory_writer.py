@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from portal.inventory.pending import PendingInventory, Stored, apply_inventories
+from realtime.batch_writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 # Inventories handed to the writer thread at once; each is compared outside its transaction and written
@@ -22,48 +22,40 @@ BATCH = 8
 PAUSE_SECONDS = 0.01
 
 
-class InventoryWriter:
+class InventoryWriter(BatchWriter):
     def __init__(self) -> None:
+        super().__init__(name="inventory")
         self._pending: dict[int, tuple[PendingInventory, asyncio.Future[Stored]]] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleetwatch-inventory")
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
 
     def submit(self, pending: PendingInventory) -> asyncio.Future[Stored]:
         """Queue an inventory; the future says how it went once written (or that a newer one replaced it)."""
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._wake = asyncio.Event()
-            self._task = loop.create_task(self._write_forever(), name="fleetwatch-inventory-writer")
+        loop = self._running_loop()
         older = self._pending.pop(pending.device_id, None)
         if older is not None and not older[1].done():
             older[1].set_result(Stored.REPLACED)
         outcome: asyncio.Future[Stored] = loop.create_future()
         self._pending[pending.device_id] = (pending, outcome)
-        self._wake.set()
+        self._woken()
         return outcome
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    async def _write_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                device_ids = list(self._pending)[:BATCH]
-                batch = [self._pending.pop(device_id) for device_id in device_ids]
-                try:
-                    outcomes = await loop.run_in_executor(self._executor, apply_inventories,
-                                                          [pending for pending, _ in batch])
-                except Exception:
-                    logger.exception("could not write a batch of %s inventories", len(batch))
-                    outcomes = {}
-                for pending, outcome in batch:
-                    if not outcome.done():
-                        outcome.set_result(outcomes.get(pending.device_id, Stored.FAILED))
-                await asyncio.sleep(PAUSE_SECONDS)
+    def _has_work(self) -> bool:
+        return bool(self._pending)
+
+    async def _write_some(self) -> None:
+        device_ids = list(self._pending)[:BATCH]
+        batch = [self._pending.pop(device_id) for device_id in device_ids]
+        try:
+            outcomes = await self._on_thread(lambda: apply_inventories([pending for pending, _ in batch]))
+        except Exception:
+            logger.exception("could not write a batch of %s inventories", len(batch))
+            outcomes = {}
+        for pending, outcome in batch:
+            if not outcome.done():
+                outcome.set_result(outcomes.get(pending.device_id, Stored.FAILED))
+        await asyncio.sleep(PAUSE_SECONDS)
 
 
 INVENTORIES = InventoryWriter()
