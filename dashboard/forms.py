@@ -10,6 +10,7 @@ from django import forms
 from portal.access import Actor
 from portal.forms import ScopedModelForm
 from portal.inventory.models import Device
+from portal.tags.models import Tag
 from portal.tenancy.models import Company, Contact, Group, Site
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
@@ -74,6 +75,12 @@ class DeviceForm(ScopedModelForm):
         if site is not None:
             self.instance.company_id = site.company_id
         super()._post_clean()
+
+
+class TagForm(ScopedModelForm):
+    class Meta:
+        model = Tag
+        fields = ["name", "colour", "description"]
 
 
 class APITokenForm(forms.Form):

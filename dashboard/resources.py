@@ -25,7 +25,20 @@ from portal.inventory.selectors import (
     services_for,
     software_for,
 )
-from portal.pages import Column, ListFilter, Resource, company_choices, group_choices, site_choices, static_choices
+from portal.pages import (
+    TAG_FILTER,
+    TAGS_COLUMN,
+    Column,
+    ListFilter,
+    Resource,
+    company_choices,
+    group_choices,
+    site_choices,
+    static_choices,
+    tag_label,
+)
+from portal.tags import services as tag_services
+from portal.tags.selectors import tags_with_counts_for
 from portal.tenancy import services as tenancy_services
 from portal.tenancy.selectors import (
     companies_with_counts_for,
@@ -165,10 +178,11 @@ DEVICES = Resource(
         Column("OS", "get_os_type_display", "os_type"),
         Column("Company", "company.name", "company__name"),
         Column("Site", "site.name", "site__name"),
+        TAGS_COLUMN,
         Column("Last seen", "last_seen", "last_seen"),
     ),
     search_fields=("hostname", "display_name", "os_version", "serial_number", "ip_addresses", "company__name",
-                   "site__name"),
+                   "site__name", "tags__name"),
     default_sort="hostname",
     form_class=forms.DeviceForm,
     create=device_services.create_device,
@@ -178,6 +192,7 @@ DEVICES = Resource(
     empty_hint="Devices appear here when agents enroll (see Enrollment); you can also add a record by hand.",
     detail_context=_device_detail,
     selectable=True,
+    taggable=True,
     hidden_fields=("agent_connection", "cpu_percent", "memory_percent", "status"),
     filters=(
         ListFilter("status", "Status", "status", static_choices(list(DeviceStatus.choices))),
@@ -185,9 +200,38 @@ DEVICES = Resource(
         ListFilter("company", "Company", "company_id", company_choices),
         ListFilter("site", "Site", "site_id", site_choices),
         ListFilter("group", "Group", "group_id", group_choices),
+        TAG_FILTER,
         ListFilter("patches", "Patches", "", static_choices([("pending", "Pending patches")]),
                    apply=lambda rows, value: rows.filter(pending_patches__isnull=False).distinct()),
     ),
+)
+
+def _tag_detail(actor: Actor, tag: Any) -> dict[str, Any]:
+    tagged = devices_for(actor=actor).filter(tags=tag)
+    return {"tagged_devices": tagged[:50], "tagged_device_count": tagged.count()}
+
+
+TAGS = Resource(
+    slug="tags", noun="tag", title="Tags",
+    rows_for=tags_with_counts_for,
+    columns=(
+        Column("Name", "name", "name", render=tag_label),
+        Column("Description", "description"),
+        Column("Devices", "devices_count", "devices_count"),
+        Column("Network devices", "network_devices_count", "network_devices_count"),
+        Column("Cameras", "cameras_count", "cameras_count"),
+    ),
+    search_fields=("name", "description"),
+    default_sort="name",
+    form_class=forms.TagForm,
+    create=tag_services.create_tag,
+    update=tag_services.update_tag,
+    delete=tag_services.delete_tag,
+    shared=True,
+    writers=tag_services.may_define_tags,
+    detail_context=_tag_detail,
+    empty_hint="Tags label devices, network devices and cameras across companies (e.g. backup-server, VIP): "
+               "filter lists by them and pick tagged devices in bulk.",
 )
 
 AUDIT = Resource(
@@ -205,4 +249,4 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
-CORE_RESOURCES = (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, AUDIT)
+CORE_RESOURCES = (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, TAGS, AUDIT)

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from connectors import views as connector_views
-from dashboard import action_views, device_views, scheduler_views, views
+from dashboard import action_views, device_views, scheduler_views, tag_views, views
 from monitoring import views as network_views
 
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
     path("enrollment/", device_views.enrollment_tokens, name="enrollment-tokens"),
     path("enrollment/<int:pk>/revoke/", device_views.enrollment_token_revoke, name="enrollment-token-revoke"),
+    path("devices/selection/", tag_views.device_selection, name="device-selection"),
     path("devices/<int:pk>/software/", device_views.device_software, name="device-software"),
     path("devices/<int:pk>/revoke-agent/", device_views.device_revoke_agent, name="device-revoke-agent"),
     path("actions/run/", action_views.action_new, name="action-new"),
@@ -43,4 +44,5 @@ urlpatterns = [
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),
     path("<slug:slug>/<int:pk>/edit/", views.resource_edit, name="resource-edit"),
     path("<slug:slug>/<int:pk>/delete/", views.resource_delete, name="resource-delete"),
+    path("<slug:slug>/<int:pk>/tags/", tag_views.object_tags, name="resource-tags"),
 ]

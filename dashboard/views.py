@@ -15,11 +15,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.forms import APITokenForm, ScopedModelForm, TimeZoneForm
 from dashboard.overview import fleet_overview
+from dashboard.tag_views import tag_editor
 from portal.access import require_role
 from portal.accounts import services as account_services
 from portal.accounts.selectors import api_tokens_of
 from portal.listing import build_listing
 from portal.pages import RESOURCES, Resource, redirect_to
+from portal.tags.selectors import tags_for
 
 
 def _resource(slug: str) -> Resource:
@@ -38,7 +40,7 @@ def _require_writer(request: HttpRequest, resource: Resource, *, create: bool = 
 
 def row_cells(resource: Resource, obj: Any) -> list[Any]:
     """The values a list page shows for one row (also pushed live by the dashboard socket)."""
-    return [_cell(obj, column.attribute) for column in resource.columns]
+    return [column.render(obj) if column.render else _cell(obj, column.attribute) for column in resource.columns]
 
 
 def _cell(obj: Any, attribute: str) -> Any:
@@ -60,6 +62,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
     resource = _resource(slug)
     rows = resource.rows(request.actor)
+    if resource.taggable:
+        rows = rows.prefetch_related("tags")
     filters = []
     for list_filter in resource.filters:
         choices = list_filter.choices_for(request.actor) if list_filter.choices_for else None
@@ -83,6 +87,7 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
         "date_range": {"since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
         if resource.date_filter else None,
         "can_create": resource.may_create(request.actor),
+        "bulk_tags": tags_for(actor=request.actor) if resource.selectable else None,
     }
     # Search, sort and paging swap the table only; a full load renders the page around it.
     template = "web/partials/_table.html" if request.htmx and not request.htmx.boosted else "web/list.html"
@@ -114,6 +119,7 @@ def resource_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                    if f.name not in {"id", "external_ids", *resource.hidden_fields}],
         "can_edit": resource.update is not None and resource.may_edit(request.actor),
         "can_delete": resource.delete is not None and resource.may_edit(request.actor),
+        **(tag_editor(request.actor, obj) if resource.taggable else {}),
         **(resource.detail_context(request.actor, obj, request.GET) if resource.detail_reads_query
            else resource.detail_context(request.actor, obj)),
     }

@@ -16,6 +16,7 @@ from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_ma
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.scoping import Visible
+from graph.tags import TagNode, tag_filter
 from graph.tenancy import CompanyNode, GroupNode, SiteNode
 from portal.inventory import selectors, services
 from portal.inventory.models import (
@@ -56,6 +57,11 @@ class DeviceFilter:
     @strawberry_django.filter_field
     def group(self, value: relay.GlobalID, prefix: str) -> Q:
         return id_filter(value, type_name="Group", column="group_id", prefix=prefix)
+
+    @strawberry_django.filter_field
+    def tag(self, value: relay.GlobalID, prefix: str) -> Q:
+        """Devices carrying this tag."""
+        return tag_filter(Device, value, prefix)
 
 
 @strawberry_django.order_type(Device)
@@ -166,6 +172,7 @@ class DeviceNode(Visible, relay.Node):
     company: CompanyNode
     site: SiteNode
     group: GroupNode | None
+    tags: list[TagNode]
 
 
 @strawberry.type

@@ -16,6 +16,7 @@ from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_ma
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.scoping import Visible
+from graph.tags import TagNode, tag_filter
 from graph.tenancy import CompanyNode, GroupNode, SiteNode
 from monitoring import selectors, services
 from monitoring.models import (
@@ -68,6 +69,11 @@ class NetworkDeviceFilter:
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
         return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
 
+    @strawberry_django.filter_field
+    def tag(self, value: relay.GlobalID, prefix: str) -> Q:
+        """Network devices carrying this tag."""
+        return tag_filter(NetworkDevice, value, prefix)
+
 
 @strawberry_django.type(NetworkDevice, name="NetworkDevice", filters=NetworkDeviceFilter)
 class NetworkDeviceNode(Visible, relay.Node):
@@ -98,6 +104,7 @@ class NetworkDeviceNode(Visible, relay.Node):
     company: CompanyNode
     site: SiteNode
     group: GroupNode | None
+    tags: list[TagNode]
     interfaces: DjangoListConnection[NetworkInterfaceNode] = strawberry_django.connection(max_results=MAX_PAGE)
     samples: DjangoListConnection[NetworkPollSampleNode] = strawberry_django.connection(max_results=MAX_PAGE)
 
@@ -106,7 +113,25 @@ class NetworkDeviceNode(Visible, relay.Node):
         return bool(self.community)
 
 
-@strawberry_django.type(Camera, name="Camera")
+@strawberry_django.filter_type(Camera, lookups=True)
+class CameraFilter:
+    status: auto
+
+    @strawberry_django.filter_field
+    def search(self, value: str, prefix: str) -> Q:
+        return words_matching(value, "name", "host", "location", prefix=prefix)
+
+    @strawberry_django.filter_field
+    def company(self, value: relay.GlobalID, prefix: str) -> Q:
+        return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
+
+    @strawberry_django.filter_field
+    def tag(self, value: relay.GlobalID, prefix: str) -> Q:
+        """Cameras carrying this tag."""
+        return tag_filter(Camera, value, prefix)
+
+
+@strawberry_django.type(Camera, name="Camera", filters=CameraFilter)
 class CameraNode(Visible, relay.Node):
     """An IP camera checked over RTSP. The password is never returned."""
 
@@ -122,6 +147,7 @@ class CameraNode(Visible, relay.Node):
     response_ms: float | None
     company: CompanyNode
     site: SiteNode
+    tags: list[TagNode]
 
 
 @strawberry_django.type(Check, name="Check")

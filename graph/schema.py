@@ -21,6 +21,7 @@ from graph.hardening import hardening_extensions, is_internal_error
 from graph.inventory import InventoryMutation, InventoryQuery
 from graph.monitoring import MonitoringMutation, MonitoringQuery
 from graph.subscriptions import Subscription
+from graph.tags import TagsMutation, TagsQuery
 from graph.tenancy import TenancyMutation, TenancyQuery
 
 logger = logging.getLogger(__name__)
@@ -44,14 +45,14 @@ class NodeIdCheck(FieldExtension):
 
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
-            MonitoringQuery, ConnectorsQuery):
+            MonitoringQuery, ConnectorsQuery, TagsQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.",
                                                       extensions=[NodeIdCheck()])
 
 
 @strawberry.type
 class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
-               MonitoringMutation, ConnectorsMutation):
+               MonitoringMutation, ConnectorsMutation, TagsMutation):
     pass
 
 

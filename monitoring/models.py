@@ -11,6 +11,7 @@ from django.db import models
 from monitoring.rtsp import check_username, rtsp_target
 from portal.access import TenantOwned
 from portal.secrets import EncryptedTextField
+from portal.tags.models import Tag
 from portal.targets import parse_host
 from portal.tenancy.models import Company, Group, Site, Timestamped, check_placement
 
@@ -90,6 +91,7 @@ class NetworkDevice(TenantOwned, Timestamped):
     sys_location = models.CharField(max_length=255, blank=True)
     cpu_percent = models.FloatField(null=True, blank=True, help_text="Mean hrProcessorLoad.")
     storage = models.JSONField(default=list, blank=True, help_text="hrStorage entries: descr, size and used bytes.")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="network_devices")
 
     class Meta:
         ordering = ["name", "id"]
@@ -190,6 +192,7 @@ class Camera(TenantOwned, Timestamped):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     next_check_at = models.DateTimeField(null=True, blank=True, editable=False)
     response_ms = models.FloatField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="cameras")
 
     class Meta:
         ordering = ["name", "id"]

@@ -18,7 +18,7 @@ from monitoring.selectors import (
     network_samples_for,
 )
 from portal.access import Actor, Role
-from portal.pages import Column, ListFilter, Resource, company_choices, static_choices
+from portal.pages import TAG_FILTER, TAGS_COLUMN, Column, ListFilter, Resource, company_choices, static_choices
 
 
 def _network_detail(actor: Actor, device: Any) -> dict[str, Any]:
@@ -33,17 +33,18 @@ NETWORK = Resource(
     columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
              Column("Type", "get_device_type_display", "device_type"),
              Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
-             Column("Site", "site.name", "site__name"), Column("Response ms", "response_ms", "response_ms"),
+             Column("Site", "site.name", "site__name"), TAGS_COLUMN,
+             Column("Response ms", "response_ms", "response_ms"),
              Column("Last poll", "last_polled_at", "last_polled_at")),
-    search_fields=("name", "host", "vendor", "sys_name", "sys_descr", "company__name", "site__name"),
+    search_fields=("name", "host", "vendor", "sys_name", "sys_descr", "company__name", "site__name", "tags__name"),
     default_sort="name", form_class=NetworkDeviceForm, create=services.create_network_device,
     update=services.update_network_device, delete=services.delete_network_device, parent_fields=("site",),
-    detail_context=_network_detail,
+    detail_context=_network_detail, taggable=True,
     hidden_fields=("community", "auth_key", "priv_key", "storage", "sys_descr", "status"),
     empty_hint="Add the switches, routers, firewalls, printers and access points you watch over SNMP.",
     filters=(ListFilter("status", "Status", "status", static_choices(list(PollStatus.choices))),
              ListFilter("type", "Type", "device_type", static_choices(list(NetworkDeviceType.choices))),
-             ListFilter("company", "Company", "company_id", company_choices)),
+             ListFilter("company", "Company", "company_id", company_choices), TAG_FILTER),
 )
 
 
@@ -52,16 +53,16 @@ CAMERAS = Resource(
     rows_for=cameras_for,
     columns=(Column("Name", "name", "name"), Column("Host", "host", "host"),
              Column("Status", "get_status_display", "status"), Column("Company", "company.name", "company__name"),
-             Column("Site", "site.name", "site__name"), Column("Location", "location", "location"),
+             Column("Site", "site.name", "site__name"), Column("Location", "location", "location"), TAGS_COLUMN,
              Column("Response ms", "response_ms", "response_ms"),
              Column("Last check", "last_checked_at", "last_checked_at")),
-    search_fields=("name", "host", "location", "company__name", "site__name"), default_sort="name",
+    search_fields=("name", "host", "location", "company__name", "site__name", "tags__name"), default_sort="name",
     form_class=CameraForm, create=services.create_camera, update=services.update_camera,
-    delete=services.delete_camera, parent_fields=("site",), hidden_fields=("password",),
+    delete=services.delete_camera, parent_fields=("site",), hidden_fields=("password",), taggable=True,
     detail_context=lambda actor, camera: {"can_check": actor.has_role(Role.OPERATOR)},
     empty_hint="Add IP cameras by their RTSP URL; each is checked with OPTIONS and DESCRIBE every 10 minutes.",
     filters=(ListFilter("status", "Status", "status", static_choices(list(CameraStatus.choices))),
-             ListFilter("company", "Company", "company_id", company_choices)),
+             ListFilter("company", "Company", "company_id", company_choices), TAG_FILTER),
 )
 
 

@@ -42,13 +42,16 @@ def _matches(rows: QuerySet, name: str, word: str) -> Q:
     first, _, rest = name.partition("__")
     if not rest:
         return Q(**{f"{name}__icontains": word})
-    related = rows.model._meta.get_field(first).related_model
+    relation = rows.model._meta.get_field(first)
+    related = relation.related_model
     # Only narrows rows already in the caller's scope: the ids found here are never shown.
     ids = list(rows_for_system(related).filter(**{f"{rest}__icontains": word})
                .values_list("pk", flat=True)[:MAX_INLINED_IDS + 1])
-    if len(ids) > MAX_INLINED_IDS:
-        return Q(**{f"{name}__icontains": word})
-    return Q(**{f"{first}__in": ids})
+    matching = Q(**{f"{name}__icontains": word}) if len(ids) > MAX_INLINED_IDS else Q(**{f"{first}__in": ids})
+    if relation.many_to_many:
+        # A row carrying two matching tags must be listed once: match the row, not the join.
+        return Q(pk__in=rows.model._default_manager.filter(matching).values("pk"))
+    return matching
 
 
 def search(rows: QuerySet, *, query: str, fields: tuple[str, ...]) -> QuerySet:

@@ -15,10 +15,13 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.access import Actor, Role
 from portal.forms import ScopedModelForm
+from portal.tags.selectors import tag_choices
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
@@ -29,6 +32,8 @@ class Column:
     label: str
     attribute: str
     sort: str | None = None
+    # Draws the cell from the row instead of reading ``attribute`` (e.g. a row's tags as coloured labels).
+    render: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,21 @@ def group_choices(actor: Actor) -> list[tuple[str, str]]:
             for pk, name, site in groups_for(actor=actor).values_list("pk", "name", "site__name")[:500]]
 
 
+def tag_label(tag: Any) -> SafeString:
+    """A tag as a coloured label (the colour is a class of the fixed palette; the name is escaped)."""
+    return format_html('<span class="tag tag-{}">{}</span>', tag.colour, tag.name)
+
+
+def tag_labels(obj: Any) -> SafeString:
+    """An object's tags as coloured labels."""
+    return format_html_join(" ", "{}", ((tag_label(tag),) for tag in obj.tags.all()))
+
+
+# What every list of taggable objects shows and filters by.
+TAGS_COLUMN = Column("Tags", "tags", render=tag_labels)
+TAG_FILTER = ListFilter("tag", "Tag", "tags__id", tag_choices)
+
+
 @dataclass(frozen=True)
 class Resource:
     slug: str
@@ -91,8 +111,10 @@ class Resource:
     # Not owned by one company: the MSP's shared library (scripts, software, profiles: every signed-in user
     # sees the same rows) and connectors (administrators who see every company).
     shared: bool = False
-    # Rows can be picked with checkboxes and handed to the run-an-action page (devices).
+    # Rows can be picked with checkboxes and handed to the run-an-action page or tagged together (devices).
     selectable: bool = False
+    # The model carries tags: the detail page shows them, with an editor for those who may edit.
+    taggable: bool = False
     detail_context: Callable[..., dict[str, Any]] = field(default=lambda actor, obj: {})
     # The detail page has its own search or filters: ``detail_context`` is also given the query string.
     detail_reads_query: bool = False

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "portal.events",
     "portal.accounts",
     "portal.tenancy",
+    "portal.tags",
     "portal.inventory",
     "portal.audit",
     "portal.actions",

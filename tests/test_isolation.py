@@ -71,7 +71,7 @@ def test_a_model_without_a_declared_visibility_cannot_be_read(actor_of, admin_us
         visible_to(Session.objects.all(), actor_of(admin_user))
 
 
-OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "monitoring", "connectors")
+OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "tags", "monitoring", "connectors")
 
 
 def test_every_model_of_ours_declares_how_it_is_seen():
@@ -98,6 +98,18 @@ def test_pages_of_another_company_answer_404(slug, page, tenant_a, tenant_b, adm
     if page != "resource-detail":
         assert client.post(reverse(page, args=[slug, other.pk]), {"name": "taken over"}).status_code == 404
     other.refresh_from_db()
+
+
+@pytest.mark.parametrize("slug", sorted(slug for slug in SCOPED_RESOURCES if RESOURCES[slug].taggable))
+def test_tagging_another_companys_object_answers_404_and_changes_nothing(slug, tenant_a, tenant_b, admin_a):
+    from portal.access import system_actor
+    from portal.tags.services import create_tag
+
+    tag = create_tag(actor=system_actor(), name="taken-over")
+    other = _object_of(RESOURCES[slug], tenant_b)
+    response = logged_in(admin_a).post(reverse("resource-tags", args=[slug, other.pk]), {"tag": tag.pk})
+    assert response.status_code == 404
+    assert not other.tags.exists()
 
 
 @pytest.mark.parametrize("slug", SCOPED_RESOURCES)
@@ -164,7 +176,7 @@ def _pk_url_names() -> set[str]:
 def test_every_object_page_is_registered():
     from tests.isolation_registry import OBJECT_PAGES, SHARED_LIBRARY_PAGES, USER_OWNED_PAGES
 
-    generic = {"resource-detail", "resource-edit", "resource-delete"}
+    generic = {"resource-detail", "resource-edit", "resource-delete", "resource-tags"}
     assert _pk_url_names() - generic <= set(OBJECT_PAGES) | USER_OWNED_PAGES | SHARED_LIBRARY_PAGES
 
 
@@ -188,7 +200,7 @@ CORE_ROW_MODULES = {
     "portal/actions/library.py", "portal/actions/requests.py", "portal/actions/scheduling.py",
     "portal/events/publish.py", "portal/events/relay.py", "portal/inventory/enrollment.py",
     "portal/inventory/local_agent.py", "portal/inventory/services.py", "portal/inventory/telemetry.py",
-    "portal/inventory/management/commands/create_enrollment_token.py",
+    "portal/inventory/management/commands/create_enrollment_token.py", "portal/tags/services.py",
 }
 
 

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from portal.access import TenantOwned
+from portal.tags.models import Tag
 from portal.tenancy.models import Company, Group, Site, Timestamped, check_placement, external_ids_default
 
 
@@ -53,6 +54,7 @@ class Device(TenantOwned, Timestamped):
     # The agent connection currently holding the device online; a late disconnect of an older
     # connection must not mark a freshly reconnected device offline.
     agent_connection = models.CharField(max_length=64, blank=True, editable=False)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="devices")
 
     class Meta:
         ordering = ["hostname", "id"]

@@ -104,3 +104,34 @@ def test_a_pushed_row_keeps_its_selection(live_daphne, tenant_a, technician, pag
     _set_status_elsewhere(tenant_a.device.pk, "offline")
     expect(row).to_contain_text("Offline", timeout=10_000)
     expect(page.get_by_label(f"Select {tenant_a.device}")).to_be_checked()
+
+
+def test_tick_devices_tag_them_and_filter_the_list_by_the_tag(live_daphne, tenant_a, technician, page, screenshot):
+    from portal.tags.services import create_tag
+
+    tag = create_tag(actor=system_actor(), name="patch-friday", colour="amber")
+    picked = [factories.DeviceFactory(site=tenant_a.site, hostname=f"kiosk-{n}") for n in range(3)]
+    factories.DeviceFactory(site=tenant_a.site, hostname="kiosk-untouched")
+    sign_in(page, live_daphne, technician)
+    page.goto(f"{live_daphne.url}/devices/?q=kiosk")
+    for device in picked:
+        page.get_by_label(f"Select {device}").check()
+    page.get_by_label("Tag for the selected").select_option(label="patch-friday")
+    page.get_by_role("button", name="Add tag to selected").click()
+    expect(page.get_by_text("Tag patch-friday added to 3 devices.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/devices/\?q=kiosk$"))  # back where the technician was
+    expect(page.locator(f"#device-row-{picked[0].pk} .tag-amber")).to_have_text("patch-friday")
+    screenshot("tagged")
+
+    page.get_by_label("Tag", exact=True).select_option(label="patch-friday")  # the list's filter
+    expect(page.locator("#table")).to_contain_text("1–3 of 3")
+    page.goto(f"{live_daphne.url}/devices/?tag={tag.pk}")
+    expect(page.locator("#table")).to_contain_text("1–3 of 3")
+    expect(page.locator("#table")).not_to_contain_text("kiosk-untouched")
+
+    page.get_by_role("link", name=picked[0].hostname).click()
+    page.get_by_text("Edit tags").click()
+    page.get_by_role("checkbox", name="patch-friday").uncheck()
+    page.get_by_role("button", name="Save tags").click()
+    expect(page.locator("#tags")).to_contain_text("No tags.")
+    assert set(tag.devices.values_list("hostname", flat=True)) == {"kiosk-1", "kiosk-2"}
