@@ -68,7 +68,7 @@ class ScriptForm(ScopedModelForm):
     class Meta:
         model = Script
         fields = ["name", "description", "language", "target_os", "content", "default_timeout", "arguments",
-                  "environment", "parameters"]
+                  "environment", "parameters", "sets_field"]
         widgets = {"content": forms.Textarea(attrs={"rows": 14, "class": "code", "spellcheck": "false"})}
 
     def clean_parameters(self) -> Any:

@@ -12,9 +12,13 @@ from typing import Any
 from connectors.selectors import pulseway_record_of
 from dashboard import forms
 from dashboard.charts import device_charts
-from portal.access import Actor, Role
+from dashboard.custom_field_views import CustomFieldForm
+from portal.access import Actor, Role, is_msp_admin
 from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
+from portal.custom_fields import services as custom_field_services
+from portal.custom_fields.models import CustomFieldTarget
+from portal.custom_fields.selectors import custom_fields_for
 from portal.inventory import services as device_services
 from portal.inventory.models import DeviceStatus, OsType
 from portal.inventory.selectors import (
@@ -106,6 +110,7 @@ COMPANIES = Resource(
     create_role=Role.ADMIN, edit_role=Role.ADMIN,
     empty_hint="Add your first client company; its sites, groups and devices go under it.",
     detail_context=_company_detail,
+    custom_field_target="company",
 )
 
 SITES = Resource(
@@ -127,6 +132,7 @@ SITES = Resource(
     parent_fields=("company",),
     empty_hint="Sites are a company's locations. Open a company and add one.",
     detail_context=_site_detail,
+    custom_field_target="site",
 )
 
 GROUPS = Resource(
@@ -193,6 +199,7 @@ DEVICES = Resource(
     detail_context=_device_detail,
     selectable=True,
     taggable=True,
+    custom_field_target="device",
     hidden_fields=("agent_connection", "cpu_percent", "memory_percent", "status"),
     filters=(
         ListFilter("status", "Status", "status", static_choices(list(DeviceStatus.choices))),
@@ -234,6 +241,28 @@ TAGS = Resource(
                "filter lists by them and pick tagged devices in bulk.",
 )
 
+CUSTOM_FIELDS = Resource(
+    slug="custom-fields", noun="customfield", title="Custom fields",
+    rows_for=custom_fields_for,
+    columns=(
+        Column("Label", "label", "label"),
+        Column("Name", "name", "name"),
+        Column("For", "get_target_display", "target"),
+        Column("Kind", "get_kind_display", "kind"),
+        Column("Required", "required", "required"),
+    ),
+    search_fields=("label", "name", "description"),
+    default_sort="label",
+    form_class=CustomFieldForm,
+    create=custom_field_services.create_custom_field,
+    update=custom_field_services.update_custom_field,
+    delete=custom_field_services.delete_custom_field,
+    create_role=Role.ADMIN, edit_role=Role.ADMIN, shared=True, writers=is_msp_admin,
+    empty_hint="Keep what Fleetwatch does not collect (account manager, backup path, BitLocker status) as fields "
+               "of every company, site or device; scripts can fill device fields from their output.",
+    filters=(ListFilter("target", "For", "target", static_choices(list(CustomFieldTarget.choices))),),
+)
+
 AUDIT = Resource(
     slug="audit", noun="auditevent", title="Audit log",
     rows_for=audit_events_for,
@@ -249,4 +278,4 @@ AUDIT = Resource(
     empty_hint="Every change made in Fleetwatch is written here.",
 )
 
-CORE_RESOURCES = (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, TAGS, AUDIT)
+CORE_RESOURCES = (COMPANIES, SITES, GROUPS, CONTACTS, DEVICES, TAGS, CUSTOM_FIELDS, AUDIT)

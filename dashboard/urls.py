@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from connectors import views as connector_views
-from dashboard import action_views, device_views, scheduler_views, tag_views, views
+from dashboard import action_views, custom_field_views, device_views, scheduler_views, tag_views, views
 from monitoring import views as network_views
 
 urlpatterns = [
@@ -45,4 +45,5 @@ urlpatterns = [
     path("<slug:slug>/<int:pk>/edit/", views.resource_edit, name="resource-edit"),
     path("<slug:slug>/<int:pk>/delete/", views.resource_delete, name="resource-delete"),
     path("<slug:slug>/<int:pk>/tags/", tag_views.object_tags, name="resource-tags"),
+    path("<slug:slug>/<int:pk>/custom-fields/", custom_field_views.custom_values_edit, name="resource-custom-fields"),
 ]

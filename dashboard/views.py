@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dashboard.custom_field_views import custom_field_filters, custom_fields_context
 from dashboard.forms import APITokenForm, ScopedModelForm, TimeZoneForm
 from dashboard.overview import fleet_overview
 from dashboard.tag_views import tag_editor
@@ -65,7 +66,8 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
     if resource.taggable:
         rows = rows.prefetch_related("tags")
     filters = []
-    for list_filter in resource.filters:
+    custom = custom_field_filters(request.actor, resource.custom_field_target) if resource.custom_field_target else []
+    for list_filter in (*resource.filters, *custom):
         choices = list_filter.choices_for(request.actor) if list_filter.choices_for else None
         chosen = request.GET.get(list_filter.name, "")
         allowed = chosen.isdigit() if choices is None else chosen in {value for value, _ in choices}
@@ -116,10 +118,12 @@ def resource_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "resource": resource,
         "object": obj,
         "fields": [(f.verbose_name, _display(obj, f)) for f in obj._meta.concrete_fields
-                   if f.name not in {"id", "external_ids", *resource.hidden_fields}],
+                   if f.name not in {"id", "external_ids", "custom_fields", *resource.hidden_fields}],
         "can_edit": resource.update is not None and resource.may_edit(request.actor),
         "can_delete": resource.delete is not None and resource.may_edit(request.actor),
         **(tag_editor(request.actor, obj) if resource.taggable else {}),
+        **(custom_fields_context(request.actor, obj, resource.custom_field_target)
+           if resource.custom_field_target else {}),
         **(resource.detail_context(request.actor, obj, request.GET) if resource.detail_reads_query
            else resource.detail_context(request.actor, obj)),
     }

@@ -76,6 +76,8 @@ class ScriptNode(Visible, relay.Node):
                                                            "bool, choice), default, required, description, "
                                                            "choices, via (env or argument).")
     target_os: auto
+    sets_field: str = strawberry_django.field(description="A device custom field the last line of a succeeded "
+                                                          "run's output sets (empty: none).")
     version: auto
     created_at: datetime
     updated_at: datetime
@@ -287,6 +289,7 @@ class ScriptCreateInput:
     environment: auto = None
     parameters: auto = None
     target_os: auto = ""
+    sets_field: auto = ""
 
 
 @strawberry_django.partial(Script)
@@ -301,6 +304,7 @@ class ScriptUpdateInput:
     environment: auto
     parameters: auto
     target_os: auto
+    sets_field: auto
 
 
 @strawberry_django.input(SoftwareItem)

@@ -14,6 +14,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
+from graph.custom_fields import CustomFieldCondition, custom_field_filter, values_of
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.scoping import Visible
 from graph.tags import TagNode, tag_filter
@@ -62,6 +63,11 @@ class DeviceFilter:
     def tag(self, value: relay.GlobalID, prefix: str) -> Q:
         """Devices carrying this tag."""
         return tag_filter(Device, value, prefix)
+
+    @strawberry_django.filter_field
+    def custom_field(self, value: CustomFieldCondition, prefix: str) -> Q:
+        """Devices whose custom field satisfies the condition (combine several with AND / OR)."""
+        return custom_field_filter("device", value, prefix)
 
 
 @strawberry_django.order_type(Device)
@@ -173,6 +179,10 @@ class DeviceNode(Visible, relay.Node):
     site: SiteNode
     group: GroupNode | None
     tags: list[TagNode]
+
+    @strawberry_django.field(only=["custom_fields"], description="Custom values by field name, defaults included.")
+    def custom_fields(self, info: Info) -> JSON:
+        return values_of(info, self, "device")
 
 
 @strawberry.type

@@ -15,6 +15,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 from graph.accounts import AccountsMutation, AccountsQuery
 from graph.actions import ActionsMutation, ActionsQuery
 from graph.connectors import ConnectorsMutation, ConnectorsQuery
+from graph.custom_fields import CustomFieldsMutation, CustomFieldsQuery
 from graph.enrollment import EnrollmentMutation, EnrollmentQuery
 from graph.errors import node_pk
 from graph.hardening import hardening_extensions, is_internal_error
@@ -45,14 +46,15 @@ class NodeIdCheck(FieldExtension):
 
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
-            MonitoringQuery, ConnectorsQuery, TagsQuery):
+            MonitoringQuery, ConnectorsQuery, TagsQuery, CustomFieldsQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.",
                                                       extensions=[NodeIdCheck()])
 
 
 @strawberry.type
 class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
-               MonitoringMutation, ConnectorsMutation, TagsMutation):
+               MonitoringMutation, ConnectorsMutation, TagsMutation,
+               CustomFieldsMutation):
     pass
 
 

@@ -15,6 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from graph.common import MAX_PAGE, NodeInput, changes_from, delete_node, words_matching
 from graph.context import actor_from
+from graph.custom_fields import CustomFieldCondition, custom_field_filter, values_of
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.scoping import Visible
 from portal.tenancy import selectors, services
@@ -36,6 +37,11 @@ class CompanyFilter:
         """Every word appears in the name, account number or notes."""
         return words_matching(value, "name", "account_number", "notes", prefix=prefix)
 
+    @strawberry_django.filter_field
+    def custom_field(self, value: CustomFieldCondition, prefix: str) -> Q:
+        """Companies whose custom field satisfies the condition."""
+        return custom_field_filter("company", value, prefix)
+
 
 @strawberry_django.order_type(Company)
 class CompanyOrder:
@@ -55,6 +61,11 @@ class SiteFilter:
     @strawberry_django.filter_field
     def company(self, value: relay.GlobalID, prefix: str) -> Q:
         return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
+
+    @strawberry_django.filter_field
+    def custom_field(self, value: CustomFieldCondition, prefix: str) -> Q:
+        """Sites whose custom field satisfies the condition."""
+        return custom_field_filter("site", value, prefix)
 
 
 @strawberry_django.order_type(Site)
@@ -112,6 +123,11 @@ class CompanyNode(Visible, relay.Node):
     external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
                                                             "connectors only (read-only here).")
     created_at: datetime
+
+    @strawberry_django.field(only=["custom_fields"], description="Custom values by field name, defaults included.")
+    def custom_fields(self, info: Info) -> JSON:
+        return values_of(info, self, "company")
+
     updated_at: datetime
     sites: DjangoListConnection[SiteNode] = strawberry_django.connection(max_results=MAX_PAGE)
     contacts: DjangoListConnection[ContactNode] = strawberry_django.connection(max_results=MAX_PAGE)
@@ -130,6 +146,11 @@ class SiteNode(Visible, relay.Node):
     external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
                                                             "connectors only (read-only here).")
     created_at: datetime
+
+    @strawberry_django.field(only=["custom_fields"], description="Custom values by field name, defaults included.")
+    def custom_fields(self, info: Info) -> JSON:
+        return values_of(info, self, "site")
+
     updated_at: datetime
     company: CompanyNode
     groups: DjangoListConnection[GroupNode] = strawberry_django.connection(max_results=MAX_PAGE)

@@ -115,6 +115,8 @@ class Resource:
     selectable: bool = False
     # The model carries tags: the detail page shows them, with an editor for those who may edit.
     taggable: bool = False
+    # Admins' custom fields of this target (company, site, device) are shown, edited and filtered by.
+    custom_field_target: str = ""
     detail_context: Callable[..., dict[str, Any]] = field(default=lambda actor, obj: {})
     # The detail page has its own search or filters: ``detail_context`` is also given the query string.
     detail_reads_query: bool = False

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.tenancy",
     "portal.tags",
+    "portal.custom_fields",
     "portal.inventory",
     "portal.audit",
     "portal.actions",

@@ -71,7 +71,8 @@ def test_a_model_without_a_declared_visibility_cannot_be_read(actor_of, admin_us
         visible_to(Session.objects.all(), actor_of(admin_user))
 
 
-OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "tags", "monitoring", "connectors")
+OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "tags", "custom_fields", "monitoring",
+            "connectors")
 
 
 def test_every_model_of_ours_declares_how_it_is_seen():
@@ -110,6 +111,22 @@ def test_tagging_another_companys_object_answers_404_and_changes_nothing(slug, t
     response = logged_in(admin_a).post(reverse("resource-tags", args=[slug, other.pk]), {"tag": tag.pk})
     assert response.status_code == 404
     assert not other.tags.exists()
+
+
+@pytest.mark.parametrize("slug", sorted(slug for slug in SCOPED_RESOURCES if RESOURCES[slug].custom_field_target))
+def test_custom_values_of_another_companys_object_answer_404_and_change_nothing(slug, tenant_a, tenant_b, admin_a):
+    from portal.access import system_actor
+    from portal.custom_fields.services import create_custom_field
+
+    target = RESOURCES[slug].custom_field_target
+    create_custom_field(actor=system_actor(), target=target, name="owner", label="Owner")
+    other = _object_of(RESOURCES[slug], tenant_b)
+    client = logged_in(admin_a)
+    url = reverse("resource-custom-fields", args=[slug, other.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"owner": "taken over"}).status_code == 404
+    other.refresh_from_db()
+    assert other.custom_fields == {}
 
 
 @pytest.mark.parametrize("slug", SCOPED_RESOURCES)
@@ -176,7 +193,7 @@ def _pk_url_names() -> set[str]:
 def test_every_object_page_is_registered():
     from tests.isolation_registry import OBJECT_PAGES, SHARED_LIBRARY_PAGES, USER_OWNED_PAGES
 
-    generic = {"resource-detail", "resource-edit", "resource-delete", "resource-tags"}
+    generic = {"resource-detail", "resource-edit", "resource-delete", "resource-tags", "resource-custom-fields"}
     assert _pk_url_names() - generic <= set(OBJECT_PAGES) | USER_OWNED_PAGES | SHARED_LIBRARY_PAGES
 
 
@@ -201,6 +218,7 @@ CORE_ROW_MODULES = {
     "portal/events/publish.py", "portal/events/relay.py", "portal/inventory/enrollment.py",
     "portal/inventory/local_agent.py", "portal/inventory/services.py", "portal/inventory/telemetry.py",
     "portal/inventory/management/commands/create_enrollment_token.py", "portal/tags/services.py",
+    "portal/custom_fields/services.py",
 }
 
 

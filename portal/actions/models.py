@@ -71,6 +71,10 @@ class Script(Timestamped):
                   '(after the default arguments, in this order).')
     target_os = models.CharField(max_length=16, choices=OsType.choices, blank=True,
                                  help_text="Leave empty when the script runs on any OS its language supports.")
+    sets_field = models.CharField(
+        max_length=50, blank=True, verbose_name="output sets custom field",
+        help_text="The name of a device custom field: when a run succeeds, the last line of its output becomes the "
+                  "device's value (e.g. a script printing the BitLocker status).")
     version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
@@ -114,6 +118,7 @@ class ScriptVersion(models.Model):
     arguments = models.JSONField(default=_string_list_default, blank=True)
     environment = models.JSONField(default=_dict_default, blank=True)
     parameters = models.JSONField(default=_string_list_default, blank=True)
+    sets_field = models.CharField(max_length=50, blank=True)
     changed_fields = models.JSONField(default=_string_list_default)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")

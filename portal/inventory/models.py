@@ -9,7 +9,15 @@ from django.utils import timezone
 
 from portal.access import TenantOwned
 from portal.tags.models import Tag
-from portal.tenancy.models import Company, Group, Site, Timestamped, check_placement, external_ids_default
+from portal.tenancy.models import (
+    Company,
+    Group,
+    Site,
+    Timestamped,
+    check_placement,
+    custom_values_default,
+    external_ids_default,
+)
 
 
 class OsType(models.TextChoices):
@@ -44,6 +52,8 @@ class Device(TenantOwned, Timestamped):
     status = models.CharField(max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.UNKNOWN)
     last_seen = models.DateTimeField(null=True, blank=True)
     external_ids = models.JSONField(default=external_ids_default, blank=True)
+    # Values of the admins' custom fields (name → value), written only through portal.custom_fields.
+    custom_fields = models.JSONField(default=custom_values_default, blank=True)
     # Reported by the agent.
     agent_version = models.CharField(max_length=32, blank=True)
     cpu_percent = models.FloatField(null=True, blank=True)

@@ -31,6 +31,10 @@ def external_ids_default() -> dict[str, str]:
     return {}
 
 
+def custom_values_default() -> dict:
+    return {}
+
+
 class Company(TenantOwned, Timestamped):
     """A client company of the MSP; everything else in the fleet belongs to one."""
 
@@ -44,6 +48,8 @@ class Company(TenantOwned, Timestamped):
     notes = models.TextField(blank=True)
     # Ids of the same company in other systems, keyed by source ("pulseway", "freshservice", …).
     external_ids = models.JSONField(default=external_ids_default, blank=True)
+    # Values of the admins' custom fields (name → value), written only through portal.custom_fields.
+    custom_fields = models.JSONField(default=custom_values_default, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
@@ -71,6 +77,8 @@ class Site(TenantOwned, Timestamped):
     contact_phone = models.CharField(max_length=50, blank=True)
     contact_email = models.EmailField(blank=True)
     external_ids = models.JSONField(default=external_ids_default, blank=True)
+    # Values of the admins' custom fields (name → value), written only through portal.custom_fields.
+    custom_fields = models.JSONField(default=custom_values_default, blank=True)
 
     class Meta:
         ordering = ["name", "id"]

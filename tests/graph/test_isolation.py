@@ -159,7 +159,7 @@ MUTATIONS = list(_mutations_with_ids())
 
 
 # The MSP's shared library: the same rows for every signed-in user (tested in tests/graph/test_actions_graphql.py).
-SHARED_LIBRARY_TYPES = ("Script", "SoftwareItem", "DeploymentProfile", "ProfileTask", "Tag")
+SHARED_LIBRARY_TYPES = ("Script", "SoftwareItem", "DeploymentProfile", "ProfileTask", "Tag", "CustomField")
 
 
 def test_every_mutation_that_takes_a_tenant_id_is_swept():
