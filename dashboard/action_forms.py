@@ -21,6 +21,7 @@ from portal.actions.models import (
 )
 from portal.actions.parameters import Parameter, as_text, from_text
 from portal.actions.selectors import profiles_for, scripts_for, software_items_for
+from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.models import OsType
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
@@ -173,8 +174,8 @@ class ScheduleForm(ScopedModelForm):
 
     class Meta:
         model = ActionSchedule
-        fields = ["name", "company", "site", "group", "os_type", "script", "profile", "parameters", "kind", "run_at",
-                  "every", "enabled"]
+        fields = ["name", "company", "site", "group", "dynamic_group", "os_type", "script", "profile", "parameters",
+                  "kind", "run_at", "every", "enabled"]
         widgets = {"run_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
 
     def limit_choices(self) -> None:
@@ -182,6 +183,7 @@ class ScheduleForm(ScopedModelForm):
             self.fields["company"].queryset = companies_for(actor=self.actor)
         self.fields["site"].queryset = sites_for(actor=self.actor)
         self.fields["group"].queryset = groups_for(actor=self.actor)
+        self.fields["dynamic_group"].queryset = dynamic_groups_for(actor=self.actor)
         self.fields["script"].queryset = scripts_for(actor=self.actor)
         self.fields["profile"].queryset = profiles_for(actor=self.actor).filter(is_template=False)
 
@@ -240,7 +242,9 @@ class RunActionForm(forms.Form):
     device = forms.ModelMultipleChoiceField(queryset=None, required=False, widget=forms.MultipleHiddenInput)
     group = forms.ModelChoiceField(queryset=None, required=False, help_text="Or every device of a group…")
     site = forms.ModelChoiceField(queryset=None, required=False, help_text="…a site…")
-    company = forms.ModelChoiceField(queryset=None, required=False, help_text="…or a company.")
+    company = forms.ModelChoiceField(queryset=None, required=False, help_text="…a company…")
+    dynamic_group = forms.ModelChoiceField(queryset=None, required=False,
+                                           help_text="…or the devices of a dynamic group, as it matches now.")
     os_type = forms.ChoiceField(choices=[("", "Any OS"), *OsType.choices], required=False, label="Only OS")
 
     def __init__(self, *args: Any, actor: Actor, devices_queryset: Any, **kwargs: Any) -> None:
@@ -252,6 +256,7 @@ class RunActionForm(forms.Form):
         self.fields["group"].queryset = groups_for(actor=actor)
         self.fields["site"].queryset = sites_for(actor=actor)
         self.fields["company"].queryset = companies_for(actor=actor)
+        self.fields["dynamic_group"].queryset = dynamic_groups_for(actor=actor)
         if not actor.may_run_inline_scripts:
             self.fields["kind"].choices = [c for c in RunKind.CHOICES if c[0] != RunKind.INLINE]
             for name in ("language", "content", "arguments", "environment"):
@@ -278,11 +283,12 @@ class RunActionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        targets = [name for name in ("device", "group", "site", "company") if data.get(name)]
+        targets = [name for name in ("device", "group", "site", "company", "dynamic_group") if data.get(name)]
         if not targets:
-            raise ValidationError("Choose where to run it: devices, a group, a site or a company.")
+            raise ValidationError("Choose where to run it: devices, a group, a site, a company or a dynamic group.")
         if len(targets) > 1:
-            raise ValidationError("Choose one kind of target: picked devices, or a group, a site or a company.")
+            raise ValidationError("Choose one kind of target: picked devices, or a group, a site, a company or a "
+                                  "dynamic group.")
         required = {RunKind.SCRIPT: "script", RunKind.SOFTWARE: "software", RunKind.PROFILE: "profile",
                     RunKind.INLINE: "content"}.get(data.get("kind"))
         if required and not data.get(required):

@@ -52,7 +52,7 @@ def action_new(request: HttpRequest) -> HttpResponse:
     scoped_devices = devices_for(actor=request.actor)
     picked_ids = [value for value in request.GET.getlist("device") if value.isdigit()]
     initial = {"kind": request.GET.get("kind", RunKind.SCRIPT), "device": picked_ids,
-               "script": request.GET.get("script", "")}
+               "script": request.GET.get("script", ""), "dynamic_group": request.GET.get("dynamic_group", "")}
     if initial["kind"] == RunKind.PATCHES and len(picked_ids) == 1:
         # One device: offer the patches its agent reported as pending, one per line, to trim.
         initial["patch_ids"] = list(pending_patches_for(actor=request.actor).filter(
@@ -81,7 +81,7 @@ def _run(actor: Actor, form: RunActionForm) -> str | list[tuple[Any, str]]:
     data = form.cleaned_data
     targets = services.Targets(device_ids=tuple(device.pk for device in data.get("device") or ()),
                                group=data.get("group"), site=data.get("site"), company=data.get("company"),
-                               os_type=data.get("os_type") or None)
+                               dynamic_group=data.get("dynamic_group"), os_type=data.get("os_type") or None)
     spec = _spec(actor, form)
     result = services.run_on_targets(actor=actor, targets=targets, spec=spec, profile=None if spec else data["profile"])
     if result.action is not None:

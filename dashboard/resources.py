@@ -19,6 +19,7 @@ from portal.audit.selectors import audit_events_for
 from portal.custom_fields import services as custom_field_services
 from portal.custom_fields.models import CustomFieldTarget
 from portal.custom_fields.selectors import custom_fields_for
+from portal.dynamic_groups.selectors import dynamic_group_choices, filter_by_group
 from portal.inventory import services as device_services
 from portal.inventory.models import DeviceStatus, OsType
 from portal.inventory.selectors import (
@@ -208,6 +209,7 @@ DEVICES = Resource(
         ListFilter("site", "Site", "site_id", site_choices),
         ListFilter("group", "Group", "group_id", group_choices),
         TAG_FILTER,
+        ListFilter("dynamic", "Dynamic group", "", dynamic_group_choices, apply=filter_by_group),
         ListFilter("patches", "Patches", "", static_choices([("pending", "Pending patches")]),
                    apply=lambda rows, value: rows.filter(pending_patches__isnull=False).distinct()),
     ),

@@ -152,6 +152,8 @@ def resource_create(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect_to(request, reverse("resource-detail", args=[slug, obj.pk]))
     else:
         initial = {name: request.GET[name] for name in resource.parent_fields if request.GET.get(name)}
+        if resource.initial_from_query is not None:
+            initial.update(resource.initial_from_query(request.GET))
         form = resource.form_class(actor=request.actor, initial=initial)
     return _render_form(request, resource, form, title=f"New {resource.noun}")
 

@@ -16,6 +16,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
+from graph.dynamic_groups import DynamicGroupNode
 from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup, node_pk
 from graph.inventory import DeviceNode
 from graph.scoping import Visible
@@ -32,6 +33,7 @@ from portal.actions.models import (
     SoftwareItem,
 )
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
+from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.selectors import devices_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
@@ -203,6 +205,7 @@ class ActionScheduleNode(Visible, relay.Node):
     site: SiteNode | None
     group: GroupNode | None
     device: DeviceNode | None
+    dynamic_group: DynamicGroupNode | None
     os_type: auto
     script: ScriptNode | None
     profile: DeploymentProfileNode | None
@@ -233,6 +236,8 @@ class TargetInput:
     group: relay.GlobalID | None = None
     site: relay.GlobalID | None = None
     company: relay.GlobalID | None = None
+    dynamic_group: relay.GlobalID | None = strawberry.field(default=None, description="…or the devices of a dynamic "
+                                                                                    "group, evaluated now.")
     os_type: str | None = strawberry.field(default=None, description="Only devices with this OS.")
 
 
@@ -355,6 +360,8 @@ class ScheduleCreateInput:
     site: relay.GlobalID | None = None
     group: relay.GlobalID | None = None
     device: relay.GlobalID | None = None
+    dynamic_group: relay.GlobalID | None = strawberry.field(default=None, description="Only the company's devices "
+                                                                                    "in this dynamic group.")
     os_type: auto = ""
     parameters: auto = None
     run_at: auto = None
@@ -400,6 +407,8 @@ def _targets(actor: Any, target: TargetInput) -> services.Targets:
         site=lookup(sites_for(actor=actor), target.site, type_name="Site", field="site") if target.site else None,
         company=lookup(companies_for(actor=actor), target.company, type_name="Company", field="company")
         if target.company else None,
+        dynamic_group=lookup(dynamic_groups_for(actor=actor), target.dynamic_group, type_name="DynamicGroup",
+                             field="dynamicGroup") if target.dynamic_group else None,
         os_type=target.os_type or None)
 
 
@@ -544,6 +553,9 @@ class ActionsMutation:
                 if input.group else None,
                 "device": lookup(devices_for(actor=actor), input.device, type_name="Device", field="device")
                 if input.device else None,
+                "dynamic_group": lookup(dynamic_groups_for(actor=actor), input.dynamic_group,
+                                        type_name="DynamicGroup", field="dynamicGroup") if input.dynamic_group
+                else None,
             }
             return services.create_schedule(
                 actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",

@@ -15,6 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
 from graph.custom_fields import CustomFieldCondition, custom_field_filter, values_of
+from graph.dynamic_groups import dynamic_group_filter
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.scoping import Visible
 from graph.tags import TagNode, tag_filter
@@ -68,6 +69,11 @@ class DeviceFilter:
     def custom_field(self, value: CustomFieldCondition, prefix: str) -> Q:
         """Devices whose custom field satisfies the condition (combine several with AND / OR)."""
         return custom_field_filter("device", value, prefix)
+
+    @strawberry_django.filter_field
+    def dynamic_group(self, value: relay.GlobalID, prefix: str, info: Info) -> Q:
+        """The devices of a dynamic group, evaluated now."""
+        return dynamic_group_filter(value, prefix, info)
 
 
 @strawberry_django.order_type(Device)

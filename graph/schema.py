@@ -16,6 +16,7 @@ from graph.accounts import AccountsMutation, AccountsQuery
 from graph.actions import ActionsMutation, ActionsQuery
 from graph.connectors import ConnectorsMutation, ConnectorsQuery
 from graph.custom_fields import CustomFieldsMutation, CustomFieldsQuery
+from graph.dynamic_groups import DynamicGroupsMutation, DynamicGroupsQuery
 from graph.enrollment import EnrollmentMutation, EnrollmentQuery
 from graph.errors import node_pk
 from graph.hardening import hardening_extensions, is_internal_error
@@ -46,7 +47,8 @@ class NodeIdCheck(FieldExtension):
 
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
-            MonitoringQuery, ConnectorsQuery, TagsQuery, CustomFieldsQuery):
+            MonitoringQuery, ConnectorsQuery, TagsQuery, CustomFieldsQuery,
+            DynamicGroupsQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.",
                                                       extensions=[NodeIdCheck()])
 
@@ -54,7 +56,7 @@ class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, Action
 @strawberry.type
 class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
                MonitoringMutation, ConnectorsMutation, TagsMutation,
-               CustomFieldsMutation):
+               CustomFieldsMutation, DynamicGroupsMutation):
     pass
 
 

@@ -131,6 +131,18 @@ class ThroughCompany(Visibility):
 
 
 @dataclass(frozen=True)
+class CompanyOrShared(ThroughCompany):
+    """Either one company's (``path`` leads to it) or, with no company, the whole MSP's: a shared row is read by
+    everyone signed in (and written by those who see every company); a company's row as ``ThroughCompany``."""
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        if actor.company_ids is None:
+            return queryset
+        return queryset.filter(models.Q(**{f"{self.path}__in": actor.company_ids})
+                               | models.Q(**{f"{self.path}__isnull": True}))
+
+
+@dataclass(frozen=True)
 class MspLibrary(Visibility):
     """The MSP's shared library: read by everyone signed in, written by admins who see all companies (the
     services check ``require_msp_admin``)."""
@@ -208,7 +220,7 @@ class TenantOwned(models.Model):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         path = cls.__dict__.get("company_path")
-        if path:
+        if path and "visibility" not in cls.__dict__:
             cls.visibility = ThroughCompany(path)
 
     @property

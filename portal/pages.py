@@ -117,6 +117,8 @@ class Resource:
     taggable: bool = False
     # Admins' custom fields of this target (company, site, device) are shown, edited and filtered by.
     custom_field_target: str = ""
+    # The create form's initial values from the query string (a device list's filters become a group's rules).
+    initial_from_query: Callable[[Any], dict[str, Any]] | None = None
     detail_context: Callable[..., dict[str, Any]] = field(default=lambda actor, obj: {})
     # The detail page has its own search or filters: ``detail_context`` is also given the query string.
     detail_reads_query: bool = False

@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "portal.tenancy",
     "portal.tags",
     "portal.custom_fields",
+    "portal.dynamic_groups",
     "portal.inventory",
     "portal.audit",
     "portal.actions",

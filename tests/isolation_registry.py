@@ -22,6 +22,7 @@ from monitoring.models import (
 )
 from portal.actions.models import Action, ActionBatch, ActionSchedule, ScheduleKind, Script
 from portal.audit.models import AuditEvent
+from portal.dynamic_groups.models import DynamicGroup
 from portal.inventory import models as inventory
 from portal.inventory.models import Device
 from portal.tenancy.models import Company, Contact, Group, Site
@@ -107,6 +108,8 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     Check: _check_in,
     CheckState: lambda company: CheckState.objects.create(check_rule=_check_in(company), object_key="device:1"),
     Alert: _alert_in,
+    DynamicGroup: lambda company: DynamicGroup.objects.create(company=company, name=f"{company.name} servers",
+                                                              rules=[{"field": "os", "op": "eq", "value": "linux"}]),
     MaintenanceWindow: lambda company: MaintenanceWindow.objects.create(
         company=company, starts_at=timezone.now(), ends_at=timezone.now() + timezone.timedelta(hours=1)),
 }

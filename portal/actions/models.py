@@ -14,6 +14,7 @@ from django.db import models
 
 from portal.access import MspLibrary, TenantOwned, Through
 from portal.actions.parameters import Parameter, ad_hoc_environment, declared_parameters, fill
+from portal.dynamic_groups.models import DynamicGroup
 from portal.inventory.models import Device, OsType
 from portal.tenancy.models import Company, Group, Site, Timestamped
 
@@ -351,6 +352,11 @@ class ActionSchedule(TenantOwned, Timestamped):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     group = models.ForeignKey(Group, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # PROTECT: a group a schedule targets is not deleted from under it (the service says which schedules).
+    dynamic_group = models.ForeignKey(DynamicGroup, on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="schedules",
+                                      help_text="Only the company's devices in this dynamic group (evaluated at each "
+                                                "run).")
     os_type = models.CharField(max_length=16, choices=OsType.choices, blank=True,
                                help_text="Only devices with this OS (empty: all).")
     # PROTECT: a library entry in use is never deleted from under a schedule (library.delete_* say where).
@@ -386,6 +392,8 @@ class ActionSchedule(TenantOwned, Timestamped):
             target = getattr(self, placement)
             if target is not None and target.owning_company_id != self.company_id:
                 raise ValidationError({placement: f"This {placement} belongs to another company."})
+        if self.dynamic_group is not None and self.dynamic_group.company_id not in (None, self.company_id):
+            raise ValidationError({"dynamic_group": "This dynamic group belongs to another company."})
         if self.script_id is not None:
             self.parameters = fill(self.script.declared(), self.parameters, language=self.script.language).values
         elif self.parameters:

@@ -26,6 +26,8 @@ from portal.actions.specs import ActionSpec, profile_specs
 from portal.audit.models import AuditEvent
 from portal.audit.services import audit_event, record, snapshot_fields
 from portal.bulk_insert import insert_new
+from portal.dynamic_groups.models import DynamicGroup
+from portal.dynamic_groups.selectors import group_condition
 from portal.events.groups import agent_group
 from portal.events.publish import batched_publishing, notify_agent, publish, publish_to_group
 from portal.inventory.models import Device
@@ -47,22 +49,27 @@ class BulkResult:
 
 @dataclass(frozen=True)
 class Targets:
-    """Where to run: picked devices, or every device of one group, site or company, optionally of one OS."""
+    """Where to run: picked devices, or every device of one group, site, company or dynamic group, optionally
+    of one OS."""
 
     device_ids: tuple[int, ...] = ()
     group: Group | None = None
     site: Site | None = None
     company: Company | None = None
+    dynamic_group: DynamicGroup | None = None
     os_type: str | None = None
 
     def devices(self, actor: Actor) -> QuerySet[Device]:
-        """The target's devices the actor may see, in id order; exactly one kind of target must be given."""
-        chosen = [name for name in ("group", "site", "company") if getattr(self, name) is not None]
+        """The target's devices the actor may see, in id order; exactly one kind of target must be given. A
+        dynamic group is evaluated now."""
+        chosen = [name for name in ("group", "site", "company", "dynamic_group") if getattr(self, name) is not None]
         if bool(self.device_ids) + len(chosen) != 1:
-            raise ValidationError({"target": "Give devices, or one group, site or company."})
+            raise ValidationError({"target": "Give devices, or one group, site, company or dynamic group."})
         devices = devices_for(actor=actor).order_by("id")
         if self.device_ids:
             return devices.filter(pk__in=self.device_ids)
+        if self.dynamic_group is not None:
+            return devices.filter(group_condition(self.dynamic_group))
         return devices.filter(**{chosen[0]: getattr(self, chosen[0])})
 
 

@@ -13,11 +13,12 @@ from portal.access import Actor, Role, ensure_visible, require_role, system_acto
 from portal.actions.models import ActionSchedule, ScheduleKind
 from portal.actions.requests import BulkResult, apply_profile, queue_bulk
 from portal.actions.specs import script_spec
+from portal.dynamic_groups.selectors import group_condition
 from portal.inventory.models import Device
 from portal.writes import delete_row, save_changes, save_new
 
-SCHEDULE_FIELDS = ("name", "site", "group", "device", "os_type", "script", "profile", "parameters", "kind", "run_at",
-                   "every", "enabled")
+SCHEDULE_FIELDS = ("name", "site", "group", "device", "dynamic_group", "os_type", "script", "profile", "parameters",
+                   "kind", "run_at", "every", "enabled")
 RUN_ACTION_SCHEDULE = "portal.actions.tasks.run_action_schedule"
 
 
@@ -92,6 +93,8 @@ def target_devices(schedule: ActionSchedule) -> Any:
         target_id = getattr(schedule, f"{placement}_id")
         if target_id is not None:
             devices = devices.filter(**({"pk": target_id} if placement == "device" else {f"{placement}_id": target_id}))
+    if schedule.dynamic_group is not None:
+        devices = devices.filter(group_condition(schedule.dynamic_group))
     return devices.order_by("id")
 
 

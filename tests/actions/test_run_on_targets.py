@@ -45,7 +45,7 @@ def test_the_os_filter_applies_to_one_device_on_the_page_and_in_graphql(tenant_a
 def test_a_target_is_exactly_one_kind(tenant_a, operator_a, actor_of):
     actor = actor_of(operator_a)
     for targets in (Targets(), Targets(device_ids=(tenant_a.device.pk,), site=tenant_a.site)):
-        with pytest.raises(ValidationError, match="Give devices, or one group, site or company"):
+        with pytest.raises(ValidationError, match="Give devices, or one group, site, company or dynamic group"):
             run_on_targets(actor=actor, targets=targets, spec=reboot_spec(actor=actor))
 
 

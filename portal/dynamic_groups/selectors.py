@@ -1,0 +1,70 @@
+"""Reads of dynamic groups and of their members, always through the reader's scope: a group the whole MSP
+shares shows each technician only the devices of their companies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from portal.access import Actor, rows_for_system, visible_to
+from portal.dynamic_groups.models import DynamicGroup
+from portal.dynamic_groups.rules import combine, rule_condition
+from portal.inventory.models import Device, InstalledSoftware, PendingPatch
+from portal.inventory.selectors import devices_for
+from portal.tags.selectors import carrying
+
+
+def dynamic_groups_for(*, actor: Actor) -> QuerySet[DynamicGroup]:
+    return visible_to(DynamicGroup.objects.select_related("company"), actor)
+
+
+def _narrowing(field: str, rule: dict[str, Any]) -> Q:
+    """Conditions read from the tables beside the device's own row. They narrow devices the caller already
+    scoped; the ids they read are never shown."""
+    op, value = rule["op"], rule.get("value")
+    if field == "tag":
+        carriers = Q(pk__in=carrying(Device, tag_id=value))
+        return carriers if op == "has" else ~carriers
+    if field == "software":
+        installed = InstalledSoftware.objects.filter(name__icontains=value)
+        if rule.get("version"):
+            installed = installed.filter(version=rule["version"])
+        found = Q(pk__in=installed.values("device_id"))
+        return found if op == "installed" else ~found
+    if field == "patches":
+        pending = PendingPatch.objects.all()
+        if op == "contains":
+            pending = pending.filter(Q(patch_id__icontains=value) | Q(title__icontains=value))
+        found = Q(pk__in=pending.values("device_id"))
+        return ~found if op == "none" else found
+    return Q(pk__in=[])
+
+
+def group_condition(group: DynamicGroup) -> Q:
+    """The condition a group's rules compile to; a company's group holds only that company's devices."""
+    condition = combine([rule_condition(rule, narrowing=_narrowing) for rule in group.rules], match=group.match)
+    return condition & Q(company_id=group.company_id) if group.company_id is not None else condition
+
+
+def members_of(*, actor: Actor, group: DynamicGroup) -> QuerySet[Device]:
+    """The devices of ``group`` the actor may see, evaluated now."""
+    return devices_for(actor=actor).filter(group_condition(group))
+
+
+def member_ids(group: DynamicGroup) -> QuerySet:
+    """The ids of every device matching ``group``, for a filter over devices the caller already scoped."""
+    return Device.objects.filter(group_condition(group)).values("pk")
+
+
+def dynamic_group_choices(actor: Actor) -> list[tuple[str, str]]:
+    """(id, "name (count)") of the groups the actor sees, for the device list's picker."""
+    return [(str(group.pk), f"{group.name} ({members_of(actor=actor, group=group).count()})")
+            for group in dynamic_groups_for(actor=actor)[:100]]
+
+
+def filter_by_group(rows: QuerySet[Device], group_id: str) -> QuerySet[Device]:
+    """Narrow already-scoped device rows to a group's members (the id was checked against the reader's
+    choices)."""
+    group = rows_for_system(DynamicGroup).filter(pk=int(group_id)).first()
+    return rows.filter(group_condition(group)) if group is not None else rows.none()
