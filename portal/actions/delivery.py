@@ -27,6 +27,7 @@ from portal.actions.models import (
     ActionType,
     ScriptVersion,
 )
+from portal.actions.references import needs_resolving, resolve_payloads
 from portal.actions.signing import sign_envelope
 from portal.custom_fields.services import set_from_script_output
 from portal.events.publish import batched_publishing, publish
@@ -53,7 +54,7 @@ def deliverable_for(requests: dict[int, set[int]]) -> dict[int, list[Action]]:
                                     expires_at__gt=timezone.now(), cancel_requested_at__isnull=True)
               .exclude(pk__in=already_sent).exclude(action_type=ActionType.PULSEWAY_SCRIPT)
               .only("pk", "company_id", "device_id", "action_type", "status", "payload", "expires_at", "sent_at",
-                    "queued_at")
+                    "queued_at", "script_id", "script_version")
               .annotate(place=Window(RowNumber(), partition_by=F("device_id"), order_by=F("id").asc()))
               .filter(place__lte=MAX_ACTIONS_PER_DELIVERY).order_by("device_id", "id"))
     found: dict[int, list[Action]] = {}
@@ -86,6 +87,11 @@ def deliver_many(*, requests: dict[int, set[int]]) -> dict[int, list[dict[str, A
         return {}
     now = timezone.now()
     with transaction.atomic(), batched_publishing():
+        unfit = _resolve_references([action for action in actions if needs_resolving(action)])
+        if unfit:
+            found = {device_id: [a for a in device_actions if a.pk not in unfit]
+                     for device_id, device_actions in found.items()}
+            actions = [action for action in actions if action.pk not in unfit]
         Action.objects.filter(pk__in=[a.pk for a in actions]).order_by().update(
             delivery_count=F("delivery_count") + 1)
         queued = [a for a in actions if a.status == ActionStatus.QUEUED]
@@ -97,6 +103,20 @@ def deliver_many(*, requests: dict[int, set[int]]) -> dict[int, list[dict[str, A
             _announce(action)
     return {device_id: [action_frame(action) for action in device_actions]
             for device_id, device_actions in found.items()}
+
+
+def _resolve_references(actions: list[Action]) -> set[int]:
+    """Fill the custom-field references of the actions' parameters (saved, so the history shows what was sent);
+    an action whose values do not fit fails with why. Returns the ids of those."""
+    if not actions:
+        return set()
+    refused = resolve_payloads(actions)
+    fitting = [action for action in actions if action.pk not in refused]
+    if fitting:
+        Action.objects.bulk_update(fitting, ["payload"])
+    for action in Action.objects.select_for_update().filter(pk__in=list(refused), status__in=DELIVERABLE):
+        finish_action(action=action, status=ActionStatus.FAILED, error=refused[action.pk])
+    return set(refused)
 
 
 def cancel_frames(*, device_id: int) -> list[dict[str, Any]]:

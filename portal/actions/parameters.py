@@ -43,6 +43,10 @@ RESERVED_PREFIXES = ("LD_", "DYLD_", "PYTHON", "PERL5", "PERLIO", "RUBY", "NODE_
 # cmd.exe parses a batch script's command line and expands %VARIABLES% before running each line, so
 # these in a value would run commands of their own.
 BATCH_METACHARACTERS = set('&|<>^%!"\r\n')
+# A value may name a custom field of the target device, its site or its company, resolved for each device when
+# the action is delivered (portal.actions.references): in a text value anywhere, in any other type as the whole
+# value.
+REFERENCE = re.compile(r"\{\{\s*(device|site|company)\.custom\.([a-z][a-z0-9_]{0,49})\s*\}\}")
 
 
 def is_reserved(name: str) -> bool:
@@ -203,13 +207,49 @@ def fill(declared: list[Parameter], given: Any, *, language: str) -> FilledParam
             if parameter.via == "argument":
                 arguments.append("")  # keep the positions of the arguments after it
             continue
-        value = _typed(parameter, value, language=language, where="")
+        if _is_reference(parameter, value):
+            value = value.strip()  # typed once resolved, at delivery
+        else:
+            value = _typed(parameter, value, language=language, where="")
         values[parameter.name] = value
         if parameter.via == "argument":
             arguments.append(as_text(value))
         else:
             environment[parameter.name] = as_text(value)
     return FilledParameters(values=values, arguments=arguments, environment=environment)
+
+
+def _is_reference(parameter: Parameter, value: Any) -> bool:
+    """A value of a number, yes/no or choice parameter that is one custom-field reference (text values are
+    checked as text, references and all)."""
+    return parameter.type != "text" and isinstance(value, str) and REFERENCE.fullmatch(value.strip()) is not None
+
+
+def holds_references(values: dict[str, Any]) -> bool:
+    return any(isinstance(value, str) and REFERENCE.search(value) for value in values.values())
+
+
+def resolve(declared: list[Parameter], values: dict[str, Any], *, language: str,
+            lookup: Any) -> FilledParameters:
+    """``values`` with every reference replaced by ``lookup(scope, name)`` (the text of that custom value), then
+    checked again as ``fill`` checks them: a custom value a parameter cannot take fails here, naming both."""
+    known = {parameter.name: parameter for parameter in declared}
+    resolved: dict[str, Any] = {}
+    for name, value in values.items():
+        parameter = known.get(name)
+        if parameter is None or not isinstance(value, str) or not REFERENCE.search(value):
+            resolved[name] = value
+            continue
+        if _is_reference(parameter, value):
+            text = lookup(*REFERENCE.fullmatch(value.strip()).groups())
+            converted = from_text([parameter], {name: text})
+            if name in converted:
+                resolved[name] = converted[name]
+            continue
+        resolved[name] = REFERENCE.sub(lambda found: lookup(found.group(1), found.group(2)), value)
+    if holds_references(resolved):
+        raise _invalid("A custom value may not itself hold a {{…}} reference.")
+    return fill(declared, resolved, language=language)
 
 
 def from_text(declared: list[Parameter], texts: dict[str, str]) -> dict[str, Any]:
@@ -224,7 +264,9 @@ def from_text(declared: list[Parameter], texts: dict[str, str]) -> dict[str, Any
         text = text.strip() if parameter.type != "text" else text
         if text == "":
             continue
-        if parameter.type == "number":
+        if _is_reference(parameter, text):
+            values[name] = text  # resolved for each device at delivery
+        elif parameter.type == "number":
             try:
                 number = float(text)
             except ValueError:

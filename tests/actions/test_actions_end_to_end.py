@@ -188,3 +188,26 @@ def test_a_server_killed_mid_roll_out_loses_nothing_and_runs_nothing_twice(live_
             if agent.process is not None and agent.process.poll() is None:
                 agent.process.kill()
                 agent.process.wait(timeout=10)
+
+
+def test_custom_field_parameters_reach_the_agent_resolved_and_its_output_sets_a_field(agent):
+    from portal.custom_fields.services import create_custom_field, set_custom_values
+
+    create_custom_field(actor=ACTOR, target="device", name="backup_path", label="Backup path")
+    create_custom_field(actor=ACTOR, target="device", name="backup_state", label="Backup state", kind="choice",
+                        choices=["ok", "stale"])
+    script = library.create_script(
+        actor=ACTOR, name="Check backup", language="bash", sets_field="backup_state",
+        content='echo "checking $TARGET $1"; echo ok',
+        parameters=[{"name": "TARGET", "type": "text", "via": "env"},
+                    {"name": "days", "type": "number", "via": "argument", "default": 1}])
+    agent.start()
+    set_custom_values(actor=ACTOR, obj=agent.device, values={"backup_path": "/srv/backup"})
+    ran = queue_action(actor=ACTOR, device=agent.device, spec=script_spec(
+        actor=ACTOR, script=script, parameters={"TARGET": "{{device.custom.backup_path}}"}))
+    done = wait_for_status(ran, ActionStatus.SUCCEEDED)
+    assert done.stdout == "checking /srv/backup 1\nok\n"
+    assert done.payload["parameters"] == {"TARGET": "/srv/backup", "days": 1}
+    assert done.result["custom_field"] == {"field": "backup_state", "value": "ok"}
+    agent.device.refresh_from_db()
+    assert agent.device.custom_fields == {"backup_path": "/srv/backup", "backup_state": "ok"}
