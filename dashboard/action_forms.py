@@ -23,6 +23,7 @@ from portal.actions.parameters import Parameter, as_text, from_text
 from portal.actions.selectors import profiles_for, scripts_for, software_items_for
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.models import OsType
+from portal.tags.selectors import tags_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
@@ -61,6 +62,10 @@ class EnvironmentField(forms.CharField):
 
 class ScriptForm(ScopedModelForm):
     arguments = LinesField(required=False, help_text="Default arguments, one per line.")
+    sets_tags = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, widget=forms.CheckboxSelectMultiple, label="Output sets tags",
+        help_text="Tags a run's output may put on or take off its device, with lines 'fleetwatch-tag: +name' or "
+                  "'fleetwatch-tag: -name' (no other tag can be touched).")
     environment = EnvironmentField(required=False, help_text="Environment variables, NAME=value one per line.")
     parameters = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 6, "class": "code",
                                                                               "spellcheck": "false"}),
@@ -69,11 +74,17 @@ class ScriptForm(ScopedModelForm):
     class Meta:
         model = Script
         fields = ["name", "description", "language", "target_os", "content", "default_timeout", "arguments",
-                  "environment", "parameters", "sets_field"]
+                  "environment", "parameters", "sets_field", "sets_tags"]
         widgets = {"content": forms.Textarea(attrs={"rows": 14, "class": "code", "spellcheck": "false"})}
+
+    def limit_choices(self) -> None:
+        self.fields["sets_tags"].queryset = tags_for(actor=self.actor)
 
     def clean_parameters(self) -> Any:
         return self.cleaned_data.get("parameters") or []
+
+    def clean_sets_tags(self) -> list[int]:
+        return sorted(tag.pk for tag in self.cleaned_data.get("sets_tags") or [])
 
 
 def parameter_field(parameter: Parameter) -> forms.Field:

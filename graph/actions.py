@@ -20,6 +20,7 @@ from graph.dynamic_groups import DynamicGroupNode
 from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup, node_pk
 from graph.inventory import DeviceNode
 from graph.scoping import Visible
+from graph.tags import TagNode
 from graph.tenancy import CompanyNode, GroupNode, SiteNode
 from portal.actions import selectors, services
 from portal.actions.models import (
@@ -35,6 +36,7 @@ from portal.actions.models import (
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.selectors import devices_for
+from portal.tags.selectors import tags_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
@@ -80,6 +82,11 @@ class ScriptNode(Visible, relay.Node):
     target_os: auto
     sets_field: str = strawberry_django.field(description="A device custom field the last line of a succeeded "
                                                           "run's output sets (empty: none).")
+
+    @strawberry_django.field(only=["sets_tags"], description="Tags a succeeded run's output may put on or take "
+                                                             "off its device ('fleetwatch-tag: +name').")
+    def sets_tags(self, info: Info) -> list[TagNode]:
+        return list(tags_for(actor=actor_from(info)).filter(pk__in=self.sets_tags or []))
     version: auto
     created_at: datetime
     updated_at: datetime
@@ -295,6 +302,7 @@ class ScriptCreateInput:
     parameters: auto = None
     target_os: auto = ""
     sets_field: auto = ""
+    sets_tags: list[relay.GlobalID] | None = None
 
 
 @strawberry_django.partial(Script)
@@ -310,6 +318,7 @@ class ScriptUpdateInput:
     parameters: auto
     target_os: auto
     sets_field: auto
+    sets_tags: list[relay.GlobalID] | None = UNSET
 
 
 @strawberry_django.input(SoftwareItem)
@@ -397,6 +406,13 @@ class RunPayload:
 
 # --- helpers -----------------------------------------------------------------------------------------
 
+def _with_tag_pks(fields: dict[str, Any]) -> dict[str, Any]:
+    """``setsTags`` global ids as tag ids (one naming no tag is refused by the service)."""
+    if "sets_tags" in fields:
+        fields["sets_tags"] = [node_pk(value, type_name="Tag") or -1 for value in fields["sets_tags"] or []]
+    return fields
+
+
 def _targets(actor: Any, target: TargetInput) -> services.Targets:
     """The input's target, its group, site or company looked up through the caller's scope."""
     return services.Targets(
@@ -478,7 +494,8 @@ class ActionsMutation:
 
     @strawberry.mutation(description="Add a library script (admins).")
     def create_script(self, info: Info, input: ScriptCreateInput) -> Payload[ScriptNode]:
-        node, errors = attempt(lambda: services.create_script(actor=actor_from(info), **sent_fields(input)))
+        node, errors = attempt(lambda: services.create_script(actor=actor_from(info),
+                                                              **_with_tag_pks(sent_fields(input))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a library script; each change becomes a new version (admins).")
@@ -486,7 +503,7 @@ class ActionsMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.update_script(
             actor=actor, script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.id, "Script", "id"),
-            **sent_fields(input, services.SCRIPT_FIELDS, keep_nulls=True)))
+            **_with_tag_pks(sent_fields(input, services.SCRIPT_FIELDS, keep_nulls=True))))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Delete a library script (admins).")

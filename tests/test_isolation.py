@@ -219,7 +219,7 @@ CORE_ROW_MODULES = {
     "portal/events/publish.py", "portal/events/relay.py", "portal/inventory/enrollment.py",
     "portal/inventory/local_agent.py", "portal/inventory/services.py", "portal/inventory/telemetry.py",
     "portal/inventory/management/commands/create_enrollment_token.py", "portal/tags/services.py",
-    "portal/custom_fields/services.py",
+    "portal/custom_fields/services.py", "portal/actions/output_settings.py", "portal/actions/references.py",
 }
 
 

@@ -279,3 +279,57 @@ def test_graphql_tagging_another_companys_object_changes_nothing(gql_as, tenant_
     assert not tag.devices.exists()
     assert gql(set_tags, {"input": {"id": global_id("Device", tenant_a.device.pk), "tags": [
         global_id("Tag", tag.pk)]}})["data"]["setTags"] == {"changed": 1, "errors": []}
+
+
+# Tags set by a script's output ---------------------------------------------------------------------------
+
+def _finished_run(device, script, stdout, status="succeeded"):
+    from portal.actions import delivery
+    from portal.actions.requests import queue_action
+    from portal.actions.specs import script_spec
+
+    action = queue_action(actor=system_actor(), device=device, spec=script_spec(actor=system_actor(), script=script))
+    delivery.store_result(device_id=device.pk, action_id=action.pk, status=status, exit_code=0, stdout=stdout,
+                          stderr="", stdout_truncated=False, stderr_truncated=False, started_at=None,
+                          finished_at=None, result={"tags": {"added": ["forged"]}})
+    action.refresh_from_db()
+    return action
+
+
+def test_a_script_output_puts_on_and_takes_off_only_the_tags_it_declared(tenant_a):
+    from portal.actions import library
+
+    stale, fresh, vip = _tag("backup-stale"), _tag("backup-fresh"), _tag("vip")
+    script = library.create_script(actor=system_actor(), name="Backup age", language="bash", content="true",
+                                   sets_tags=[stale.pk, fresh.pk])
+    device = tenant_a.device
+    services.change_tags(actor=system_actor(), objects=[device], add=[stale])
+    action = _finished_run(device, script, "checking\nfleetwatch-tag: +Backup-Fresh\nFLEETWATCH-TAG: -backup-stale\n"
+                                           "fleetwatch-tag: +vip\n")
+    assert set(device.tags.values_list("name", flat=True)) == {"backup-fresh"}
+    assert action.result["tags"] == {"added": ["backup-fresh"], "removed": ["backup-stale"], "refused": ["vip"]}
+    audit = AuditEvent.objects.filter(action="device.tags_changed").latest("pk")
+    assert audit.actor_label == "script Run Backup age" and audit.after == {"tags": ["backup-fresh"]}
+
+    failed = _finished_run(device, script, "fleetwatch-tag: -backup-fresh", status="failed")
+    assert "tags" not in failed.result  # an agent's own claim is dropped; a failed run sets nothing
+    assert set(device.tags.values_list("name", flat=True)) == {"backup-fresh"}
+
+
+def test_a_script_may_declare_only_existing_tags():
+    from portal.actions import library
+
+    with pytest.raises(ValidationError, match="existing tags"):
+        library.create_script(actor=system_actor(), name="S", language="bash", content="true", sets_tags=[999])
+
+
+def test_graphql_declares_the_tags_a_script_output_sets(gql_as, admin_user):
+    tag = _tag("backup-fresh")
+    create = "mutation ($input: ScriptCreateInput!) { createScript(input: $input) { node { setsTags { name } } " \
+             "errors { field code } } }"
+    made = gql_as(admin_user)(create, {"input": {"name": "Backup", "content": "true", "language": "bash",
+                                                 "setsTags": [global_id("Tag", tag.pk)]}})["data"]["createScript"]
+    assert made == {"node": {"setsTags": [{"name": "backup-fresh"}]}, "errors": []}
+    bad = gql_as(admin_user)(create, {"input": {"name": "Other", "content": "true", "language": "bash",
+                                                "setsTags": [global_id("Site", 1)]}})["data"]["createScript"]
+    assert bad["errors"] == [{"field": "setsTags", "code": "invalid"}]

@@ -25,11 +25,10 @@ from portal.actions.models import (
     Action,
     ActionStatus,
     ActionType,
-    ScriptVersion,
 )
+from portal.actions.output_settings import SERVER_RESULT_KEYS, apply_output, declarations_of
 from portal.actions.references import needs_resolving, resolve_payloads
 from portal.actions.signing import sign_envelope
-from portal.custom_fields.services import set_from_script_output
 from portal.events.publish import batched_publishing, publish
 from portal.events.publish import notify_agent as tell_agent
 
@@ -239,7 +238,7 @@ def _store_reports(reports: list[AgentReport], *, notify_agent: bool) -> list[bo
 def _store_locked(reports: list[AgentReport], *, notify_agent: bool) -> list[bool]:
     locked = {action.pk: action for action in
               Action.objects.select_for_update().filter(pk__in=[report.action_id for report in reports]).order_by()}
-    setting = _fields_set_by_output(list(locked.values()))
+    setting = declarations_of(list(locked.values()))
     known, finished = [], []
     for report in reports:
         action = locked.get(report.action_id)
@@ -260,29 +259,14 @@ def _store_locked(reports: list[AgentReport], *, notify_agent: bool) -> list[boo
         action.stdout_truncated = report.stdout_truncated or cut_out
         action.stderr_truncated = report.stderr_truncated or cut_err
         action.started_at = action.started_at or report.started_at
-        # What the output set is the server's to say: an agent's own "custom_field" is never kept.
-        action.result = {key: value for key, value in report.result.items() if key != "custom_field"}
+        # What the output set is the server's to say: an agent's own claim of it is never kept.
+        action.result = {key: value for key, value in report.result.items() if key not in SERVER_RESULT_KEYS}
         if report.status == ActionStatus.SUCCEEDED and action.pk in setting and action.device is not None:
-            action.result["custom_field"] = set_from_script_output(
-                device=action.device, field_name=setting[action.pk], stdout=action.stdout,
-                script_label=action.title)
+            action.result.update(apply_output(action, setting[action.pk]))
         _finish(action, status=report.status, error=report.error, finished_at=report.finished_at)
     if finished:
         _advance_chains(finished, notify_agent=notify_agent)
     return known
-
-
-def _fields_set_by_output(actions: list[Action]) -> dict[int, str]:
-    """action id → the device custom field its script version declared its output sets (one query, and none
-    when no script ran)."""
-    ran = [action for action in actions if action.script_id is not None and action.script_version is not None]
-    if not ran:
-        return {}
-    declared = {(script, number): name for script, number, name in ScriptVersion.objects.filter(
-        script_id__in={action.script_id for action in ran}).exclude(sets_field="").values_list(
-        "script_id", "number", "sets_field")}
-    return {action.pk: declared[(action.script_id, action.script_version)] for action in ran
-            if (action.script_id, action.script_version) in declared}
 
 
 def finish_action(*, action: Action, status: str, error: str = "", finished_at: datetime | None = None,

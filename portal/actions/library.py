@@ -15,10 +15,11 @@ from django.db import transaction
 from portal.access import Actor, require_msp_admin
 from portal.actions.models import ActionSchedule, DeploymentProfile, ProfileTask, Script, ScriptVersion, SoftwareItem
 from portal.custom_fields.models import CustomField, CustomFieldTarget
+from portal.tags.models import Tag
 from portal.writes import delete_row, save_changed_fields, save_new
 
 SCRIPT_FIELDS = ("name", "description", "language", "content", "default_timeout", "arguments", "environment",
-                 "parameters", "target_os", "sets_field")
+                 "parameters", "target_os", "sets_field", "sets_tags")
 SOFTWARE_FIELDS = ("name", "description", "winget_id", "choco_id", "apt_name", "dnf_name", "brew_name")
 PROFILE_FIELDS = ("name", "description", "target_os", "is_template")
 MAX_PROFILE_TASKS = 100  # the GraphQL list of a profile's tasks is bounded by this
@@ -42,10 +43,20 @@ def _check_sets_field(name: str | None) -> None:
         raise ValidationError({"sets_field": f"No device custom field is named “{name[:50]}”."})
 
 
+def _checked_tags(tag_ids: list[Any] | None) -> list[int]:
+    """The ids of existing tags, in order, once each."""
+    wanted = list(dict.fromkeys(tag_ids or []))
+    if not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in wanted) or \
+            Tag.objects.filter(pk__in=wanted).count() != len(wanted):
+        raise ValidationError({"sets_tags": "Name existing tags (by id)."})
+    return sorted(wanted)
+
+
 def _keep_version(actor: Actor, script: Script, changed: list[str]) -> None:
     ScriptVersion.objects.create(script=script, number=script.version, name=script.name, language=script.language,
                                  content=script.content, arguments=script.arguments, environment=script.environment,
-                                 parameters=script.parameters, sets_field=script.sets_field, changed_fields=changed,
+                                 parameters=script.parameters, sets_field=script.sets_field,
+                                 sets_tags=script.sets_tags, changed_fields=changed,
                                  changed_by_id=actor.user_id,
                                  changed_by_label=actor.label[:150])
 
@@ -54,13 +65,14 @@ def _keep_version(actor: Actor, script: Script, changed: list[str]) -> None:
 def create_script(*, actor: Actor, name: str, content: str, language: str, description: str = "",
                   default_timeout: int = 300, arguments: list[str] | None = None,
                   environment: dict[str, str] | None = None, parameters: list[dict[str, Any]] | None = None,
-                  target_os: str = "", sets_field: str = "") -> Script:
+                  target_os: str = "", sets_field: str = "", sets_tags: list[int] | None = None) -> Script:
     _require_library_admin(actor)
     _check_sets_field(sets_field)
+    sets_tags = _checked_tags(sets_tags)
     script = save_new(actor=actor, instance=Script(
         name=name, content=content, language=language, description=description, default_timeout=default_timeout,
         arguments=arguments or [], environment=environment or {}, parameters=parameters or [],
-        target_os=target_os or "", sets_field=sets_field or ""))
+        target_os=target_os or "", sets_field=sets_field or "", sets_tags=sets_tags))
     _keep_version(actor, script, list(SCRIPT_FIELDS))
     return script
 
@@ -70,6 +82,8 @@ def update_script(*, actor: Actor, script: Script, **changes: Any) -> Script:
     """Save changes; each saved change becomes a new version (who, when, which fields, the content)."""
     _require_library_admin(actor)
     _check_sets_field(changes.get("sets_field", ""))
+    if "sets_tags" in changes:
+        changes["sets_tags"] = _checked_tags(changes["sets_tags"])
     changed = save_changed_fields(actor=actor, instance=script, changes=changes, editable=SCRIPT_FIELDS)
     if changed:
         Script.objects.filter(pk=script.pk).update(version=script.version + 1)

@@ -76,6 +76,10 @@ class Script(Timestamped):
         max_length=50, blank=True, verbose_name="output sets custom field",
         help_text="The name of a device custom field: when a run succeeds, the last line of its output becomes the "
                   "device's value (e.g. a script printing the BitLocker status).")
+    sets_tags = models.JSONField(
+        default=_string_list_default, blank=True, verbose_name="output sets tags",
+        help_text="Ids of the tags a run's output may put on or take off its device, with lines "
+                  "'fleetwatch-tag: +name' or 'fleetwatch-tag: -name'.")
     version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
@@ -120,6 +124,7 @@ class ScriptVersion(models.Model):
     environment = models.JSONField(default=_dict_default, blank=True)
     parameters = models.JSONField(default=_string_list_default, blank=True)
     sets_field = models.CharField(max_length=50, blank=True)
+    sets_tags = models.JSONField(default=_string_list_default, blank=True)
     changed_fields = models.JSONField(default=_string_list_default)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
