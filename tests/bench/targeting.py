@@ -88,8 +88,8 @@ def main() -> None:
 
     from portal.access import actor_for_user, system_actor
     from portal.accounts.models import User
-    from portal.dynamic_groups.services import create_dynamic_group
     from portal.dynamic_groups.selectors import members_of
+    from portal.dynamic_groups.services import create_dynamic_group
 
     started = time.perf_counter()
     seeded = _seed(args.devices)
