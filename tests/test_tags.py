@@ -299,7 +299,8 @@ def _finished_run(device, script, stdout, status="succeeded"):
 def test_a_script_output_puts_on_and_takes_off_only_the_tags_it_declared(tenant_a):
     from portal.actions import library
 
-    stale, fresh, vip = _tag("backup-stale"), _tag("backup-fresh"), _tag("vip")
+    stale, fresh = _tag("backup-stale"), _tag("backup-fresh")
+    _tag("vip")  # exists, but is not the script's to set
     script = library.create_script(actor=system_actor(), name="Backup age", language="bash", content="true",
                                    sets_tags=[stale.pk, fresh.pk])
     device = tenant_a.device
