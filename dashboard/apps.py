@@ -27,10 +27,11 @@ class DashboardConfig(AppConfig):
     def ready(self) -> None:
         from dashboard.action_resources import ACTION_RESOURCES
         from dashboard.dynamic_group_pages import DYNAMIC_GROUPS
+        from dashboard.policy_pages import POLICIES
         from dashboard.resources import CORE_RESOURCES
         from portal.pages import register
 
-        register(*CORE_RESOURCES, DYNAMIC_GROUPS, *ACTION_RESOURCES)
+        register(*CORE_RESOURCES, DYNAMIC_GROUPS, POLICIES, *ACTION_RESOURCES)
         from django.core.signals import request_finished
         from django.db.backends.signals import connection_created
 

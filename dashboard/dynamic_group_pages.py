@@ -16,9 +16,8 @@ from portal.dynamic_groups import services
 from portal.dynamic_groups.models import DynamicGroup
 from portal.dynamic_groups.rules import MAX_RULES
 from portal.dynamic_groups.selectors import dynamic_groups_for, members_of
-from portal.forms import ScopedModelForm
+from portal.forms import CompanyOrMspForm
 from portal.pages import Column, Resource
-from portal.tenancy.selectors import companies_for
 
 RULES_HELP = ('One rule per list item, e.g. [{"field": "os", "op": "eq", "value": "windows"}, {"field": "tag", '
               '"op": "has", "value": 3}, {"field": "custom.backup_age", "op": "gt", "value": 7}, {"field": '
@@ -27,20 +26,13 @@ RULES_HELP = ('One rule per list item, e.g. [{"field": "os", "op": "eq", "value"
               'custom.<name>, software, patches (any, none, contains), last_seen. No rules: every device.')
 
 
-class DynamicGroupForm(ScopedModelForm):
-    create_only_fields = ("company",)
+class DynamicGroupForm(CompanyOrMspForm):
     rules = forms.JSONField(required=False, initial=list, help_text=RULES_HELP,
                             widget=forms.Textarea(attrs={"rows": 8, "class": "code", "spellcheck": "false"}))
 
     class Meta:
         model = DynamicGroup
         fields = ["name", "company", "match", "rules", "description"]
-
-    def limit_choices(self) -> None:
-        if "company" in self.fields:
-            self.fields["company"].queryset = companies_for(actor=self.actor)
-            self.fields["company"].required = not self.actor.sees_all_companies
-            self.fields["company"].empty_label = "The whole MSP" if self.actor.sees_all_companies else None
 
     def service_arguments(self) -> dict[str, Any]:
         arguments = super().service_arguments()

@@ -13,6 +13,7 @@ from connectors.selectors import pulseway_record_of
 from dashboard import forms
 from dashboard.charts import device_charts
 from dashboard.custom_field_views import CustomFieldForm
+from monitoring.policy_checks import effective_checks_of_device
 from portal.access import Actor, Role, is_msp_admin
 from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
@@ -84,6 +85,7 @@ def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
         "can_run_actions": actor.has_role(Role.OPERATOR),
         "recent_actions": actions_for(actor=actor).filter(device=device)[:20],
         "pulseway_managed": pulseway_record_of(device) is not None,
+        "effective_checks": effective_checks_of_device(device.pk),
     }
 
 

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from connectors import views as connector_views
-from dashboard import action_views, custom_field_views, device_views, scheduler_views, tag_views, views
+from dashboard import action_views, custom_field_views, device_views, policy_pages, scheduler_views, tag_views, views
 from monitoring import views as network_views
 
 urlpatterns = [
@@ -34,6 +34,9 @@ urlpatterns = [
     path("connectors/records/<int:pk>/resolve/", connector_views.connector_conflict_resolve,
          name="connector-conflict-resolve"),
     path("devices/<int:pk>/pulseway-script/", connector_views.pulseway_script_run, name="pulseway-script-run"),
+    path("policies/<int:pk>/assign/", policy_pages.policy_assign, name="policy-assign"),
+    path("policies/assignments/<int:pk>/delete/", policy_pages.policy_assignment_delete,
+         name="policy-assignment-delete"),
     path("scheduler/", scheduler_views.scheduler, name="scheduler"),
     path("scheduler/<int:pk>/", scheduler_views.scheduler_job, name="scheduler-job"),
     path("scheduler/<int:pk>/enable/", scheduler_views.scheduler_enable, name="scheduler-enable"),

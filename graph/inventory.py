@@ -17,6 +17,7 @@ from graph.context import actor_from
 from graph.custom_fields import CustomFieldCondition, custom_field_filter, values_of
 from graph.dynamic_groups import dynamic_group_filter
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
+from graph.monitoring import EffectiveCheck, effective_checks_of
 from graph.scoping import Visible
 from graph.tags import TagNode, tag_filter
 from graph.tenancy import CompanyNode, GroupNode, SiteNode
@@ -189,6 +190,11 @@ class DeviceNode(Visible, relay.Node):
     @strawberry_django.field(only=["custom_fields"], description="Custom values by field name, defaults included.")
     def custom_fields(self, info: Info) -> JSON:
         return values_of(info, self, "device")
+
+    @strawberry_django.field(description="The checks watching this device by its policies, and where each comes "
+                                         "from (computed now).")
+    def effective_checks(self) -> list[EffectiveCheck]:
+        return effective_checks_of(self.pk)
 
 
 @strawberry.type

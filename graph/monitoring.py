@@ -15,6 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
+from graph.policies import PolicyNode
 from graph.scoping import Visible
 from graph.tags import TagNode, tag_filter
 from graph.tenancy import CompanyNode, GroupNode, SiteNode
@@ -28,6 +29,8 @@ from monitoring.models import (
     NetworkInterface,
     NetworkPollSample,
 )
+from monitoring.policy_checks import effective_checks_of_device
+from portal.policies.selectors import policies_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
@@ -161,7 +164,27 @@ class CheckNode(Visible, relay.Node):
     warning_severity: auto
     critical_severity: auto
     enabled: auto
-    company: CompanyNode
+    company: CompanyNode | None = strawberry_django.field(description="The policy's company; null: an MSP-wide "
+                                                                      "policy's check.")
+    policy: PolicyNode
+
+
+@strawberry.type(description="A check watching a device, the policy assignment it comes from, and what it "
+                             "overrides.")
+class EffectiveCheck:
+    check: CheckNode
+    policy: str
+    level: str
+    target: str
+    overrides: list[str] = strawberry.field(description="Checks of the same kind it wins over, with their policy.")
+
+
+def effective_checks_of(device_id: int) -> list[EffectiveCheck]:
+    return [EffectiveCheck(check=effective.check, policy=effective.source.policy_name, level=effective.source.level,
+                           target=effective.source.target,
+                           overrides=[f"{check.name} ({source.policy_name}, {source.target})"
+                                      for check, source in effective.overrides])
+            for effective in effective_checks_of_device(device_id)]
 
 
 @strawberry_django.filter_type(Alert, lookups=True)
@@ -219,8 +242,9 @@ class MonitoringQuery:
 
 @strawberry_django.input(Check)
 class CheckCreateInput:
-    company: relay.GlobalID
     name: auto
+    policy: relay.GlobalID | None = strawberry.field(default=None, description="The policy that holds the check…")
+    company: relay.GlobalID | None = strawberry.field(default=None, description="…or a company: its own policy.")
     kind: auto
     warning_threshold: auto = None
     critical_threshold: auto = None
@@ -404,7 +428,9 @@ class MonitoringMutation:
         actor = actor_from(info)
         node, errors = attempt(lambda: services.create_check(
             actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
-                                        field="company"),
+                                        field="company") if input.company else None,
+            policy=lookup(policies_for(actor=actor), input.policy, type_name="Policy", field="policy")
+            if input.policy else None,
             **sent_fields(input, services.CHECK_FIELDS, keep_nulls=True)))
         return Payload(node=node, errors=errors)
 

@@ -22,6 +22,7 @@ from graph.errors import node_pk
 from graph.hardening import hardening_extensions, is_internal_error
 from graph.inventory import InventoryMutation, InventoryQuery
 from graph.monitoring import MonitoringMutation, MonitoringQuery
+from graph.policies import PoliciesMutation, PoliciesQuery
 from graph.subscriptions import Subscription
 from graph.tags import TagsMutation, TagsQuery
 from graph.tenancy import TenancyMutation, TenancyQuery
@@ -48,7 +49,7 @@ class NodeIdCheck(FieldExtension):
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
             MonitoringQuery, ConnectorsQuery, TagsQuery, CustomFieldsQuery,
-            DynamicGroupsQuery):
+            DynamicGroupsQuery, PoliciesQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.",
                                                       extensions=[NodeIdCheck()])
 
@@ -56,7 +57,7 @@ class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, Action
 @strawberry.type
 class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
                MonitoringMutation, ConnectorsMutation, TagsMutation,
-               CustomFieldsMutation, DynamicGroupsMutation):
+               CustomFieldsMutation, DynamicGroupsMutation, PoliciesMutation):
     pass
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from monitoring.models import Camera, Check, MaintenanceWindow, NetworkDevice
 from portal.forms import ScopedModelForm
+from portal.policies.selectors import policies_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 
@@ -52,16 +55,33 @@ class CameraForm(ScopedModelForm):
 
 
 class CheckForm(ScopedModelForm):
-    create_only_fields = ("company",)
+    """A check of a policy; or, picking a company instead, of that company's own policy."""
+
+    create_only_fields = ("policy", "company")
+    policy = forms.ModelChoiceField(queryset=None, required=False, help_text="The policy that holds the check.")
+    company = forms.ModelChoiceField(queryset=None, required=False,
+                                     help_text="Or a company instead of a policy: the check joins the company's own "
+                                               "policy.")
 
     class Meta:
         model = Check
-        fields = ["company", "name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert",
-                  "parameter", "warning_severity", "critical_severity", "enabled"]
+        fields = ["name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert", "parameter",
+                  "warning_severity", "critical_severity", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.order_fields(["policy", "company"])
 
     def limit_choices(self) -> None:
-        if "company" in self.fields:
+        if "policy" in self.fields:
+            self.fields["policy"].queryset = policies_for(actor=self.actor)
             self.fields["company"].queryset = companies_for(actor=self.actor)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.instance.pk is None and (data.get("policy") is None) == (data.get("company") is None):
+            raise forms.ValidationError("Choose a policy, or a company for its own policy (one of the two).")
+        return data
 
 
 class MaintenanceWindowForm(ScopedModelForm):

@@ -9,7 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from monitoring.rtsp import check_username, rtsp_target
-from portal.access import TenantOwned
+from portal.access import CompanyOrShared, TenantOwned
+from portal.policies.models import Policy
 from portal.secrets import EncryptedTextField
 from portal.tags.models import Tag
 from portal.targets import parse_host
@@ -252,11 +253,14 @@ class CheckKind(models.TextChoices):
 
 
 class Check(TenantOwned, Timestamped):
-    """A condition watched on every matching object of one company, alerting after N failures in a row."""
+    """A condition a policy watches on every matching object it reaches, alerting after N failures in a row."""
 
     company_path = "company_id"
+    visibility = CompanyOrShared("company_id")
 
-    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="checks")
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="checks")
+    # The policy's company (empty: an MSP-wide policy's check), kept with the check for the tenancy rule.
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True, related_name="checks")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=CheckKind.choices)
     warning_threshold = models.FloatField(null=True, blank=True, help_text="Minutes, percent or count by kind.")

@@ -88,13 +88,13 @@ ALERTS = Resource(
 CHECKS = Resource(
     slug="checks", noun="check", title="Checks",
     rows_for=checks_for,
-    columns=(Column("Name", "name", "name"), Column("Company", "company.name", "company__name"),
+    columns=(Column("Name", "name", "name"), Column("Policy", "policy.name", "policy__name"),
              Column("Watches", "get_kind_display", "kind"), Column("Warning at", "warning_threshold"),
              Column("Critical at", "critical_threshold"), Column("Failures in a row", "failures_before_alert"),
              Column("Enabled", "enabled", "enabled")),
-    search_fields=("name", "parameter", "company__name"), default_sort="name", form_class=CheckForm,
+    search_fields=("name", "parameter", "policy__name", "company__name"), default_sort="name", form_class=CheckForm,
     create=services.create_check, update=services.update_check, delete=services.delete_check,
-    parent_fields=("company",),
+    parent_fields=("company", "policy"),
     empty_hint="Every company gets default checks; add your own (a service that must run, tighter CPU "
                "limits) here.",
     filters=(ListFilter("company", "Company", "company_id", company_choices),

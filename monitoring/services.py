@@ -24,9 +24,11 @@ from monitoring.models import (
     Severity,
 )
 from monitoring.rtsp import rtsp_target
-from portal.access import Actor, Role, ensure_visible, require_role, rows_for_system
+from portal.access import Actor, Role, ensure_visible, require_msp_admin, require_role, rows_for_system
 from portal.audit.services import record
 from portal.events.publish import publish
+from portal.policies.models import Policy
+from portal.policies.services import company_policy
 from portal.targets import parse_host
 from portal.tenancy.models import Company, Group, Site
 from portal.writes import clear_retargeted_secrets, delete_row, explain_cleared, save_changes, save_new
@@ -160,25 +162,39 @@ def check_now(*, actor: Actor, camera: Camera) -> Camera:
     return camera
 
 
-@transaction.atomic
-def create_check(*, actor: Actor, company: Company, name: str, kind: str, **fields: Any) -> Check:
+def _require_check_writer(actor: Actor, policy: Policy) -> None:
+    """A company's policy's checks are its operators'; an MSP-wide policy's, admins' who see every company."""
+    if policy.company_id is None:
+        require_msp_admin(actor, what="Checks of a policy of the whole MSP")
+        return
     require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=company.pk)
-    return save_new(actor=actor, instance=Check(company=company, name=name, kind=kind,
+    ensure_visible(actor=actor, company_id=policy.company_id)
+
+
+@transaction.atomic
+def create_check(*, actor: Actor, name: str, kind: str, policy: Policy | None = None, company: Company | None = None,
+                 **fields: Any) -> Check:
+    """Add a check to a policy, or to a company's own policy (created and assigned to it the first time)."""
+    if policy is None:
+        if company is None:
+            raise ValidationError("Choose the policy the check belongs to (or a company, for its own policy).")
+        require_role(actor, Role.OPERATOR)
+        ensure_visible(actor=actor, company_id=company.pk)
+        policy = company_policy(company=company)
+    _require_check_writer(actor, policy)
+    return save_new(actor=actor, instance=Check(policy=policy, company_id=policy.company_id, name=name, kind=kind,
                                                 **{k: v for k, v in fields.items() if k in CHECK_FIELDS}))
 
 
 @transaction.atomic
 def update_check(*, actor: Actor, check: Check, **changes: Any) -> Check:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=check.company_id)
+    _require_check_writer(actor, check.policy)
     return save_changes(actor=actor, instance=check, changes=changes, editable=CHECK_FIELDS)
 
 
 @transaction.atomic
 def delete_check(*, actor: Actor, check: Check) -> None:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=check.company_id)
+    _require_check_writer(actor, check.policy)
     delete_row(actor=actor, instance=check)
 
 
@@ -235,8 +251,9 @@ def default_checks_for_new_company(sender: type, instance: Company, created: boo
 
 
 def ensure_default_checks(*, company: Company) -> int:
-    """Create the default checks a company lacks (by kind); returns how many were created."""
-    have = set(rows_for_system(Check).filter(company=company).values_list("kind", flat=True))
-    missing = [Check(company=company, **spec) for spec in DEFAULT_CHECKS if spec["kind"] not in have]
+    """Create the default checks a company's own policy lacks (by kind); returns how many were created."""
+    policy = company_policy(company=company)
+    have = set(rows_for_system(Check).filter(policy=policy).values_list("kind", flat=True))
+    missing = [Check(policy=policy, company=company, **spec) for spec in DEFAULT_CHECKS if spec["kind"] not in have]
     rows_for_system(Check).bulk_create(missing)
     return len(missing)

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from portal.access import Actor, rows_for_system
+from portal.tenancy.selectors import companies_for
 
 
 class ScopedModelForm(forms.ModelForm):
@@ -59,3 +60,16 @@ class ScopedModelForm(forms.ModelForm):
         """The cleaned values, named as the services take them; secrets only when typed into this form."""
         return {name: value for name, value in self.cleaned_data.items()
                 if name not in self.secret_fields or name in self.entered_secrets}
+
+
+class CompanyOrMspForm(ScopedModelForm):
+    """The form of a row that is one company's or, with no company, the whole MSP's (dynamic groups, policies):
+    its company is chosen once, among the actor's; "the whole MSP" is offered to those who see every company."""
+
+    create_only_fields = ("company",)
+
+    def limit_choices(self) -> None:
+        if "company" in self.fields:
+            self.fields["company"].queryset = companies_for(actor=self.actor)
+            self.fields["company"].required = not self.actor.sees_all_companies
+            self.fields["company"].empty_label = "The whole MSP" if self.actor.sees_all_companies else None

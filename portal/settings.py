@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "portal.tags",
     "portal.custom_fields",
     "portal.dynamic_groups",
+    "portal.policies",
     "portal.inventory",
     "portal.audit",
     "portal.actions",

@@ -6,6 +6,7 @@ the isolation tests.
 """
 
 from collections.abc import Callable
+from itertools import count
 
 from django.db.models import Model
 from django.utils import timezone
@@ -25,6 +26,7 @@ from portal.audit.models import AuditEvent
 from portal.dynamic_groups.models import DynamicGroup
 from portal.inventory import models as inventory
 from portal.inventory.models import Device
+from portal.policies.models import Level, Policy, PolicyAssignment
 from portal.tenancy.models import Company, Contact, Group, Site
 from tests import factories
 
@@ -63,8 +65,16 @@ def _network_device_in(company: Company) -> NetworkDevice:
                                         name=f"{company.name} core switch", host="192.0.2.1", community="public")
 
 
+_POLICY_NUMBERS = count(1)
+
+
+def _policy_in(company: Company) -> Policy:
+    return Policy.objects.create(company=company, name=f"{company.name} policy {next(_POLICY_NUMBERS)}")
+
+
 def _check_in(company: Company) -> Check:
-    return Check.objects.create(company=company, name=f"{company.name} CPU", kind="agent_cpu", warning_threshold=90)
+    return Check.objects.create(policy=_policy_in(company), company=company, name=f"{company.name} CPU",
+                                kind="agent_cpu", warning_threshold=90)
 
 
 def _alert_in(company: Company) -> Alert:
@@ -110,6 +120,9 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     Alert: _alert_in,
     DynamicGroup: lambda company: DynamicGroup.objects.create(company=company, name=f"{company.name} servers",
                                                               rules=[{"field": "os", "op": "eq", "value": "linux"}]),
+    Policy: _policy_in,
+    PolicyAssignment: lambda company: PolicyAssignment.objects.create(policy=_policy_in(company), level=Level.COMPANY,
+                                                                      company=company),
     MaintenanceWindow: lambda company: MaintenanceWindow.objects.create(
         company=company, starts_at=timezone.now(), ends_at=timezone.now() + timezone.timedelta(hours=1)),
 }
@@ -133,6 +146,8 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "camera-check": (Camera, "POST"),
     "alert-acknowledge": (Alert, "POST"),
     "pulseway-script-run": (Device, "POST"),
+    "policy-assign": (Policy, "POST"),
+    "policy-assignment-delete": (PolicyAssignment, "POST"),
 }
 # Pages of the shared library (scripts, software, profiles): the same for every signed-in user; and
 # connector and scheduler pages, for administrators who see every company (tests/connectors and

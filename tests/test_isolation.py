@@ -71,9 +71,8 @@ def test_a_model_without_a_declared_visibility_cannot_be_read(actor_of, admin_us
         visible_to(Session.objects.all(), actor_of(admin_user))
 
 
-OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "tags", "custom_fields", "dynamic_groups",
-            "monitoring",
-            "connectors")
+OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "tags", "custom_fields",
+            "dynamic_groups", "policies", "monitoring", "connectors")
 
 
 def test_every_model_of_ours_declares_how_it_is_seen():

@@ -98,8 +98,11 @@ def test_new_alerts_arrive_at_the_top_of_the_alert_list(live_daphne, tenant_a, t
             "from monitoring.evaluation import evaluate_check\n"
             "from monitoring.models import Check\n"
             "from portal.inventory.models import Device\n"
+            "from portal.policies.services import company_policy\n"
+            "from portal.tenancy.models import Company\n"
             f"Device.objects.filter(pk={device_pk}).update(status='online', cpu_percent=99)\n"
-            f"evaluate_check(check=Check.objects.create(company_id={company_pk}, name='CPU', kind='agent_cpu', "
+            f"evaluate_check(check=Check.objects.create(company_id={company_pk}, "
+            f"policy=company_policy(company=Company.objects.get(pk={company_pk})), name='CPU', kind='agent_cpu', "
             "critical_threshold=95, failures_before_alert=1))\n")
 
     async def scenario() -> str:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from portal.access import CompanyOrShared, TenantOwned
-from portal.tenancy.models import Company, Timestamped
+from portal.tenancy.models import Company, Timestamped, name_once_per_owner
 
 
 def _rules_default() -> list:
@@ -42,13 +42,7 @@ class DynamicGroup(TenantOwned, Timestamped):
 
     class Meta:
         ordering = ["name", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["company", "name"], name="dynamic_group_name_once",
-                                    violation_error_message="A dynamic group of this name exists."),
-            models.UniqueConstraint(fields=["name"], condition=models.Q(company__isnull=True),
-                                    name="shared_dynamic_group_name_once",
-                                    violation_error_message="A dynamic group of this name exists."),
-        ]
+        constraints = name_once_per_owner(prefix="dynamic_group", message="A dynamic group of this name exists.")
 
     def __str__(self) -> str:
         return self.name

@@ -35,6 +35,15 @@ def custom_values_default() -> dict:
     return {}
 
 
+def name_once_per_owner(*, prefix: str, message: str) -> list[models.UniqueConstraint]:
+    """A name used once per company, and once among the rows of the whole MSP (no company): two constraints,
+    since a NULL company never collides with another in a plain unique constraint."""
+    return [models.UniqueConstraint(fields=["company", "name"], name=f"{prefix}_name_once",
+                                    violation_error_message=message),
+            models.UniqueConstraint(fields=["name"], condition=models.Q(company__isnull=True),
+                                    name=f"shared_{prefix}_name_once", violation_error_message=message)]
+
+
 class Company(TenantOwned, Timestamped):
     """A client company of the MSP; everything else in the fleet belongs to one."""
 

@@ -1,4 +1,5 @@
-"""Benchmark: counting a dynamic group's devices over an MSP-sized fleet (default 15,000 devices in 50 companies,
+"""Benchmark: the effective policy of every device (20 policies of 3 checks each, assigned at every level), and
+counting a dynamic group's devices over an MSP-sized fleet (default 15,000 devices in 50 companies,
 each with ~3 of 20 tags, a numeric custom value, 10 installed packages; a fifth with pending patches), by rule
 kind, as an all-company technician and as one scoped to a single company; and the device list filtered by a group.
 
@@ -114,6 +115,7 @@ def main() -> None:
             print(f"dynamic group '{label}', {reader}, {args.devices} devices, {connection.vendor}: {count} "
                   f"members counted in median {median:.1f} ms, p95 {p95:.1f} ms ({args.runs} runs)")
     settings.ALLOWED_HOSTS = ["*"]
+    _effective_policies(args.runs, args.devices, seeded["tag"])
     client = Client()
     client.force_login(User.objects.get(username="msp"))
     group_id = create_dynamic_group(actor=system_actor(), name="list view", rules=groups["has a tag"]).pk
@@ -125,6 +127,48 @@ def main() -> None:
     median, p95, _ = _timed(args.runs, listed)
     print(f"device list filtered by a dynamic group (page 1, with the groups' counts in its picker), "
           f"{args.devices} devices, {connection.vendor}: median {median:.1f} ms, p95 {p95:.1f} ms")
+
+
+def _effective_policies(runs: int, device_count: int, tag_id: int) -> None:
+    """20 policies (2 for the whole MSP, 6 on companies, 4 on sites, 4 on groups, 2 on dynamic groups, 2 on
+    devices), 3 checks each: the checks watching every device, as each minute's evaluation computes them."""
+    from django.db import connection
+
+    from monitoring.models import Check, CheckKind
+    from monitoring.policy_checks import watched_objects
+    from monitoring.services import create_check
+    from portal.access import system_actor
+    from portal.dynamic_groups.services import create_dynamic_group
+    from portal.inventory.models import Device
+    from portal.policies.models import Level
+    from portal.policies.selectors import policies_by_device
+    from portal.policies.services import assign_policy, create_policy
+    from portal.tenancy.models import Company, Group, Site
+
+    actor = system_actor()
+    Check.objects.all().delete()
+    companies, sites = list(Company.objects.all()[:6]), list(Site.objects.all()[:4])
+    groups, devices = list(Group.objects.all()[:4]), list(Device.objects.all()[:2])
+    dynamic = [create_dynamic_group(actor=actor, name=f"policy group {n}", rules=rules) for n, rules in enumerate((
+        [{"field": "os", "op": "eq", "value": "linux"}], [{"field": "tag", "op": "has", "value": tag_id}]))]
+    targets = [(Level.MSP, None)] * 2 + [(Level.COMPANY, c) for c in companies] + [(Level.SITE, s) for s in sites] \
+        + [(Level.GROUP, g) for g in groups] + [(Level.DYNAMIC_GROUP, d) for d in dynamic] \
+        + [(Level.DEVICE, d) for d in devices]
+    kinds = [CheckKind.AGENT_CPU, CheckKind.AGENT_MEMORY, CheckKind.AGENT_OFFLINE, CheckKind.AGENT_DISK_FREE]
+    for number, (level, target) in enumerate(targets):
+        policy = create_policy(actor=actor, name=f"bench policy {number}")
+        for offset in range(3):
+            create_check(actor=actor, policy=policy, name=f"p{number} check {offset}",
+                         kind=kinds[(number + offset) % 4], warning_threshold=50 + number)
+        assign_policy(actor=actor, policy=policy, level=level, target=target, order=number)
+    median, p95, by_device = _timed(runs, lambda: policies_by_device())
+    print(f"policies reaching each device, {len(by_device)} devices x {len(targets)} policies, {connection.vendor}: "
+          f"median {median:.0f} ms, p95 {p95:.0f} ms ({runs} runs)")
+    median, p95, watched = _timed(runs, watched_objects)
+    pairs = sum(len(ids) for ids in watched.values())
+    print(f"effective checks of every device (precedence applied), {device_count} devices x {len(targets)} policies "
+          f"x 3 checks, {connection.vendor}: {pairs} check-device pairs in median {median:.0f} ms, p95 {p95:.0f} ms "
+          f"({runs} runs)")
 
 
 if __name__ == "__main__":

@@ -141,8 +141,11 @@ def test_alert_raised_reaches_only_the_alerts_company(live_daphne, tenant_a, ten
             "from monitoring.evaluation import evaluate_check\n"
             "from monitoring.models import Check\n"
             "from portal.inventory.models import Device\n"
+            "from portal.policies.services import company_policy\n"
+            "from portal.tenancy.models import Company\n"
             f"Device.objects.filter(pk={device_pk}).update(status='online', cpu_percent=99)\n"
-            f"check = Check.objects.create(company_id={company_pk}, name='CPU', kind='agent_cpu', "
+            f"check = Check.objects.create(company_id={company_pk}, "
+            f"policy=company_policy(company=Company.objects.get(pk={company_pk})), name='CPU', kind='agent_cpu', "
             "critical_threshold=95, failures_before_alert=1)\n"
             "evaluate_check(check=check)\n")
 

@@ -17,14 +17,16 @@ from monitoring import evaluation, notifications, services
 from monitoring.models import Alert, Camera, Check, CheckKind, MaintenanceWindow, NetworkDevice, Severity
 from portal.audit.models import AuditEvent
 from portal.inventory.models import Device
+from portal.policies.services import company_policy
 from tests.monitoring.conftest import free_udp_port
 
 pytestmark = pytest.mark.django_db
 
 
 def _cpu_check(company, **extra) -> Check:
-    return Check.objects.create(company=company, name="CPU", kind=CheckKind.AGENT_CPU, warning_threshold=85,
-                                critical_threshold=95, failures_before_alert=2, **extra)
+    return Check.objects.create(
+        company=company, policy=company_policy(company=company), name="CPU", kind=CheckKind.AGENT_CPU,
+        warning_threshold=85, critical_threshold=95, failures_before_alert=2, **extra)
 
 
 def _set_cpu(device, value: float) -> None:
@@ -130,9 +132,11 @@ def test_high_alerts_reach_email_and_slack_at_once(tenant_a, settings):
     settings.FLEETWATCH_BASE_URL = "https://rmm.example.com"
     try:
         Check.objects.all().delete()  # only the two checks below
-        Check.objects.create(company=tenant_a.company, name="Edge down", kind=CheckKind.NETWORK_UNREACHABLE,
-                             failures_before_alert=1, critical_severity=Severity.HIGH)
-        Check.objects.create(company=tenant_a.company, name="Cam auth", kind=CheckKind.CAMERA_AUTH_FAILED,
+        own = company_policy(company=tenant_a.company)
+        Check.objects.create(company=tenant_a.company, policy=own, name="Edge down",
+                             kind=CheckKind.NETWORK_UNREACHABLE, failures_before_alert=1,
+                             critical_severity=Severity.HIGH)
+        Check.objects.create(company=tenant_a.company, policy=own, name="Cam auth", kind=CheckKind.CAMERA_AUTH_FAILED,
                              failures_before_alert=1, critical_severity=Severity.MEDIUM)
         NetworkDevice.objects.create(company=tenant_a.company, site=tenant_a.site, name="edge-fw", host="192.0.2.1",
                                      community="c", status="unreachable", status_detail="host unknown")
