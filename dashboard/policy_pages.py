@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from monitoring.selectors import checks_for
+from monitoring.selectors import alert_routes_for, checks_for
 from portal.access import Actor, Role
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.forms import CompanyOrMspForm
@@ -61,6 +61,7 @@ class AssignForm(forms.Form):
 
 def _policy_detail(actor: Actor, policy: Policy) -> dict[str, Any]:
     return {"checks": checks_for(actor=actor).filter(policy=policy),
+            "routes": alert_routes_for(actor=actor).filter(policy=policy),
             "assignments": assignments_for(actor=actor).filter(policy=policy),
             "assign_form": AssignForm(actor=actor, initial={"level": Level.COMPANY, "company": policy.company_id}),
             "can_assign": actor.has_role(Role.ADMIN)}

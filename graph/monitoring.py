@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from graph.alert_routes import AlertNotificationNode
 from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields, words_matching
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
@@ -218,6 +219,8 @@ class AlertNode(Visible, relay.Node):
     acknowledgement_note: auto
     company: CompanyNode
     check_rule: CheckNode
+    notifications: DjangoListConnection[AlertNotificationNode] = strawberry_django.connection(
+        max_results=MAX_PAGE, description="What its policy's routes sent (or are retrying), newest first.")
 
 
 @strawberry_django.type(MaintenanceWindow, name="MaintenanceWindow")

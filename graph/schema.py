@@ -14,6 +14,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from graph.accounts import AccountsMutation, AccountsQuery
 from graph.actions import ActionsMutation, ActionsQuery
+from graph.alert_routes import AlertRoutesMutation, AlertRoutesQuery
 from graph.connectors import ConnectorsMutation, ConnectorsQuery
 from graph.custom_fields import CustomFieldsMutation, CustomFieldsQuery
 from graph.dynamic_groups import DynamicGroupsMutation, DynamicGroupsQuery
@@ -49,7 +50,7 @@ class NodeIdCheck(FieldExtension):
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
             MonitoringQuery, ConnectorsQuery, TagsQuery, CustomFieldsQuery,
-            DynamicGroupsQuery, PoliciesQuery):
+            DynamicGroupsQuery, PoliciesQuery, AlertRoutesQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.",
                                                       extensions=[NodeIdCheck()])
 
@@ -57,7 +58,8 @@ class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, Action
 @strawberry.type
 class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
                MonitoringMutation, ConnectorsMutation, TagsMutation,
-               CustomFieldsMutation, DynamicGroupsMutation, PoliciesMutation):
+               CustomFieldsMutation, DynamicGroupsMutation, PoliciesMutation,
+               AlertRoutesMutation):
     pass
 
 

@@ -15,8 +15,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from monitoring.alert_routing import deliver_due, queue_event, queue_reminders
 from monitoring.models import (
     Alert,
+    AlertNotification,
     AlertStatus,
     Camera,
     Check,
@@ -219,10 +221,13 @@ def evaluate_check(*, check: Check, watched: set[int] | None = None) -> list[Ale
     recovered = [key for key in states if key not in failing]
     rows_for_system(CheckState).filter(check_rule=check, object_key__in=recovered).delete()
     unresolved = rows_for_system(Alert).filter(check_rule=check, resolved_at__isnull=True)
-    for alert in unresolved.exclude(object_key__in=failing):
+    resolved = list(unresolved.exclude(object_key__in=failing).select_related("check_rule"))
+    for alert in resolved:
         alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
         alert.save(update_fields=["status", "resolved_at", "last_seen_at"])
         publish("alert.updated", company_id=alert.company_id, id=alert.pk)
+    queue_event(alerts=opened, event=AlertNotification.Event.OPENED)
+    queue_event(alerts=resolved, event=AlertNotification.Event.RESOLVED)
     return opened
 
 
@@ -237,4 +242,6 @@ def evaluate_all_checks() -> dict[str, int]:
         except Exception:  # one broken check must not stop the others
             logger.exception("check %s failed to evaluate", check.pk)
     notify(alerts=[alert for alert in opened if alert.severity in NOTIFY_SEVERITIES])
-    return {"opened": len(opened)}
+    queue_reminders()
+    delivered = deliver_due()
+    return {"opened": len(opened), **delivered}

@@ -6,7 +6,8 @@ from typing import Any
 
 from django import forms
 
-from monitoring.models import Camera, Check, MaintenanceWindow, NetworkDevice
+from monitoring.models import AlertRoute, Camera, Check, MaintenanceWindow, NetworkDevice
+from portal.actions.selectors import scripts_for
 from portal.forms import ScopedModelForm
 from portal.policies.selectors import policies_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
@@ -82,6 +83,30 @@ class CheckForm(ScopedModelForm):
         if self.instance.pk is None and (data.get("policy") is None) == (data.get("company") is None):
             raise forms.ValidationError("Choose a policy, or a company for its own policy (one of the two).")
         return data
+
+
+class AlertRouteForm(ScopedModelForm):
+    """Where a policy's alerts go. The webhook URL is a secret: never shown again, empty keeps it."""
+
+    create_only_fields = ("policy",)
+    secret_fields = ("url",)
+    emails = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Email: the addresses, one per line.")
+
+    class Meta:
+        model = AlertRoute
+        fields = ["policy", "name", "kind", "min_severity", "emails", "url", "script", "on_open", "on_resolve",
+                  "renotify_minutes", "enabled"]
+
+    def limit_choices(self) -> None:
+        if "policy" in self.fields:
+            self.fields["policy"].queryset = policies_for(actor=self.actor)
+        self.fields["script"].queryset = scripts_for(actor=self.actor)
+        if self.instance.pk and isinstance(self.instance.emails, list):
+            self.initial["emails"] = "\n".join(self.instance.emails)
+
+    def clean_emails(self) -> list[str]:
+        return [line.strip() for line in (self.cleaned_data.get("emails") or "").splitlines() if line.strip()]
 
 
 class MaintenanceWindowForm(ScopedModelForm):

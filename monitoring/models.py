@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
+from django.utils import timezone
 
 from monitoring.rtsp import check_username, rtsp_target
 from portal.access import CompanyOrShared, TenantOwned
 from portal.policies.models import Policy
 from portal.secrets import EncryptedTextField
 from portal.tags.models import Tag
-from portal.targets import parse_host
+from portal.targets import TargetUrl, parse_host, parse_url
 from portal.tenancy.models import Company, Group, Site, Timestamped, check_placement
 
 
@@ -357,3 +358,108 @@ class MaintenanceWindow(TenantOwned):
     def clean(self) -> None:
         if self.ends_at and self.starts_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The window must end after it starts."})
+
+
+def route_target(url: str) -> TargetUrl:
+    """Where a Slack or webhook route posts: https (plain http only to this machine), a real host and port."""
+    return parse_url(url, schemes={"https": 443, "http": 80}, what="Webhook URL", plain_http_only_on_loopback=True)
+
+
+class RouteKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    SLACK = "slack", "Slack webhook"
+    WEBHOOK = "webhook", "Webhook (JSON POST)"
+    SCRIPT = "script", "Run a script on the device"
+
+
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity.values)}
+
+
+class AlertRoute(TenantOwned, Timestamped):
+    """Where a policy's alerts go, from a severity up: email addresses, a Slack or generic webhook, or a library
+    script run on the alert's device (self-healing, e.g. restart the service) when it opens or resolves."""
+
+    company_path = "policy__company_id"
+    visibility = CompanyOrShared("policy__company_id")
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="alert_routes")
+    name = models.CharField(max_length=150)
+    kind = models.CharField(max_length=16, choices=RouteKind.choices)
+    min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.HIGH,
+                                    help_text="Alerts of this severity and above.")
+    emails = models.JSONField(default=list, blank=True, help_text="Email: the addresses.")
+    # A webhook's URL holds its secret (Slack's does): stored encrypted, never shown again.
+    url = EncryptedTextField(blank=True, help_text="Slack or webhook: the https URL (stored encrypted).")
+    script = models.ForeignKey("actions.Script", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               help_text="Script: the library script run on the alert's device.")
+    on_open = models.BooleanField(default=True, help_text="Notify (or run the script) when the alert opens.")
+    on_resolve = models.BooleanField(default=False, help_text="Notify (or run the script) when it resolves.")
+    renotify_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(5)],
+                                                   help_text="Notify again every N minutes while it stays open "
+                                                             "(empty: once).")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["policy", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def takes(self, severity: str) -> bool:
+        return self.enabled and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]
+
+    def clean(self) -> None:
+        if self.kind == RouteKind.EMAIL:
+            addresses = self.emails
+            if not isinstance(addresses, list) or not 1 <= len(addresses) <= 20:
+                raise ValidationError({"emails": "Give 1 to 20 email addresses."})
+            for address in addresses:
+                try:
+                    validate_email(address)
+                except (ValidationError, TypeError):
+                    raise ValidationError({"emails": f"“{str(address)[:80]}” is not an email address."}) from None
+        elif self.kind in (RouteKind.SLACK, RouteKind.WEBHOOK):
+            try:
+                self.url = route_target(self.url or "").url
+            except ValidationError as error:
+                raise ValidationError({"url": error.messages}) from None
+        elif self.kind == RouteKind.SCRIPT and self.script_id is None:
+            raise ValidationError({"script": "Choose the library script to run on the alert's device."})
+        if not (self.on_open or self.on_resolve):
+            raise ValidationError("Notify when the alert opens, when it resolves, or both.")
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class AlertNotification(TenantOwned):
+    """One delivery of an alert event through one route, with its attempts: the alert's timeline."""
+
+    company_path = "alert__company_id"
+
+    class Event(models.TextChoices):
+        OPENED = "opened", "Opened"
+        REMINDER = "reminder", "Still open"
+        RESOLVED = "resolved", "Resolved"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    route = models.ForeignKey(AlertRoute, on_delete=models.SET_NULL, null=True, related_name="notifications")
+    route_label = models.CharField(max_length=200)
+    event = models.CharField(max_length=16, choices=Event.choices)
+    status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    action = models.ForeignKey("actions.Action", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               help_text="The script run this notification queued.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} via {self.route_label}: {self.get_status_display().lower()}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring import services
-from monitoring.forms import CameraForm, CheckForm, MaintenanceWindowForm, NetworkDeviceForm
-from monitoring.models import AlertStatus, CameraStatus, CheckKind, NetworkDeviceType, PollStatus, Severity
+from monitoring import alert_routing, services
+from monitoring.forms import AlertRouteForm, CameraForm, CheckForm, MaintenanceWindowForm, NetworkDeviceForm
+from monitoring.models import AlertStatus, CameraStatus, CheckKind, NetworkDeviceType, PollStatus, RouteKind, Severity
 from monitoring.selectors import (
+    alert_notifications_for,
+    alert_routes_for,
     alerts_for,
     cameras_for,
     checks_for,
@@ -75,8 +77,9 @@ ALERTS = Resource(
              Column("Acknowledged by", "acknowledged_by_label")),
     search_fields=("message", "object_label", "company__name"), default_sort="-opened_at",
     hidden_fields=("check_rule", "object_key"),
-    detail_context=lambda actor, alert: {"can_acknowledge": actor.has_role(Role.OPERATOR)
-                                         and alert.resolved_at is None},
+    detail_context=lambda actor, alert: {
+        "can_acknowledge": actor.has_role(Role.OPERATOR) and alert.resolved_at is None,
+        "notifications": alert_notifications_for(actor=actor).filter(alert=alert)[:100]},
     empty_hint="No alerts. Checks run every minute on agents, network devices and cameras.",
     filters=(ListFilter("severity", "Severity", "severity", static_choices(list(Severity.choices))),
              ListFilter("status", "Status", "status", static_choices(list(AlertStatus.choices))),
@@ -102,6 +105,21 @@ CHECKS = Resource(
 )
 
 
+ALERT_ROUTES = Resource(
+    slug="alert-routes", noun="alertroute", title="Alert routes",
+    rows_for=alert_routes_for,
+    columns=(Column("Name", "name", "name"), Column("Policy", "policy.name", "policy__name"),
+             Column("Kind", "get_kind_display", "kind"), Column("From", "get_min_severity_display", "min_severity"),
+             Column("Enabled", "enabled", "enabled")),
+    search_fields=("name", "policy__name"), default_sort="name", form_class=AlertRouteForm,
+    create=alert_routing.create_route, update=alert_routing.update_route, delete=alert_routing.delete_route,
+    create_role=Role.ADMIN, edit_role=Role.ADMIN, parent_fields=("policy",), hidden_fields=("url",),
+    empty_hint="Routes send a policy's alerts by email, to Slack or a webhook, or run a script on the device "
+               "(restart the service); add one from a policy's page.",
+    filters=(ListFilter("kind", "Kind", "kind", static_choices(list(RouteKind.choices))),),
+)
+
+
 MAINTENANCE = Resource(
     slug="maintenance", noun="maintenancewindow", title="Maintenance windows",
     rows_for=maintenance_windows_for,
@@ -116,4 +134,4 @@ MAINTENANCE = Resource(
     filters=(ListFilter("company", "Company", "company_id", company_choices),),
 )
 
-MONITORING_RESOURCES = (NETWORK, CAMERAS, ALERTS, CHECKS, MAINTENANCE)
+MONITORING_RESOURCES = (NETWORK, CAMERAS, ALERTS, CHECKS, ALERT_ROUTES, MAINTENANCE)

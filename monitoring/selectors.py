@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 
 from monitoring.models import (
     Alert,
+    AlertNotification,
+    AlertRoute,
     Camera,
     Check,
     MaintenanceWindow,
@@ -42,3 +44,11 @@ def checks_for(*, actor: Actor) -> QuerySet[Check]:
 
 def maintenance_windows_for(*, actor: Actor) -> QuerySet[MaintenanceWindow]:
     return visible_to(MaintenanceWindow.objects.select_related("company", "site"), actor)
+
+
+def alert_routes_for(*, actor: Actor) -> QuerySet[AlertRoute]:
+    return visible_to(AlertRoute.objects.select_related("policy", "script"), actor)
+
+
+def alert_notifications_for(*, actor: Actor) -> QuerySet[AlertNotification]:
+    return visible_to(AlertNotification.objects.select_related("action"), actor)

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from monitoring.models import (
     Alert,
+    AlertNotification,
+    AlertRoute,
     Camera,
     Check,
     CheckState,
@@ -118,6 +120,11 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     Check: _check_in,
     CheckState: lambda company: CheckState.objects.create(check_rule=_check_in(company), object_key="device:1"),
     Alert: _alert_in,
+    AlertRoute: lambda company: AlertRoute.objects.create(policy=_policy_in(company), name=f"{company.name} mail",
+                                                          kind="email", emails=["noc@example.com"]),
+    AlertNotification: lambda company: AlertNotification.objects.create(alert=_alert_in(company),
+                                                                        route_label=f"{company.name} mail",
+                                                                        event="opened"),
     DynamicGroup: lambda company: DynamicGroup.objects.create(company=company, name=f"{company.name} servers",
                                                               rules=[{"field": "os", "op": "eq", "value": "linux"}]),
     Policy: _policy_in,

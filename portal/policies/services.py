@@ -18,7 +18,7 @@ from portal.writes import delete_row, save_changed_fields, save_new
 POLICY_FIELDS = ("name", "description", "enabled")
 
 
-def _require_policy_writer(actor: Actor, company_id: int | None) -> None:
+def require_policy_writer(actor: Actor, company_id: int | None) -> None:
     if company_id is None:
         require_msp_admin(actor, what="Policies of the whole MSP")
         return
@@ -29,14 +29,14 @@ def _require_policy_writer(actor: Actor, company_id: int | None) -> None:
 @transaction.atomic
 def create_policy(*, actor: Actor, name: str, company: Company | None = None, description: str = "",
                   enabled: bool = True) -> Policy:
-    _require_policy_writer(actor, company.pk if company is not None else None)
+    require_policy_writer(actor, company.pk if company is not None else None)
     return save_new(actor=actor, instance=Policy(company=company, name=name, description=description,
                                                  enabled=enabled))
 
 
 @transaction.atomic
 def update_policy(*, actor: Actor, policy: Policy, **changes: Any) -> Policy:
-    _require_policy_writer(actor, policy.company_id)
+    require_policy_writer(actor, policy.company_id)
     save_changed_fields(actor=actor, instance=policy, changes=changes, editable=POLICY_FIELDS)
     return policy
 
@@ -44,7 +44,7 @@ def update_policy(*, actor: Actor, policy: Policy, **changes: Any) -> Policy:
 @transaction.atomic
 def delete_policy(*, actor: Actor, policy: Policy) -> None:
     """Delete a policy with what it holds (its checks, their alerts) and its assignments."""
-    _require_policy_writer(actor, policy.company_id)
+    require_policy_writer(actor, policy.company_id)
     delete_row(actor=actor, instance=policy)
 
 
