@@ -23,6 +23,7 @@ from portal.actions.parameters import Parameter, as_text, from_text
 from portal.actions.selectors import profiles_for, scripts_for, software_items_for
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.models import OsType
+from portal.policies.selectors import policies_for
 from portal.tags.selectors import tags_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
@@ -178,20 +179,24 @@ class ProfileTaskForm(ScopedModelForm):
 
 
 class ScheduleForm(ScopedModelForm):
-    create_only_fields = ("company",)
+    """A company's schedule (on its devices, or a site, group, device or dynamic group of it), or a policy's (on
+    every device the policy reaches)."""
+
+    create_only_fields = ("company", "policy")
     parameters = EnvironmentField(required=False, label="Parameters",
                                   help_text="Values for the script's declared parameters, NAME=value one per line "
                                             "(empty: each parameter's default).")
 
     class Meta:
         model = ActionSchedule
-        fields = ["name", "company", "site", "group", "dynamic_group", "os_type", "script", "profile", "parameters",
-                  "kind", "run_at", "every", "enabled"]
+        fields = ["name", "company", "policy", "site", "group", "dynamic_group", "os_type", "script", "profile",
+                  "parameters", "kind", "run_at", "every", "enabled"]
         widgets = {"run_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
 
     def limit_choices(self) -> None:
         if "company" in self.fields:
             self.fields["company"].queryset = companies_for(actor=self.actor)
+            self.fields["policy"].queryset = policies_for(actor=self.actor)
         self.fields["site"].queryset = sites_for(actor=self.actor)
         self.fields["group"].queryset = groups_for(actor=self.actor)
         self.fields["dynamic_group"].queryset = dynamic_groups_for(actor=self.actor)
@@ -209,9 +214,19 @@ class ScheduleForm(ScopedModelForm):
         return data
 
     def _post_clean(self) -> None:
-        if self.instance.pk is None and self.cleaned_data.get("company") is not None:
-            self.instance.company = self.cleaned_data["company"]
+        if self.instance.pk is None:
+            policy = self.cleaned_data.get("policy")
+            if policy is not None:  # a policy's schedule is the policy's company's
+                self.cleaned_data["company"] = self.instance.company = policy.company
+            elif self.cleaned_data.get("company") is not None:
+                self.instance.company = self.cleaned_data["company"]
         super()._post_clean()
+
+    def service_arguments(self) -> dict[str, Any]:
+        arguments = super().service_arguments()
+        if arguments.get("policy") is not None:
+            arguments.pop("company", None)
+        return arguments
 
 
 class RunKind:

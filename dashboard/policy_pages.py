@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from monitoring.selectors import alert_routes_for, checks_for
 from portal.access import Actor, Role
+from portal.actions.selectors import schedules_for
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.forms import CompanyOrMspForm
 from portal.inventory.selectors import devices_for
@@ -62,6 +63,7 @@ class AssignForm(forms.Form):
 def _policy_detail(actor: Actor, policy: Policy) -> dict[str, Any]:
     return {"checks": checks_for(actor=actor).filter(policy=policy),
             "routes": alert_routes_for(actor=actor).filter(policy=policy),
+            "schedules": schedules_for(actor=actor).filter(policy=policy),
             "assignments": assignments_for(actor=actor).filter(policy=policy),
             "assign_form": AssignForm(actor=actor, initial={"level": Level.COMPANY, "company": policy.company_id}),
             "can_assign": actor.has_role(Role.ADMIN)}

@@ -19,6 +19,7 @@ from graph.context import actor_from
 from graph.dynamic_groups import DynamicGroupNode
 from graph.errors import DeletePayload, MutationError, Payload, attempt, id_filter, lookup, node_pk
 from graph.inventory import DeviceNode
+from graph.policies import PolicyNode
 from graph.scoping import Visible
 from graph.tags import TagNode
 from graph.tenancy import CompanyNode, GroupNode, SiteNode
@@ -36,6 +37,7 @@ from portal.actions.models import (
 from portal.actions.specs import ActionSpec, patches_spec, reboot_spec, script_spec, software_spec
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.selectors import devices_for
+from portal.policies.selectors import policies_for
 from portal.tags.selectors import tags_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
@@ -208,7 +210,8 @@ class ActionNode(Visible, relay.Node):
 @strawberry_django.type(ActionSchedule, name="ActionSchedule")
 class ActionScheduleNode(Visible, relay.Node):
     name: auto
-    company: CompanyNode
+    company: CompanyNode | None = strawberry_django.field(description="Null: a schedule of an MSP-wide policy.")
+    policy: PolicyNode | None
     site: SiteNode | None
     group: GroupNode | None
     device: DeviceNode | None
@@ -361,8 +364,10 @@ class InstantiateTemplateInput:
 
 @strawberry_django.input(ActionSchedule)
 class ScheduleCreateInput:
-    company: relay.GlobalID
     name: auto
+    company: relay.GlobalID | None = strawberry.field(default=None, description="The company it runs for…")
+    policy: relay.GlobalID | None = strawberry.field(default=None, description="…or a policy: every device it "
+                                                                              "reaches, at each run.")
     kind: str
     script: relay.GlobalID | None = None
     profile: relay.GlobalID | None = None
@@ -576,7 +581,9 @@ class ActionsMutation:
             }
             return services.create_schedule(
                 actor=actor, company=lookup(companies_for(actor=actor), input.company, type_name="Company",
-                                            field="company"),
+                                            field="company") if input.company else None,
+                policy=lookup(policies_for(actor=actor), input.policy, type_name="Policy", field="policy")
+                if input.policy else None,
                 name=input.name, kind=input.kind, parameters=input.parameters or {},
                 **sent_fields(input, ("os_type", "run_at", "every", "enabled")),
                 script=_library_lookup(actor, selectors.scripts_for(actor=actor), input.script, "Script", "script"),

@@ -180,3 +180,54 @@ def test_graphql_assigns_and_shows_effective_checks(gql_as, tenant_a, tenant_b, 
                           "target": f"company {tenant_a.company}", "overrides": []}]
     policies = gql_as(admin_a)("{ policies { edges { node { name assignments { level } } } } }")["data"]
     assert {e["node"]["name"] for e in policies["policies"]["edges"]} >= {"Baseline"}
+
+
+def test_a_policy_schedule_runs_on_every_device_the_policy_reaches_then(tenant_a, tenant_b, admin_a, actor_of):
+    from portal.actions import library, scheduling
+    from portal.actions.models import Action
+
+    script = library.create_script(actor=ADMIN, name="Inventory report", language="bash", content="true")
+    linux = create_dynamic_group(actor=ADMIN, name="Linux", rules=[{"field": "os", "op": "eq", "value": "linux"}])
+    shared = services.create_policy(actor=ADMIN, name="Linux upkeep")
+    services.assign_policy(actor=ADMIN, policy=shared, level=Level.DYNAMIC_GROUP, target=linux)
+    services.assign_policy(actor=ADMIN, policy=shared, level=Level.DEVICE, target=tenant_b.device, exclude=True)
+    with pytest.raises(PermissionDenied):  # an MSP-wide policy's schedules are its writers'
+        scheduling.create_schedule(actor=actor_of(admin_a), policy=shared, name="Mine", script=script,
+                                   kind="minutes", every=60)
+    schedule = scheduling.create_schedule(actor=ADMIN, policy=shared, name="Hourly report", script=script,
+                                          kind="minutes", every=60)
+    assert schedule.company is None
+    Device.objects.filter(pk__in=[tenant_a.device.pk, tenant_b.device.pk]).update(os_type="linux")
+    joined = factories.DeviceFactory(site=tenant_b.site, hostname="joined", os_type="linux")
+    factories.DeviceFactory(site=tenant_a.site, hostname="windows-box", os_type="windows")
+    scheduling.run_schedule(schedule_id=schedule.pk)
+    ran = set(Action.objects.values_list("device__hostname", flat=True))
+    assert ran == {tenant_a.device.hostname, "joined"}  # B's excluded device and the Windows box are not reached
+    with pytest.raises(ValidationError, match="no site, group, device"):
+        scheduling.create_schedule(actor=ADMIN, policy=shared, name="Placed", script=script, kind="minutes",
+                                   every=60, site=tenant_a.site)
+    page = logged_in(admin_a).get(reverse("resource-detail", args=["policies", shared.pk])).content.decode()
+    assert "Hourly report" in page
+
+
+def test_a_policy_schedule_is_made_on_the_pages_and_in_graphql(tenant_a, admin_user, gql_as):
+    from portal.actions import library
+    from portal.actions.models import ActionSchedule
+
+    script = library.create_script(actor=ADMIN, name="Cleanup", language="bash", content="true")
+    ours = services.create_policy(actor=ADMIN, name="Alpha upkeep", company=tenant_a.company)
+    client = logged_in(admin_user)
+    assert client.get(reverse("resource-create", args=["schedules"]), {"policy": ours.pk}).status_code == 200
+    created = client.post(reverse("resource-create", args=["schedules"]), {
+        "name": "Nightly cleanup", "policy": ours.pk, "script": script.pk, "kind": "minutes", "every": 60,
+        "enabled": "on"})
+    assert created.status_code == 302, [line for line in created.content.decode().splitlines() if "error" in line]
+    made = ActionSchedule.objects.get(name="Nightly cleanup")
+    assert (made.policy, made.company) == (ours, tenant_a.company)
+    mutation = "mutation ($input: ScheduleCreateInput!) { createActionSchedule(input: $input) { node { name " \
+               "company { name } policy { name } } errors { field message } } }"
+    result = gql_as(admin_user)(mutation, {"input": {"name": "Hourly", "policy": global_id("Policy", ours.pk),
+                                                     "script": global_id("Script", script.pk), "kind": "minutes",
+                                                     "every": 60}})
+    assert result["data"]["createActionSchedule"] == {"node": {"name": "Hourly", "company": {"name": "Alpha Corp"},
+                                                               "policy": {"name": "Alpha upkeep"}}, "errors": []}

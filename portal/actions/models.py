@@ -12,10 +12,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from portal.access import MspLibrary, TenantOwned, Through
+from portal.access import CompanyOrShared, MspLibrary, TenantOwned, Through
 from portal.actions.parameters import Parameter, ad_hoc_environment, declared_parameters, fill
 from portal.dynamic_groups.models import DynamicGroup
 from portal.inventory.models import Device, OsType
+from portal.policies.models import Policy
 from portal.tenancy.models import Company, Group, Site, Timestamped
 
 MAX_OUTPUT_CHARS = 64 * 1024
@@ -348,12 +349,18 @@ class ScheduleKind(models.TextChoices):
 
 
 class ActionSchedule(TenantOwned, Timestamped):
-    """A script or profile run on a schedule against a company, site, group or device (django-q2 runs it)."""
+    """A script or profile run on a schedule against a company, site, group or device, or on every device a
+    policy reaches (django-q2 runs it)."""
 
     company_path = "company_id"
+    visibility = CompanyOrShared("company_id")
 
     name = models.CharField(max_length=200)
-    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="action_schedules")
+    # Empty only for a schedule of an MSP-wide policy (its devices are in any company).
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="action_schedules")
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, null=True, blank=True, related_name="schedules",
+                               help_text="Run on every device this policy reaches (evaluated at each run).")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     group = models.ForeignKey(Group, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
@@ -393,6 +400,14 @@ class ActionSchedule(TenantOwned, Timestamped):
             raise ValidationError({"every": "Say how many minutes or hours apart the runs are."})
         if self.kind != ScheduleKind.MINUTES and self.kind != ScheduleKind.HOURS and self.run_at is None:
             raise ValidationError({"run_at": "Say when the (first) run is."})
+        if self.policy_id is not None:
+            if self.policy.company_id != self.company_id:
+                raise ValidationError({"policy": "A policy's schedule belongs to the policy's company."})
+            if any(getattr(self, f"{name}_id") for name in ("site", "group", "device", "dynamic_group")):
+                raise ValidationError("A policy's schedule runs where the policy is assigned: no site, group, "
+                                      "device or dynamic group of its own.")
+        elif self.company_id is None:
+            raise ValidationError({"company": "Choose the company (or a policy) the schedule runs for."})
         for placement in ("site", "group", "device"):
             target = getattr(self, placement)
             if target is not None and target.owning_company_id != self.company_id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
@@ -15,6 +16,9 @@ from portal.actions.requests import BulkResult, apply_profile, queue_bulk
 from portal.actions.specs import script_spec
 from portal.dynamic_groups.selectors import group_condition
 from portal.inventory.models import Device
+from portal.policies.models import Policy
+from portal.policies.selectors import policies_by_device
+from portal.policies.services import require_policy_writer
 from portal.writes import delete_row, save_changes, save_new
 
 SCHEDULE_FIELDS = ("name", "site", "group", "device", "dynamic_group", "os_type", "script", "profile", "parameters",
@@ -56,23 +60,37 @@ def _sync_q_schedule(schedule: ActionSchedule) -> None:
         schedule.q_schedule_id = existing.pk
 
 
-@transaction.atomic
-def create_schedule(*, actor: Actor, company: Any, name: str, **fields: Any) -> ActionSchedule:
+def _require_schedule_writer(actor: Actor, schedule: ActionSchedule) -> None:
+    """A company's schedules are its operators'; a policy's, whoever may change the policy."""
+    if schedule.policy_id is not None:
+        require_policy_writer(actor, schedule.policy.company_id)
+        return
     require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=company.pk)
+    ensure_visible(actor=actor, company_id=schedule.company_id)
+
+
+@transaction.atomic
+def create_schedule(*, actor: Actor, name: str, company: Any = None, policy: Policy | None = None,
+                    **fields: Any) -> ActionSchedule:
+    """A schedule of a company (on its devices, a site, group, device or dynamic group of it), or of a policy
+    (on every device the policy reaches when it runs)."""
     unknown = set(fields) - set(SCHEDULE_FIELDS)
     if unknown:
         raise ValueError(f"Unknown fields: {', '.join(sorted(unknown))}")
-    schedule = save_new(actor=actor, instance=ActionSchedule(company=company, name=name, created_by_id=actor.user_id,
-                                                             **fields))
+    if policy is not None:
+        company = policy.company
+    elif company is None:
+        raise ValidationError({"company": "Choose the company (or a policy) the schedule runs for."})
+    schedule = ActionSchedule(company=company, policy=policy, name=name, created_by_id=actor.user_id, **fields)
+    _require_schedule_writer(actor, schedule)
+    schedule = save_new(actor=actor, instance=schedule)
     _sync_q_schedule(schedule)
     return schedule
 
 
 @transaction.atomic
 def update_schedule(*, actor: Actor, actionschedule: ActionSchedule, **changes: Any) -> ActionSchedule:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=actionschedule.company_id)
+    _require_schedule_writer(actor, actionschedule)
     schedule = save_changes(actor=actor, instance=actionschedule, changes=changes, editable=SCHEDULE_FIELDS)
     _sync_q_schedule(schedule)
     return schedule
@@ -80,14 +98,17 @@ def update_schedule(*, actor: Actor, actionschedule: ActionSchedule, **changes: 
 
 @transaction.atomic
 def delete_schedule(*, actor: Actor, actionschedule: ActionSchedule) -> None:
-    require_role(actor, Role.OPERATOR)
-    ensure_visible(actor=actor, company_id=actionschedule.company_id)
+    _require_schedule_writer(actor, actionschedule)
     if actionschedule.q_schedule_id:
         Schedule.objects.filter(pk=actionschedule.q_schedule_id).delete()
     delete_row(actor=actor, instance=actionschedule)
 
 
 def target_devices(schedule: ActionSchedule) -> Any:
+    if schedule.policy_id is not None:  # every device the policy reaches now, in any of its companies
+        reached = [device_id for device_id, applied in policies_by_device().items()
+                   if any(one.policy_id == schedule.policy_id for one in applied)]
+        return Device.objects.filter(pk__in=reached).order_by("id")
     devices = Device.objects.filter(company_id=schedule.company_id)
     for placement in ("site", "group", "device"):
         target_id = getattr(schedule, f"{placement}_id")
