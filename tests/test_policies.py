@@ -198,7 +198,7 @@ def test_a_policy_schedule_runs_on_every_device_the_policy_reaches_then(tenant_a
                                           kind="minutes", every=60)
     assert schedule.company is None
     Device.objects.filter(pk__in=[tenant_a.device.pk, tenant_b.device.pk]).update(os_type="linux")
-    joined = factories.DeviceFactory(site=tenant_b.site, hostname="joined", os_type="linux")
+    factories.DeviceFactory(site=tenant_b.site, hostname="joined", os_type="linux")
     factories.DeviceFactory(site=tenant_a.site, hostname="windows-box", os_type="windows")
     scheduling.run_schedule(schedule_id=schedule.pk)
     ran = set(Action.objects.values_list("device__hostname", flat=True))
