@@ -15,7 +15,7 @@ from portal.custom_fields.selectors import definitions_of
 from portal.dynamic_groups import services
 from portal.dynamic_groups.models import DynamicGroup
 from portal.dynamic_groups.rules import MAX_RULES
-from portal.dynamic_groups.selectors import dynamic_groups_for, members_of
+from portal.dynamic_groups.selectors import dynamic_groups_for, members_of, rules_shown_to
 from portal.forms import CompanyOrMspForm
 from portal.pages import Column, Resource
 
@@ -68,7 +68,8 @@ def _describe(rule: dict[str, Any]) -> str:
 def _group_detail(actor: Actor, group: DynamicGroup) -> dict[str, Any]:
     members = members_of(actor=actor, group=group)
     return {"members": members[:50], "member_count": members.count(),
-            "rule_texts": [_describe(rule) for rule in group.rules], "can_run": actor.has_role(Role.OPERATOR)}
+            "rule_texts": [_describe(rule) for rule in rules_shown_to(actor=actor, group=group) or []],
+            "rules_hidden": rules_shown_to(actor=actor, group=group) is None, "can_run": actor.has_role(Role.OPERATOR)}
 
 
 def _scope(group: DynamicGroup) -> str:
@@ -88,6 +89,7 @@ DYNAMIC_GROUPS = Resource(
     update=services.update_dynamic_group,
     delete=services.delete_dynamic_group,
     parent_fields=("company",),
+    hidden_fields=("rules",),
     initial_from_query=rules_from_list_query,
     detail_context=_group_detail,
     empty_hint="A dynamic group is a saved device filter (OS, tag, custom field, software, last seen…) that "

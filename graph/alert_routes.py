@@ -16,6 +16,7 @@ from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, lookup
 from graph.scoping import Visible
 from monitoring import alert_routing
+from monitoring.alert_routing import may_change_route
 from monitoring.models import AlertNotification, AlertRoute
 from monitoring.selectors import alert_routes_for
 from portal.actions.selectors import scripts_for
@@ -27,11 +28,15 @@ class AlertRouteNode(Visible, relay.Node):
     name: auto
     kind: auto
     min_severity: auto
-    emails: list[str]
     on_open: auto
     on_resolve: auto
     renotify_minutes: auto
     enabled: auto
+
+    @strawberry_django.field(only=["emails", "policy_id"], description="Email: the addresses (shown to those who "
+                                                                       "may change the route).")
+    def emails(self, info: Info) -> list[str]:
+        return list(self.emails or []) if may_change_route(actor_from(info), self) else []
 
     @strawberry_django.field(only=["url"], description="Whether a webhook URL is stored (it is never shown).")
     def has_url(self) -> bool:

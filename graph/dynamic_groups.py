@@ -19,7 +19,13 @@ from graph.errors import DeletePayload, Payload, attempt, lookup, node_pk
 from graph.scoping import Visible
 from portal.dynamic_groups import services
 from portal.dynamic_groups.models import DynamicGroup
-from portal.dynamic_groups.selectors import dynamic_groups_for, group_condition, member_ids, members_of
+from portal.dynamic_groups.selectors import (
+    dynamic_groups_for,
+    group_condition,
+    member_ids,
+    members_of,
+    rules_shown_to,
+)
 from portal.tenancy.selectors import companies_for
 
 
@@ -46,7 +52,12 @@ class DynamicGroupNode(Visible, relay.Node):
     name: auto
     description: auto
     match: auto
-    rules: JSON = strawberry_django.field(description="The rules: [{field, op, value}] (see the README).")
+
+    @strawberry_django.field(only=["rules", "company_id"], description="The rules: [{field, op, value}] (see the "
+                                                                       "README). Null for a reader scoped to some "
+                                                                       "companies reading an MSP-wide group.")
+    def rules(self, info: Info) -> JSON | None:
+        return rules_shown_to(actor=actor_from(info), group=self)
     created_at: datetime
     updated_at: datetime
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -44,6 +44,15 @@ class Undeliverable(Exception):
 
 
 # --- routes ---------------------------------------------------------------------------------------------
+
+def may_change_route(actor: Actor, route: AlertRoute) -> bool:
+    """Whoever may change the route's policy (they alone see where it sends)."""
+    try:
+        require_policy_writer(actor, route.policy.company_id)
+    except (PermissionDenied, ObjectDoesNotExist):
+        return False
+    return True
+
 
 @transaction.atomic
 def create_route(*, actor: Actor, policy: Policy, name: str, kind: str, **fields: Any) -> AlertRoute:

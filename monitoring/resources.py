@@ -113,7 +113,7 @@ ALERT_ROUTES = Resource(
              Column("Enabled", "enabled", "enabled")),
     search_fields=("name", "policy__name"), default_sort="name", form_class=AlertRouteForm,
     create=alert_routing.create_route, update=alert_routing.update_route, delete=alert_routing.delete_route,
-    create_role=Role.ADMIN, edit_role=Role.ADMIN, parent_fields=("policy",), hidden_fields=("url",),
+    create_role=Role.ADMIN, edit_role=Role.ADMIN, parent_fields=("policy",), hidden_fields=("url", "emails"),
     empty_hint="Routes send a policy's alerts by email, to Slack or a webhook, or run a script on the device "
                "(restart the service); add one from a policy's page.",
     filters=(ListFilter("kind", "Kind", "kind", static_choices(list(RouteKind.choices))),),

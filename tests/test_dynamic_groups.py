@@ -15,6 +15,7 @@ from portal.actions.requests import Targets, run_on_targets
 from portal.actions.specs import script_spec
 from portal.custom_fields.services import create_custom_field, set_custom_values
 from portal.dynamic_groups import services
+from portal.dynamic_groups.models import DynamicGroup as DynamicGroupModel
 from portal.dynamic_groups.selectors import members_of
 from portal.inventory.models import Device, InstalledSoftware, PendingPatch
 from portal.tags.services import change_tags, create_tag
@@ -216,3 +217,14 @@ def test_graphql_lists_members_and_counts_within_scope(fleet, tenant_b, gql_as, 
     made = gql(create, {"input": {"name": "Mine", "company": global_id("Company", fleet["tenant"].company.pk),
                                   "rules": [{"field": "status", "op": "eq", "value": "online"}]}})
     assert made["data"]["createDynamicGroup"] == {"node": {"name": "Mine"}, "errors": []}
+
+
+def test_a_scoped_reader_sees_an_msp_groups_members_not_its_rules(fleet, tenant_b, gql_as, operator_a):
+    services.create_dynamic_group(actor=ADMIN, name="B's site", rules=[
+        {"field": "site", "op": "ne", "value": tenant_b.site.pk}])
+    node = gql_as(operator_a)("{ dynamicGroups { edges { node { name rules deviceCount } } } }")[
+        "data"]["dynamicGroups"]["edges"][0]["node"]
+    assert node == {"name": "B's site", "rules": None, "deviceCount": 4}
+    group = DynamicGroupModel.objects.get(name="B's site")
+    page = logged_in(operator_a).get(reverse("resource-detail", args=["dynamic-groups", group.pk])).content.decode()
+    assert "site ne" not in page and "shown to those who see every company" in page

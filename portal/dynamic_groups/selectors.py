@@ -41,6 +41,13 @@ def _narrowing(field: str, rule: dict[str, Any]) -> Q:
     return Q(pk__in=[])
 
 
+def rules_shown_to(*, actor: Actor, group: DynamicGroup) -> list[dict[str, Any]] | None:
+    """A group's rules as its reader may see them: an MSP-wide group's rules can name other companies' sites
+    and groups, so a reader scoped to some companies sees its name and its count of their devices, not its
+    rules (None)."""
+    return group.rules if actor.sees_all_companies or group.company_id is not None else None
+
+
 def group_condition(group: DynamicGroup) -> Q:
     """The condition a group's rules compile to; a company's group holds only that company's devices."""
     condition = combine([rule_condition(rule, narrowing=_narrowing) for rule in group.rules], match=group.match)

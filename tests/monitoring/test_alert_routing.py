@@ -193,3 +193,11 @@ def test_graphql_routes_keep_the_url_secret_and_alerts_show_their_notifications(
                              "routeLabel } } } } } } }")["data"]["alerts"]["edges"]
     assert alerts[0]["node"]["notifications"]["edges"][0]["node"] == {
         "event": "opened", "status": "pending", "attempts": 1, "routeLabel": "Webhook (JSON POST): Hook"}
+
+
+def test_only_the_routes_writers_see_where_it_sends(tenant_a, policy, gql_as, admin_a, operator_a):
+    alert_routing.create_route(actor=ADMIN, policy=policy, name="NOC", kind="email", emails=["noc@msp.example"])
+    query = "{ alertRoutes { edges { node { name emails hasUrl } } } }"
+    assert gql_as(admin_a)(query)["data"]["alertRoutes"]["edges"][0]["node"]["emails"] == ["noc@msp.example"]
+    assert gql_as(operator_a)(query)["data"]["alertRoutes"]["edges"][0]["node"] == {
+        "name": "NOC", "emails": [], "hasUrl": False}
