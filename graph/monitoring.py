@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
@@ -31,8 +32,14 @@ from monitoring.models import (
     NetworkPollSample,
 )
 from monitoring.policy_checks import effective_checks_of_device
+from portal.actions.selectors import scripts_for
 from portal.policies.selectors import policies_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
+
+if TYPE_CHECKING:
+    from graph.actions import ScriptNode
+
+ScriptRef = Annotated["ScriptNode", strawberry.lazy("graph.actions")]
 
 
 @strawberry_django.type(NetworkInterface, name="NetworkInterface")
@@ -165,6 +172,13 @@ class CheckNode(Visible, relay.Node):
     warning_severity: auto
     critical_severity: auto
     enabled: auto
+    script: ScriptRef | None = strawberry_django.field(description="Script checks: the library script.")
+    interval_minutes: auto
+    warning_exit_codes: auto
+    event_source: auto
+    event_id: auto
+    event_level: auto
+    restart_service: auto
     company: CompanyNode | None = strawberry_django.field(description="The policy's company; null: an MSP-wide "
                                                                       "policy's check.")
     policy: PolicyNode
@@ -256,6 +270,13 @@ class CheckCreateInput:
     warning_severity: auto = "medium"
     critical_severity: auto = "critical"
     enabled: auto = True
+    script: relay.GlobalID | None = strawberry.field(default=None, description="Script checks: the library script.")
+    interval_minutes: auto = 15
+    warning_exit_codes: auto = "1"
+    event_source: auto = ""
+    event_id: auto = None
+    event_level: auto = None
+    restart_service: auto = True
 
 
 @strawberry_django.partial(Check)
@@ -269,6 +290,12 @@ class CheckUpdateInput:
     warning_severity: auto
     critical_severity: auto
     enabled: auto
+    interval_minutes: auto
+    warning_exit_codes: auto
+    event_source: auto
+    event_id: auto
+    event_level: auto
+    restart_service: auto
 
 
 @strawberry_django.input(MaintenanceWindow)
@@ -434,13 +461,15 @@ class MonitoringMutation:
                                         field="company") if input.company else None,
             policy=lookup(policies_for(actor=actor), input.policy, type_name="Policy", field="policy")
             if input.policy else None,
-            **sent_fields(input, services.CHECK_FIELDS, keep_nulls=True)))
+            script=lookup(scripts_for(actor=actor), input.script, type_name="Script", field="script")
+            if input.script else None,
+            **sent_fields(input, [name for name in services.CHECK_FIELDS if name != "script"], keep_nulls=True)))
         return Payload(node=node, errors=errors)
 
     @strawberry.mutation(description="Change a check's thresholds, severities or failures in a row (operators).")
     def update_check(self, info: Info, input: CheckUpdateInput) -> Payload[CheckNode]:
         actor = actor_from(info)
-        changes = sent_fields(input, services.CHECK_FIELDS, keep_nulls=True)
+        changes = sent_fields(input, [name for name in services.CHECK_FIELDS if name != "script"], keep_nulls=True)
         node, errors = attempt(lambda: services.update_check(
             actor=actor, check=lookup(selectors.checks_for(actor=actor), input.id, type_name="Check"), **changes))
         return Payload(node=node, errors=errors)

@@ -27,10 +27,12 @@ from monitoring.models import (
     MaintenanceWindow,
     NetworkDevice,
     NetworkInterface,
+    NotificationStatus,
     Severity,
 )
 from monitoring.notifications import notify
 from monitoring.policy_checks import watched_objects
+from monitoring.script_checks import RUN_KINDS, latest_results, queue_due_runs, restart_service, verdict
 from portal.access import rows_for_system
 from portal.events.publish import publish
 from portal.inventory.models import Device, DeviceInventory, DeviceService, DeviceStatus, PendingPatch
@@ -162,6 +164,13 @@ def _findings(check: Check, watched: set[int]) -> Iterable[Finding]:
             yield Finding(f"interface:{interface.pk}", f"{interface.device} {interface}", interface.device.site_id,
                           True, None, f"{interface} on {interface.device} is {interface.oper_status or 'down'}",
                           interface.device.company_id)
+    elif kind in RUN_KINDS:
+        queue_due_runs(check, watched)
+        for device, action in latest_results(check, watched).values():
+            failed = verdict(check, action)
+            if failed is not None:
+                yield Finding(f"device:{device.pk}", str(device), device.site_id, failed[0], action.exit_code,
+                              f"{check.name} on {device}: {failed[1]}"[:500], device.company_id)
     elif kind in (CheckKind.CAMERA_DOWN, CheckKind.CAMERA_AUTH_FAILED):
         wanted = "down" if kind == CheckKind.CAMERA_DOWN else "auth_failed"
         for camera in _scoped(rows_for_system(Camera), check, "company_id").filter(status=wanted):
@@ -226,9 +235,24 @@ def evaluate_check(*, check: Check, watched: set[int] | None = None) -> list[Ale
         alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
         alert.save(update_fields=["status", "resolved_at", "last_seen_at"])
         publish("alert.updated", company_id=alert.company_id, id=alert.pk)
+    if check.kind == CheckKind.SERVICE_NOT_RUNNING and check.restart_service:
+        _heal_services(check, opened)
     queue_event(alerts=opened, event=AlertNotification.Event.OPENED)
     queue_event(alerts=resolved, event=AlertNotification.Event.RESOLVED)
     return opened
+
+
+def _heal_services(check: Check, opened: list[Alert]) -> None:
+    """The service checks' self-healing default: restart the service, on the alert's timeline."""
+    for alert in opened:
+        device = rows_for_system(Device).filter(pk=int(alert.object_key.partition(":")[2])).first()
+        action = restart_service(device=device, service=check.parameter) if device is not None else None
+        rows_for_system(AlertNotification).create(
+            alert=alert, route=None, route_label=f"Self-healing: restart {check.parameter}"[:200],
+            event=AlertNotification.Event.OPENED, attempts=1, action=action,
+            status=NotificationStatus.SENT if action is not None else NotificationStatus.FAILED,
+            sent_at=timezone.now() if action is not None else None,
+            last_error="" if action is not None else "No restart command for this device's OS.")
 
 
 def evaluate_all_checks() -> dict[str, int]:

@@ -67,7 +67,8 @@ class CheckForm(ScopedModelForm):
     class Meta:
         model = Check
         fields = ["name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert", "parameter",
-                  "warning_severity", "critical_severity", "enabled"]
+                  "warning_severity", "critical_severity", "enabled", "script", "interval_minutes",
+                  "warning_exit_codes", "event_source", "event_id", "event_level", "restart_service"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,6 +78,11 @@ class CheckForm(ScopedModelForm):
         if "policy" in self.fields:
             self.fields["policy"].queryset = policies_for(actor=self.actor)
             self.fields["company"].queryset = companies_for(actor=self.actor)
+        self.fields["script"].queryset = scripts_for(actor=self.actor)
+        self.fields["interval_minutes"].required = False  # empty: every 15 minutes
+
+    def clean_interval_minutes(self) -> int:
+        return self.cleaned_data.get("interval_minutes") or 15
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

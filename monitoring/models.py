@@ -3,6 +3,8 @@ how to reach it (secrets encrypted at rest), and what the last poll found, with 
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
@@ -251,6 +253,14 @@ class CheckKind(models.TextChoices):
     NETWORK_STORAGE = "network_storage", "Network device storage above X % used"
     CAMERA_DOWN = "camera_down", "Camera down"
     CAMERA_AUTH_FAILED = "camera_auth_failed", "Camera authentication failed"
+    SCRIPT = "script", "A library script's exit code"
+    EVENT_LOG = "event_log", "Windows event log entries in the last N minutes"
+
+
+# A service name as the restart command takes it, and the fields of a Windows event-log check: nothing a
+# generated PowerShell or shell line could read as syntax.
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,200}$")
+EVENT_LOG_NAME = re.compile(r"^[A-Za-z0-9 /_.-]{1,100}$")
 
 
 class Check(TenantOwned, Timestamped):
@@ -273,12 +283,65 @@ class Check(TenantOwned, Timestamped):
     warning_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.MEDIUM)
     critical_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.CRITICAL)
     enabled = models.BooleanField(default=True)
+    # Script checks: the library script, how often it runs, and which exit codes are a warning (any other
+    # non-zero exit, a timeout or a failure is critical).
+    script = models.ForeignKey("actions.Script", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               help_text="Script checks: the library script to run.")
+    interval_minutes = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1),
+                                                                          MaxValueValidator(1440)],
+                                                   help_text="Script and event-log checks: run every N minutes.")
+    warning_exit_codes = models.CharField(max_length=100, blank=True, default="1",
+                                          help_text="Script checks: exit codes that are a warning, e.g. 1 or 1,3.")
+    event_source = models.CharField(max_length=100, blank=True, help_text="Event-log checks: the source (provider).")
+    event_id = models.PositiveIntegerField(null=True, blank=True, help_text="Event-log checks: the event id.")
+    event_level = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="Event-log checks: 1 critical, 2 error, 3 warning, 4 information (empty: any).")
+    restart_service = models.BooleanField(default=True, help_text="Service checks: restart the service when the "
+                                                                  "alert opens (self-healing).")
 
     class Meta:
         ordering = ["company", "name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.kind == CheckKind.SERVICE_NOT_RUNNING and not SERVICE_NAME.match(self.parameter or ""):
+            raise ValidationError({"parameter": "The service's name: letters, digits and _ . @ : - only."})
+        if self.kind == CheckKind.SCRIPT:
+            if self.script_id is None:
+                raise ValidationError({"script": "Choose the library script the check runs."})
+            codes = [code.strip() for code in self.warning_exit_codes.split(",") if code.strip()]
+            if not all(code.lstrip("-").isdigit() for code in codes):
+                raise ValidationError({"warning_exit_codes": "Exit codes are whole numbers, separated by commas."})
+        if self.kind == CheckKind.EVENT_LOG:
+            if not EVENT_LOG_NAME.match(self.parameter or ""):
+                raise ValidationError({"parameter": "The event log's name (e.g. System or Application): letters, "
+                                                    "digits, spaces and / _ . - only."})
+            if self.event_source and not EVENT_LOG_NAME.match(self.event_source):
+                raise ValidationError({"event_source": "Letters, digits, spaces and / _ . - only."})
+
+    def warning_codes(self) -> set[int]:
+        return {int(code) for code in self.warning_exit_codes.split(",") if code.strip()}
+
+
+class CheckRun(TenantOwned):
+    """One run a script or event-log check queued on one device, and the action that carried it."""
+
+    company_path = "device__company_id"
+
+    check_rule = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="runs")
+    device = models.ForeignKey("inventory.Device", on_delete=models.CASCADE, related_name="+")
+    action = models.ForeignKey("actions.Action", on_delete=models.SET_NULL, null=True, related_name="+")
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["check_rule", "device", "-queued_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.check_rule} on {self.device_id} at {self.queued_at:%H:%M}"
 
 
 class CheckState(TenantOwned):

@@ -15,15 +15,22 @@ from portal.access import rows_for_system
 from portal.policies.selectors import AppliedPolicy, policies_by_device, policies_by_place
 
 DEVICE_KINDS = {CheckKind.AGENT_OFFLINE, CheckKind.AGENT_CPU, CheckKind.AGENT_MEMORY, CheckKind.AGENT_DISK_FREE,
-                CheckKind.SERVICE_NOT_RUNNING, CheckKind.CRITICAL_PATCHES}
+                CheckKind.SERVICE_NOT_RUNNING, CheckKind.CRITICAL_PATCHES, CheckKind.SCRIPT, CheckKind.EVENT_LOG}
 NETWORK_KINDS = {CheckKind.NETWORK_UNREACHABLE, CheckKind.NETWORK_CPU, CheckKind.NETWORK_STORAGE,
                  CheckKind.INTERFACE_DOWN}
 CAMERA_KINDS = {CheckKind.CAMERA_DOWN, CheckKind.CAMERA_AUTH_FAILED}
 
 
 def check_key(check: Check) -> tuple[str, str]:
-    """What makes two checks "the same check" for precedence."""
-    return check.kind, check.parameter.strip().lower() if check.kind == CheckKind.SERVICE_NOT_RUNNING else ""
+    """What makes two checks "the same check" for precedence: the kind, and what a check of that kind watches
+    (the service, the script, the event log entries)."""
+    if check.kind == CheckKind.SERVICE_NOT_RUNNING:
+        return check.kind, check.parameter.strip().lower()
+    if check.kind == CheckKind.SCRIPT:
+        return check.kind, str(check.script_id)
+    if check.kind == CheckKind.EVENT_LOG:
+        return check.kind, f"{check.parameter}|{check.event_source}|{check.event_id}|{check.event_level}".lower()
+    return check.kind, ""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ DEVICE_FIELDS = ("site", "group", "name", "host", "port", "vendor", "device_type
 SECRET_FIELDS = ("community", "auth_key", "priv_key")
 CAMERA_FIELDS = ("site", "name", "host", "rtsp_url", "username", "password", "location", "check_interval_minutes")
 CHECK_FIELDS = ("name", "kind", "warning_threshold", "critical_threshold", "failures_before_alert", "parameter",
-                "warning_severity", "critical_severity", "enabled")
+                "warning_severity", "critical_severity", "enabled", "script", "interval_minutes", "warning_exit_codes",
+                "event_source", "event_id", "event_level", "restart_service")
 WINDOW_FIELDS = ("site", "object_key", "starts_at", "ends_at", "reason")
 
 # Sensible defaults every company gets (a user can change or disable them).
