@@ -115,3 +115,29 @@ def _assign_account_number(context: SyncContext, department: dict[str, Any], fie
     except ConnectorError as error:
         context.item_failed(kind=Kind.COMPANY, external_id=department["id"], label=department.get("name", ""),
                             error=str(error))
+
+
+# Freshservice's ticket priorities (1 low … 4 urgent) by our alert severity.
+TICKET_PRIORITY = {"info": 1, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+def open_ticket(connector: Connector, *, subject: str, description: str, requester_email: str,
+                severity: str) -> int:
+    """Open a ticket (``POST /api/v2/tickets``: open, from the portal, priority by severity) and return its id;
+    raises ConnectorError with the vendor's reason when it refuses."""
+    client = client_for(connector)
+    try:
+        response = client.request("POST", "tickets", json={
+            "subject": subject[:255], "description": description, "email": requester_email,
+            "priority": TICKET_PRIORITY.get(severity, 2), "status": 2, "source": 2})
+    finally:
+        client.close()
+    if response.status_code != 201:
+        try:
+            errors = response.json().get("errors") or []
+        except ValueError:
+            errors = []
+        reasons = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+        why = f": {reasons}" if reasons else ""
+        raise ConnectorError(f"Freshservice did not open the ticket (HTTP {response.status_code}){why}.")
+    return int(response.json()["ticket"]["id"])

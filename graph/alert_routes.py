@@ -11,6 +11,7 @@ from strawberry import auto, relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from connectors.selectors import connectors_for
 from graph.common import MAX_PAGE, NodeInput, delete_node, sent_fields
 from graph.context import actor_from
 from graph.errors import DeletePayload, Payload, attempt, lookup
@@ -53,6 +54,7 @@ class AlertNotificationNode(Visible, relay.Node):
     attempts: auto
     next_attempt_at: datetime
     last_error: auto
+    external_ref: auto
     sent_at: datetime | None
     created_at: datetime
 
@@ -71,6 +73,7 @@ class AlertRouteInput:
     emails: list[str] | None = None
     url: str = strawberry.field(default="", description="Slack or webhook: the https URL (stored encrypted).")
     script: relay.GlobalID | None = None
+    connector: relay.GlobalID | None = strawberry.field(default=None, description="Freshservice: the connector.")
     on_open: bool = True
     on_resolve: bool = False
     renotify_minutes: int | None = None
@@ -99,6 +102,8 @@ class AlertRoutesMutation:
             actor=actor, policy=lookup(policies_for(actor=actor), input.policy, type_name="Policy", field="policy"),
             script=lookup(scripts_for(actor=actor), input.script, type_name="Script", field="script")
             if input.script else None,
+            connector=lookup(connectors_for(actor=actor), input.connector, type_name="Connector", field="connector")
+            if input.connector else None,
             emails=input.emails or [],
             **sent_fields(input, ("name", "kind", "min_severity", "url", "on_open", "on_resolve", "renotify_minutes",
                                   "enabled"), keep_nulls=True)))

@@ -16,6 +16,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.freshservice import open_ticket
+from connectors.selectors import connectors_for
 from monitoring.models import (
     Alert,
     AlertNotification,
@@ -33,7 +35,7 @@ from portal.policies.services import require_policy_writer
 from portal.writes import delete_row, save_changes, save_new
 
 logger = logging.getLogger(__name__)
-ROUTE_FIELDS = ("name", "kind", "min_severity", "emails", "url", "script", "on_open", "on_resolve",
+ROUTE_FIELDS = ("name", "kind", "min_severity", "emails", "url", "script", "connector", "on_open", "on_resolve",
                 "renotify_minutes", "enabled")
 MAX_ATTEMPTS = 6  # 1, 2, 4, 8 and 16 minutes apart: about half an hour of retries
 MAX_BACKOFF_MINUTES = 60
@@ -54,10 +56,17 @@ def may_change_route(actor: Actor, route: AlertRoute) -> bool:
     return True
 
 
+def _check_connector(actor: Actor, connector: Any) -> None:
+    """Connectors span every company: only admins who see all companies point a route at one."""
+    if connector is not None and not connectors_for(actor=actor).filter(pk=connector.pk).exists():
+        raise PermissionDenied("Tickets through a connector need an admin who sees all companies.")
+
+
 @transaction.atomic
 def create_route(*, actor: Actor, policy: Policy, name: str, kind: str, **fields: Any) -> AlertRoute:
     """Add a route to a policy (whoever may change the policy)."""
     require_policy_writer(actor, policy.company_id)
+    _check_connector(actor, fields.get("connector"))
     return save_new(actor=actor, instance=AlertRoute(policy=policy, name=name, kind=kind,
                                                      **{k: v for k, v in fields.items() if k in ROUTE_FIELDS}))
 
@@ -65,6 +74,7 @@ def create_route(*, actor: Actor, policy: Policy, name: str, kind: str, **fields
 @transaction.atomic
 def update_route(*, actor: Actor, alertroute: AlertRoute, **changes: Any) -> AlertRoute:
     require_policy_writer(actor, alertroute.policy.company_id)
+    _check_connector(actor, changes.get("connector"))
     if "url" in changes and not changes["url"]:
         changes.pop("url")  # empty means "keep the stored one"
     return save_changes(actor=actor, instance=alertroute, changes=changes, editable=ROUTE_FIELDS)
@@ -143,7 +153,7 @@ def deliver_due(*, now: Any = None) -> dict[str, int]:
             continue
         notification.attempts += 1
         notification.status, notification.sent_at = NotificationStatus.SENT, timezone.now()
-        notification.save(update_fields=["attempts", "status", "sent_at", "action", "last_error"])
+        notification.save(update_fields=["attempts", "status", "sent_at", "action", "last_error", "external_ref"])
         counts["sent"] += 1
     return counts
 
@@ -175,6 +185,14 @@ def _send(notification: AlertNotification) -> None:
             "check": alert.check_rule.name, "policy": alert.check_rule.policy.name,
             "opened_at": alert.opened_at.isoformat(),
             "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None, "url": _link(alert)}})
+    elif route.kind == RouteKind.FRESHSERVICE:
+        if notification.event != AlertNotification.Event.OPENED:
+            notification.external_ref = "(a ticket is opened when the alert opens only)"
+            return
+        ticket = open_ticket(route.connector, subject=f"[Fleetwatch] {_summary(notification)}",
+                             description=f"{alert.message}<br>Object: {alert.object_label}<br>{_link(alert)}",
+                             requester_email=route.emails[0], severity=alert.severity)
+        notification.external_ref = f"Freshservice ticket #{ticket}"
     else:
         notification.action = _run_script(alert, route.script)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from connectors.selectors import connectors_for
 from monitoring.models import AlertRoute, Camera, Check, MaintenanceWindow, NetworkDevice
 from portal.actions.selectors import scripts_for
 from portal.forms import ScopedModelForm
@@ -101,13 +102,14 @@ class AlertRouteForm(ScopedModelForm):
 
     class Meta:
         model = AlertRoute
-        fields = ["policy", "name", "kind", "min_severity", "emails", "url", "script", "on_open", "on_resolve",
-                  "renotify_minutes", "enabled"]
+        fields = ["policy", "name", "kind", "min_severity", "emails", "url", "script", "connector", "on_open",
+                  "on_resolve", "renotify_minutes", "enabled"]
 
     def limit_choices(self) -> None:
         if "policy" in self.fields:
             self.fields["policy"].queryset = policies_for(actor=self.actor)
         self.fields["script"].queryset = scripts_for(actor=self.actor)
+        self.fields["connector"].queryset = connectors_for(actor=self.actor).filter(kind="freshservice")
         if self.instance.pk and isinstance(self.instance.emails, list):
             self.initial["emails"] = "\n".join(self.instance.emails)
 

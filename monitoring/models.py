@@ -433,6 +433,7 @@ class RouteKind(models.TextChoices):
     SLACK = "slack", "Slack webhook"
     WEBHOOK = "webhook", "Webhook (JSON POST)"
     SCRIPT = "script", "Run a script on the device"
+    FRESHSERVICE = "freshservice", "Open a Freshservice ticket"
 
 
 SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity.values)}
@@ -455,6 +456,9 @@ class AlertRoute(TenantOwned, Timestamped):
     url = EncryptedTextField(blank=True, help_text="Slack or webhook: the https URL (stored encrypted).")
     script = models.ForeignKey("actions.Script", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                help_text="Script: the library script run on the alert's device.")
+    connector = models.ForeignKey("connectors.Connector", on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+", help_text="Freshservice: the connector whose account gets the "
+                                                              "ticket (the first email address is its requester).")
     on_open = models.BooleanField(default=True, help_text="Notify (or run the script) when the alert opens.")
     on_resolve = models.BooleanField(default=False, help_text="Notify (or run the script) when it resolves.")
     renotify_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(5)],
@@ -488,6 +492,12 @@ class AlertRoute(TenantOwned, Timestamped):
                 raise ValidationError({"url": error.messages}) from None
         elif self.kind == RouteKind.SCRIPT and self.script_id is None:
             raise ValidationError({"script": "Choose the library script to run on the alert's device."})
+        elif self.kind == RouteKind.FRESHSERVICE:
+            if self.connector_id is None or self.connector.kind != "freshservice":
+                raise ValidationError({"connector": "Choose a Freshservice connector."})
+            if not isinstance(self.emails, list) or len(self.emails) != 1:
+                raise ValidationError({"emails": "Give the one email address the tickets are requested by."})
+            validate_email(self.emails[0])
         if not (self.on_open or self.on_resolve):
             raise ValidationError("Notify when the alert opens, when it resolves, or both.")
 
@@ -519,6 +529,7 @@ class AlertNotification(TenantOwned):
     sent_at = models.DateTimeField(null=True, blank=True)
     action = models.ForeignKey("actions.Action", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
                                help_text="The script run this notification queued.")
+    external_ref = models.CharField(max_length=100, blank=True, help_text="What it made elsewhere, e.g. a ticket.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

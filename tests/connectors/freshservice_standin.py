@@ -47,6 +47,7 @@ class FreshserviceStandIn(StandIn):
         self.used: list[float] = []
         self.department_updates: list[tuple[int, dict]] = []
         self.known_fields = {"account_number"}
+        self.tickets: list[dict] = []
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes) -> Answer:
         if headers.get("Authorization") != self.expected:
@@ -83,4 +84,17 @@ class FreshserviceStandIn(StandIn):
                     self.department_updates.append((department_id, values))
                     return 200, {"department": department}, limits
             return 404, {"code": "not_found", "message": "Department not found"}, limits
+        if method == "POST" and path == "tickets":
+            ticket = json.loads(body or b"{}")
+            missing = [name for name in ("subject", "description", "priority", "status") if ticket.get(name) is None]
+            if not (ticket.get("email") or ticket.get("requester_id")):
+                missing.append("requester_id")
+            if missing or ticket.get("priority") not in (1, 2, 3, 4):
+                return 400, {"description": "Validation failed", "errors": [
+                    {"field": name, "message": "It should not be blank as this is a mandatory field",
+                     "code": "missing_field"} for name in missing or ["priority"]]}, limits
+            with self.lock:
+                ticket = {**ticket, "id": 1000 + len(self.tickets)}
+                self.tickets.append(ticket)
+            return 201, {"ticket": ticket}, limits
         return 404, {"code": "not_found", "message": "Not found"}, limits

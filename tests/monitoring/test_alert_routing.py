@@ -201,3 +201,31 @@ def test_only_the_routes_writers_see_where_it_sends(tenant_a, policy, gql_as, ad
     assert gql_as(admin_a)(query)["data"]["alertRoutes"]["edges"][0]["node"]["emails"] == ["noc@msp.example"]
     assert gql_as(operator_a)(query)["data"]["alertRoutes"]["edges"][0]["node"] == {
         "name": "NOC", "emails": [], "hasUrl": False}
+
+
+def test_a_freshservice_route_opens_a_ticket_through_the_connector(tenant_a, policy, admin_a, actor_of):
+    from connectors.models import Connector
+    from tests.connectors.freshservice_standin import API_KEY, FreshserviceStandIn, sample_data
+
+    api = FreshserviceStandIn(sample_data())
+    api.start()
+    try:
+        connector = Connector.objects.create(name="Freshservice", kind="freshservice",
+                                             base_url=f"{api.origin}/api/v2/", token_secret=API_KEY)
+        with pytest.raises(PermissionDenied, match="admin who sees all companies"):
+            alert_routing.create_route(actor=actor_of(admin_a), policy=policy, name="Tickets", kind="freshservice",
+                                       connector=connector, emails=["noc@msp.example"])
+        with pytest.raises(ValidationError, match="one email address"):
+            alert_routing.create_route(actor=ADMIN, policy=policy, name="Tickets", kind="freshservice",
+                                       connector=connector, emails=[])
+        alert_routing.create_route(actor=ADMIN, policy=policy, name="Tickets", kind="freshservice",
+                                   connector=connector, emails=["noc@msp.example"], min_severity="medium")
+        _cpu(tenant_a.device, 99)
+        evaluation.evaluate_all_checks()
+        note = AlertNotification.objects.get()
+        assert (note.status, note.external_ref) == (NotificationStatus.SENT, "Freshservice ticket #1000")
+        ticket = api.tickets[0]
+        assert (ticket["email"], ticket["priority"], ticket["status"]) == ("noc@msp.example", 4, 2)
+        assert tenant_a.company.name in ticket["subject"] and "/alerts/" in ticket["description"]
+    finally:
+        api.stop()
