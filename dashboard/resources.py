@@ -43,6 +43,7 @@ from portal.pages import (
     static_choices,
     tag_label,
 )
+from portal.policies.selectors import policies_by_device
 from portal.tags import services as tag_services
 from portal.tags.selectors import tags_with_counts_for
 from portal.tenancy import services as tenancy_services
@@ -86,6 +87,7 @@ def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
         "recent_actions": actions_for(actor=actor).filter(device=device)[:20],
         "pulseway_managed": pulseway_record_of(device) is not None,
         "effective_checks": effective_checks_of_device(device.pk),
+        "applied_policies": policies_by_device(device_ids=[device.pk]).get(device.pk, []),
     }
 
 

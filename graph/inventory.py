@@ -18,6 +18,7 @@ from graph.custom_fields import CustomFieldCondition, custom_field_filter, value
 from graph.dynamic_groups import dynamic_group_filter
 from graph.errors import DeletePayload, Payload, attempt, id_filter, lookup
 from graph.monitoring import EffectiveCheck, effective_checks_of
+from graph.policies import AppliedPolicyType, applied_policies_of
 from graph.scoping import Visible
 from graph.tags import TagNode, tag_filter
 from graph.tenancy import CompanyNode, GroupNode, SiteNode
@@ -195,6 +196,11 @@ class DeviceNode(Visible, relay.Node):
                                          "from (computed now).")
     def effective_checks(self) -> list[EffectiveCheck]:
         return effective_checks_of(self.pk)
+
+    @strawberry_django.field(description="The policies reaching this device, most general first (a later one wins "
+                                         "where two set the same check); their schedules run here too.")
+    def applied_policies(self, info: Info) -> list[AppliedPolicyType]:
+        return applied_policies_of(self.pk, info)
 
 
 @strawberry.type

@@ -7,19 +7,20 @@ from datetime import datetime
 
 import strawberry
 import strawberry_django
+from django.db.models import Q
 from strawberry import auto, relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from graph.common import MAX_PAGE, NodeInput, changes_from, delete_node, sent_fields
 from graph.context import actor_from
-from graph.errors import DeletePayload, NotFound, Payload, attempt, lookup
+from graph.errors import DeletePayload, NotFound, Payload, attempt, id_filter, lookup
 from graph.scoping import Visible
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.selectors import devices_for
 from portal.policies import services
 from portal.policies.models import Level, Policy, PolicyAssignment
-from portal.policies.selectors import assignments_for, policies_for
+from portal.policies.selectors import assignments_for, policies_by_device, policies_for
 from portal.tenancy.selectors import companies_for, groups_for, sites_for
 
 TARGET_TYPES = {"Company": (Level.COMPANY, companies_for), "Site": (Level.SITE, sites_for),
@@ -40,7 +41,18 @@ class PolicyAssignmentNode(Visible, relay.Node):
         return self.target_label
 
 
-@strawberry_django.type(Policy, name="Policy")
+@strawberry_django.filter_type(Policy, lookups=True)
+class PolicyFilter:
+    name: auto
+    enabled: auto
+
+    @strawberry_django.filter_field
+    def company(self, value: relay.GlobalID, prefix: str) -> Q:
+        """A company's own policies (the whole MSP's have none)."""
+        return id_filter(value, type_name="Company", column="company_id", prefix=prefix)
+
+
+@strawberry_django.type(Policy, name="Policy", filters=PolicyFilter)
 class PolicyNode(Visible, relay.Node):
     """A bundle of checks, one company's or (company empty) the whole MSP's."""
 
@@ -51,6 +63,23 @@ class PolicyNode(Visible, relay.Node):
                                                                 "the company go.")
     created_at: datetime
     assignments: list[PolicyAssignmentNode]
+
+
+@strawberry.type(description="A policy reaching a device, through which assignment.")
+class AppliedPolicyType:
+    policy: PolicyNode
+    level: str
+    order: int
+    target: str
+
+
+def applied_policies_of(device_id: int, info: Info) -> list[AppliedPolicyType]:
+    """The policies reaching a device, most general first (a later one wins), as the caller may see them."""
+    applied = policies_by_device(device_ids=[device_id]).get(device_id, [])
+    policies = {policy.pk: policy for policy in policies_for(actor=actor_from(info)).filter(
+        pk__in={one.policy_id for one in applied})}
+    return [AppliedPolicyType(policy=policies[one.policy_id], level=one.level, order=one.order, target=one.target)
+            for one in applied if one.policy_id in policies]
 
 
 @strawberry.type

@@ -231,3 +231,20 @@ def test_a_policy_schedule_is_made_on_the_pages_and_in_graphql(tenant_a, admin_u
                                                      "every": 60}})
     assert result["data"]["createActionSchedule"] == {"node": {"name": "Hourly", "company": {"name": "Alpha Corp"},
                                                                "policy": {"name": "Alpha upkeep"}}, "errors": []}
+
+
+def test_a_device_lists_the_policies_reaching_it_in_order(tenant_a, admin_a, gql_as):
+    shared = services.create_policy(actor=ADMIN, name="Baseline")
+    services.assign_policy(actor=ADMIN, policy=shared, level=Level.MSP)
+    ours = services.create_policy(actor=ADMIN, name="Alpha servers", company=tenant_a.company)
+    services.assign_policy(actor=ADMIN, policy=ours, level=Level.GROUP, target=tenant_a.group)
+    result = gql_as(admin_a)("query ($id: ID!) { node(id: $id) { ... on Device { appliedPolicies { policy { name } "
+                             "level target } } } }", {"id": global_id("Device", tenant_a.device.pk)})
+    applied = [(a["policy"]["name"], a["level"]) for a in result["data"]["node"]["appliedPolicies"]]
+    assert applied == [("Baseline", "msp"), (f"{tenant_a.company.name} policy", "company"),
+                       ("Alpha servers", "group")]
+    filtered = gql_as(admin_a)("query ($c: ID!) { policies(filters: {company: $c}) { edges { node { name } } } }",
+                               {"c": global_id("Company", tenant_a.company.pk)})["data"]["policies"]["edges"]
+    assert {e["node"]["name"] for e in filtered} == {"Alpha servers", f"{tenant_a.company.name} policy"}
+    page = logged_in(admin_a).get(reverse("resource-detail", args=["devices", tenant_a.device.pk])).content.decode()
+    assert "Policies reaching this device" in page and "Alpha servers" in page
