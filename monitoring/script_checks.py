@@ -90,6 +90,17 @@ def verdict(check: Check, action: Any) -> tuple[bool, str] | None:
     return True, f"{what}: {last_line}".rstrip(": ")
 
 
+RUN_HISTORY_DAYS = 2
+
+
+def prune_check_runs(*, now: Any = None) -> int:
+    """Forget which actions carried check runs after two days (the actions stay in the history); a device whose
+    last run is older gets a new one when it is next online."""
+    cutoff = (now or timezone.now()) - timedelta(days=RUN_HISTORY_DAYS)
+    deleted, _ = rows_for_system(CheckRun).filter(queued_at__lt=cutoff).delete()
+    return deleted
+
+
 def restart_service(*, device: Device, service: str) -> Any:
     """Queue the restart of a service (a name the check's model accepted) on the device; None where the OS has
     no restart command of ours."""

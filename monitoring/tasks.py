@@ -6,6 +6,7 @@ from monitoring.camera_checks import check_due_cameras, check_one
 from monitoring.evaluation import evaluate_all_checks
 from monitoring.notifications import send_daily_summary
 from monitoring.polling import poll_claimed, poll_due_devices, poll_one, prune_network_history
+from monitoring.script_checks import prune_check_runs
 from portal.builtin_jobs import BuiltInJob
 
 
@@ -30,7 +31,7 @@ def check_camera_task(camera_id: int) -> dict[str, int]:
 
 
 def prune_network_history_task() -> int:
-    return prune_network_history()
+    return prune_network_history() + prune_check_runs()
 
 
 def check_due_cameras_task() -> str:
@@ -60,5 +61,6 @@ BUILT_IN_JOBS = (
     BuiltInJob(name="alerts: daily summary email", func="monitoring.tasks.daily_alert_summary_task",
                minutes=24 * 60, description="Emails every unresolved alert to FLEETWATCH_ALERT_EMAILS."),
     BuiltInJob(name="network: prune poll history", func="monitoring.tasks.prune_network_history_task",
-               minutes=24 * 60, description="Keeps FLEETWATCH_NETWORK_RETENTION_DAYS of poll history."),
+               minutes=24 * 60, description="Keeps FLEETWATCH_NETWORK_RETENTION_DAYS of poll history, and two "
+                                              "days of which actions carried script and event-log check runs."),
 )

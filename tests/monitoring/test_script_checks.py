@@ -115,3 +115,15 @@ def test_a_stopped_service_is_restarted_and_the_restart_is_on_the_timeline(tenan
     with pytest.raises(ValidationError, match="service's name"):
         create_check(actor=ADMIN, policy=policy, name="evil", kind=CheckKind.SERVICE_NOT_RUNNING,
                      parameter="nginx; rm -rf /")
+
+
+def test_check_runs_are_forgotten_after_two_days(tenant_a, policy):
+    from monitoring.script_checks import prune_check_runs
+
+    script = library.create_script(actor=ADMIN, name="Probe", language="bash", content="true")
+    check = create_check(actor=ADMIN, policy=policy, name="Probe", kind=CheckKind.SCRIPT, script=script)
+    old = CheckRun.objects.create(check_rule=check, device=tenant_a.device,
+                                  queued_at=timezone.now() - timedelta(days=3))
+    recent = CheckRun.objects.create(check_rule=check, device=tenant_a.device)
+    assert prune_check_runs() == 1
+    assert list(CheckRun.objects.values_list("pk", flat=True)) == [recent.pk] and old.pk != recent.pk
