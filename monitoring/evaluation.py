@@ -252,7 +252,7 @@ def _heal_services(check: Check, opened: list[Alert]) -> None:
             event=AlertNotification.Event.OPENED, attempts=1, action=action,
             status=NotificationStatus.SENT if action is not None else NotificationStatus.FAILED,
             sent_at=timezone.now() if action is not None else None,
-            last_error="" if action is not None else "No restart command for this device's OS.")
+            last_error="" if action is not None else "No restart command for this device's OS or this service name.")
 
 
 def evaluate_all_checks() -> dict[str, int]:

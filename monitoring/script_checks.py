@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from monitoring.models import Check, CheckKind, CheckRun
+from monitoring.models import EVENT_LOG_NAME, SERVICE_NAME, Check, CheckKind, CheckRun
 from portal.access import rows_for_system, system_actor
 from portal.actions.models import FINISHED, ActionStatus
 from portal.actions.requests import queue_action
@@ -27,12 +27,17 @@ def _spec(check: Check, device: Device) -> ActionSpec | None:
         return script_spec(actor=actor, script=check.script) if check.script.runs_on(device.os_type) else None
     if device.os_type != OsType.WINDOWS:
         return None  # the Windows event log exists on Windows only
-    return script_spec(actor=actor, inline_content=event_log_query(check), inline_language="powershell")
+    query = event_log_query(check)
+    return script_spec(actor=actor, inline_content=query, inline_language="powershell") if query else None
 
 
 def event_log_query(check: Check) -> str:
-    """The PowerShell that looks for matching entries since the last run (fields checked by the model: no quotes
-    reach it); exits 2 with the newest entry's message when it finds one."""
+    """The PowerShell that looks for matching entries since the last run; exits 2 with the newest entry's message
+    when it finds one. The names are checked again here (not only when saved): no quote ever reaches the query,
+    and a name that fails gives no query at all."""
+    if not EVENT_LOG_NAME.match(check.parameter or "") or (check.event_source
+                                                            and not EVENT_LOG_NAME.match(check.event_source)):
+        return ""
     filters = [f"LogName='{check.parameter}'", f"StartTime=(Get-Date).AddMinutes(-{int(check.interval_minutes)})"]
     if check.event_source:
         filters.append(f"ProviderName='{check.event_source}'")
@@ -107,8 +112,8 @@ def restart_service(*, device: Device, service: str) -> Any:
     commands = {OsType.LINUX: ("bash", f"systemctl restart '{service}'"),
                 OsType.MACOS: ("bash", f"launchctl kickstart -k 'system/{service}'"),
                 OsType.WINDOWS: ("powershell", f"Restart-Service -Name '{service}' -Force")}
-    if device.os_type not in commands:
-        return None
+    if device.os_type not in commands or not SERVICE_NAME.match(service or ""):
+        return None  # a name saved before names were checked never reaches a command line
     language, content = commands[device.os_type]
     actor = system_actor(f"self-healing: restart {service}"[:150])
     return queue_action(actor=actor, device=device, spec=script_spec(actor=actor, inline_content=content,

@@ -127,3 +127,14 @@ def test_check_runs_are_forgotten_after_two_days(tenant_a, policy):
     recent = CheckRun.objects.create(check_rule=check, device=tenant_a.device)
     assert prune_check_runs() == 1
     assert list(CheckRun.objects.values_list("pk", flat=True)) == [recent.pk] and old.pk != recent.pk
+
+
+def test_a_name_saved_before_names_were_checked_never_reaches_a_command(tenant_a, policy):
+    from monitoring.script_checks import event_log_query, restart_service
+
+    Device.objects.filter(pk=tenant_a.device.pk).update(os_type="linux")
+    tenant_a.device.refresh_from_db()
+    assert restart_service(device=tenant_a.device, service="x'; reboot; '") is None
+    legacy = Check(policy=policy, name="old", kind=CheckKind.EVENT_LOG, parameter="System'; del *")
+    assert event_log_query(legacy) == ""
+    assert not Action.objects.exists()
