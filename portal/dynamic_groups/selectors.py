@@ -3,8 +3,10 @@ shares shows each technician only the devices of their companies."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from portal.access import Actor, rows_for_system, visible_to
@@ -64,10 +66,24 @@ def member_ids(group: DynamicGroup) -> QuerySet:
     return Device.objects.filter(group_condition(group)).values("pk")
 
 
+PICKER_COUNT_SECONDS = 30
+
+
+def _scope_key(actor: Actor) -> str:
+    companies = "all" if actor.company_ids is None else ",".join(map(str, sorted(actor.company_ids)))
+    return hashlib.sha256(companies.encode()).hexdigest()[:16]
+
+
 def dynamic_group_choices(actor: Actor) -> list[tuple[str, str]]:
-    """(id, "name (count)") of the groups the actor sees, for the device list's picker."""
-    return [(str(group.pk), f"{group.name} ({members_of(actor=actor, group=group).count()})")
-            for group in dynamic_groups_for(actor=actor)[:100]]
+    """(id, "name (count)") of the groups the actor sees, for the device list's picker. Each count is kept for
+    30 seconds per scope, so a list page with many groups does not count them all on every load."""
+    scope = _scope_key(actor)
+    choices = []
+    for group in dynamic_groups_for(actor=actor)[:100]:
+        key = f"dynamic-group-count:{group.pk}:{group.updated_at.isoformat()}:{scope}"
+        count = cache.get_or_set(key, lambda g=group: members_of(actor=actor, group=g).count(), PICKER_COUNT_SECONDS)
+        choices.append((str(group.pk), f"{group.name} ({count})"))
+    return choices
 
 
 def filter_by_group(rows: QuerySet[Device], group_id: str) -> QuerySet[Device]:
