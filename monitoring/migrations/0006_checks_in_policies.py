@@ -18,6 +18,10 @@ def move_checks_into_company_policies(apps, schema_editor):
 
 class Migration(migrations.Migration):
 
+    # The checks are moved in a transaction of their own: PostgreSQL refuses to alter the constraint on the new
+    # column while the moved rows' deferred foreign-key checks are still pending in the same transaction.
+    atomic = False
+
     dependencies = [
         ('monitoring', '0005_camera_tags_networkdevice_tags'),
         ('policies', '0001_initial'),
@@ -37,7 +41,7 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE,
                                     related_name='checks', to='tenancy.company'),
         ),
-        migrations.RunPython(move_checks_into_company_policies, migrations.RunPython.noop),
+        migrations.RunPython(move_checks_into_company_policies, migrations.RunPython.noop, atomic=True),
         migrations.AlterField(
             model_name='check',
             name='policy',
