@@ -62,7 +62,12 @@ def custom_field_filters(actor: Actor, target: str) -> list[ListFilter]:
             options = [("true", "Yes"), ("false", "No")]
         elif field.kind in (CustomFieldKind.CHOICE, CustomFieldKind.MULTI_CHOICE):
             options = [(option, option) for option in field.choices]
-        else:
+        else:  # text (contains), number and date (equal): typed into a box
+            operator = "contains" if field.kind == CustomFieldKind.TEXT else "eq"
+            filters.append(ListFilter(
+                f"cf_{field.name}", field.label, "", None, typed=True,
+                apply=lambda rows, value, field=field, op=operator: rows.filter(condition(field=field, op=op,
+                                                                                          value=value))))
             continue
         filters.append(ListFilter(
             f"cf_{field.name}", field.label, "", lambda _actor, options=options: options,

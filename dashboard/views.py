@@ -69,13 +69,21 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
     custom = custom_field_filters(request.actor, resource.custom_field_target) if resource.custom_field_target else []
     for list_filter in (*resource.filters, *custom):
         choices = list_filter.choices_for(request.actor) if list_filter.choices_for else None
-        chosen = request.GET.get(list_filter.name, "")
-        allowed = chosen.isdigit() if choices is None else chosen in {value for value, _ in choices}
-        if chosen and allowed:  # anything else is ignored, never trusted
-            rows = list_filter.apply(rows, chosen) if list_filter.apply else rows.filter(**{list_filter.lookup: chosen})
+        chosen = request.GET.get(list_filter.name, "").strip()
+        refused = ""
+        if list_filter.typed:
+            allowed = 0 < len(chosen) <= 200
         else:
+            allowed = chosen.isdigit() if choices is None else chosen in {value for value, _ in choices}
+        if chosen and allowed:  # anything else is ignored, never trusted
+            try:
+                rows = list_filter.apply(rows, chosen) if list_filter.apply else rows.filter(
+                    **{list_filter.lookup: chosen})
+            except ValidationError as error:
+                refused = " ".join(error.messages)
+        elif not list_filter.typed:
             chosen = ""
-        filters.append({"filter": list_filter, "choices": choices, "chosen": chosen})
+        filters.append({"filter": list_filter, "choices": choices, "chosen": chosen, "refused": refused})
     dates = _date_range(request, resource)
     if dates:
         rows = rows.filter(**dates)

@@ -47,6 +47,9 @@ class ListFilter:
     choices_for: Callable[[Actor], list[tuple[str, str]]] | None
     # Instead of ``lookup`` equality: narrow the rows yourself (e.g. devices that have pending patches).
     apply: Callable[[QuerySet, str], QuerySet] | None = None
+    # A typed value (a text box, at most 200 characters) instead of a choice; ``apply`` says what it matches and
+    # raises ValidationError for a value it cannot take (then the filter is left out, with the reason shown).
+    typed: bool = False
 
 
 def static_choices(choices: list[tuple[str, str]]) -> Callable[[Actor], list[tuple[str, str]]]:

@@ -308,3 +308,20 @@ def test_graphql_defines_fields_for_all_company_admins_only(gql_as, admin_a, adm
     assert made == {"node": {"name": "tier", "kind": "choice", "choices": ["A", "B"]}, "errors": []}
     listed = gql_as(admin_a)('{ customFields(filters: {target: {exact: "company"}}) { edges { node { name } } } }')
     assert listed["data"]["customFields"]["edges"] == [{"node": {"name": "tier"}}]
+
+
+def test_lists_filter_by_text_number_and_date_fields_typed_in(tenant_a, operator_a):
+    _field("backup_path", "text", label="Backup path")
+    _field("backup_age", "number", label="Backup age")
+    nas = factories.DeviceFactory(site=tenant_a.site, hostname="nas-host")
+    services.set_custom_values(actor=ADMIN, obj=nas, values={"backup_path": "\\\\NAS01\\backups", "backup_age": 3})
+    client = logged_in(operator_a)
+    devices = reverse("resource-list", args=["devices"])
+    listing = client.get(devices).content.decode()
+    assert 'name="cf_backup_path"' in listing and 'name="cf_backup_age"' in listing
+    by_text = client.get(devices, {"cf_backup_path": "nas01"}).content.decode()
+    assert "nas-host" in by_text and tenant_a.device.hostname not in by_text
+    assert "nas-host" in client.get(devices, {"cf_backup_age": "3"}).content.decode()
+    assert "nas-host" not in client.get(devices, {"cf_backup_age": "4"}).content.decode()
+    refused = client.get(devices, {"cf_backup_age": "abc"}).content.decode()
+    assert "Backup age must be a number" in refused and "nas-host" in refused  # not applied, and said why
