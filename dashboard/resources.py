@@ -86,9 +86,14 @@ def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
         "can_run_actions": actor.has_role(Role.OPERATOR),
         "recent_actions": actions_for(actor=actor).filter(device=device)[:20],
         "pulseway_managed": pulseway_record_of(device) is not None,
-        "effective_checks": effective_checks_of_device(device.pk),
-        "applied_policies": policies_by_device(device_ids=[device.pk]).get(device.pk, []),
+        **_effective_policy(device),
     }
+
+
+def _effective_policy(device: Any) -> dict[str, Any]:
+    """The policies reaching the device and the checks they give it, from one computation of the policies."""
+    applied = policies_by_device(device_ids=[device.pk]).get(device.pk, [])
+    return {"applied_policies": applied, "effective_checks": effective_checks_of_device(device.pk, applied=applied)}
 
 
 def _group_detail(actor: Actor, group: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from connectors.freshservice import open_ticket
@@ -110,20 +111,19 @@ def queue_reminders(*, now: Any = None) -> int:
     """A "still open" notification per unresolved alert and route asking for one every N minutes, when the
     route's last notification of that alert is older than that."""
     now = now or timezone.now()
-    reminders = 0
-    routes = list(rows_for_system(AlertRoute).filter(enabled=True, renotify_minutes__isnull=False))
-    for route in routes:
+    reminders: list[AlertNotification] = []
+    for route in rows_for_system(AlertRoute).filter(enabled=True, renotify_minutes__isnull=False):
+        last_sent = dict(rows_for_system(AlertNotification).filter(route=route).order_by().values("alert_id")
+                         .annotate(last=Max("created_at")).values_list("alert_id", "last"))
+        due_before = now - timedelta(minutes=route.renotify_minutes)
         for alert in rows_for_system(Alert).filter(check_rule__policy_id=route.policy_id, resolved_at__isnull=True,
-                                                   acknowledged_at__isnull=True).select_related("check_rule"):
-            if not route.takes(alert.severity):
-                continue
-            last = rows_for_system(AlertNotification).filter(alert=alert, route=route).order_by("-created_at").first()
-            if last is not None and last.created_at > now - timedelta(minutes=route.renotify_minutes):
-                continue
-            rows_for_system(AlertNotification).create(alert=alert, route=route, event=AlertNotification.Event.REMINDER,
-                                                      route_label=f"{route.get_kind_display()}: {route.name}"[:200])
-            reminders += 1
-    return reminders
+                                                   acknowledged_at__isnull=True):
+            if route.takes(alert.severity) and (last_sent.get(alert.pk) or due_before) <= due_before:
+                reminders.append(AlertNotification(
+                    alert=alert, route=route, event=AlertNotification.Event.REMINDER,
+                    route_label=f"{route.get_kind_display()}: {route.name}"[:200]))
+    rows_for_system(AlertNotification).bulk_create(reminders)
+    return len(reminders)
 
 
 # --- delivery -------------------------------------------------------------------------------------------

@@ -63,9 +63,12 @@ def _enabled_checks() -> dict[int, list[Check]]:
     return by_policy
 
 
-def effective_checks_of_device(device_id: int) -> list[EffectiveCheck]:
-    """The device page's view: each check watching the device, where it comes from, what it overrides."""
-    applied = policies_by_device(device_ids=[device_id]).get(device_id, [])
+def effective_checks_of_device(device_id: int, *, applied: list[AppliedPolicy] | None = None
+                               ) -> list[EffectiveCheck]:
+    """The device page's view: each check watching the device, where it comes from, what it overrides. Pass the
+    policies reaching it (``applied``) when they were computed already."""
+    if applied is None:
+        applied = policies_by_device(device_ids=[device_id]).get(device_id, [])
     return sorted(_effective(applied, _enabled_checks(), DEVICE_KINDS).values(), key=lambda e: e.check.name)
 
 
