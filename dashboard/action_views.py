@@ -56,7 +56,7 @@ def action_new(request: HttpRequest) -> HttpResponse:
     if initial["kind"] == RunKind.PATCHES and len(picked_ids) == 1:
         # One device: offer the patches its agent reported as pending, one per line, to trim.
         initial["patch_ids"] = list(pending_patches_for(actor=request.actor).filter(
-            device_id=picked_ids[0]).values_list("patch_id", flat=True)[:500])
+            device_id=picked_ids[0]).values_list("update__identifier", flat=True)[:500])
     form = RunActionForm(request.POST or None, actor=request.actor, devices_queryset=scoped_devices,
                          initial=initial)
     outcome = None

@@ -125,10 +125,27 @@ class DeviceServiceNode(Visible, relay.Node):
 
 @strawberry_django.type(PendingPatch, name="PendingPatch")
 class PendingPatchNode(Visible, relay.Node):
-    patch_id: auto
-    title: auto
-    severity: auto
-    source: auto
+    """An update a device needs; what it is lives in the patch catalogue (``update``)."""
+
+    from_version: auto
+    first_seen_at: datetime
+
+    @strawberry_django.field(only=["update__identifier"], select_related=["update"],
+                             description="What the installer takes: a KB, a package, a label.")
+    def patch_id(self, root: PendingPatch) -> str:
+        return root.update.identifier
+
+    @strawberry_django.field(only=["update__title"], select_related=["update"])
+    def title(self, root: PendingPatch) -> str:
+        return root.update.title
+
+    @strawberry_django.field(only=["update__severity"], select_related=["update"])
+    def severity(self, root: PendingPatch) -> str:
+        return root.update.severity
+
+    @strawberry_django.field(only=["update__source"], select_related=["update"])
+    def source(self, root: PendingPatch) -> str:
+        return root.update.source
 
 
 @strawberry_django.type(InventoryChange, name="InventoryChange")

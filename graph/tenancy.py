@@ -120,6 +120,7 @@ class CompanyNode(Visible, relay.Node):
     name: auto
     account_number: auto
     notes: auto
+    time_zone: auto
     external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
                                                             "connectors only (read-only here).")
     created_at: datetime
@@ -203,6 +204,7 @@ class CompanyCreateInput:
     name: auto
     account_number: auto = None
     notes: auto = ""
+    time_zone: auto = ""
 
 
 @strawberry_django.partial(Company)
@@ -211,6 +213,7 @@ class CompanyUpdateInput:
     name: auto
     account_number: auto
     notes: auto
+    time_zone: auto
 
 
 @strawberry_django.input(Site)

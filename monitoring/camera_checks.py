@@ -9,11 +9,11 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.cycles import unless_running
 from monitoring.models import Camera
 from monitoring.rtsp import RtspResult, check
 from portal.access import rows_for_system
 from portal.events.publish import publish
+from portal.locks import unless_running
 
 CHECK_CONCURRENCY = 50
 CYCLE_LOCK = "monitoring:camera-cycle"

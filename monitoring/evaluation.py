@@ -36,6 +36,7 @@ from monitoring.script_checks import RUN_KINDS, latest_results, queue_due_runs, 
 from portal.access import rows_for_system
 from portal.events.publish import publish
 from portal.inventory.models import Device, DeviceInventory, DeviceService, DeviceStatus, PendingPatch
+from portal.patching.rollout import devices_in_patch_window
 
 logger = logging.getLogger(__name__)
 NOTIFY_SEVERITIES = {Severity.HIGH, Severity.CRITICAL}
@@ -127,7 +128,7 @@ def _findings(check: Check, watched: set[int]) -> Iterable[Finding]:
     elif kind == CheckKind.CRITICAL_PATCHES:
         counts: dict[int, int] = {}
         patches = _scoped(rows_for_system(PendingPatch), check, "device__company_id")
-        for device_id in patches.filter(severity__iexact="critical").values_list("device_id", flat=True):
+        for device_id in patches.filter(update__severity="critical").values_list("device_id", flat=True):
             if device_id in watched:
                 counts[device_id] = counts.get(device_id, 0) + 1
         for device in devices.filter(pk__in=counts):
@@ -181,7 +182,10 @@ def _findings(check: Check, watched: set[int]) -> Iterable[Finding]:
                           camera.company_id)
 
 
-def _in_maintenance(finding: Finding, windows: list[MaintenanceWindow]) -> bool:
+def _in_maintenance(finding: Finding, windows: list[MaintenanceWindow], patching: set[str]) -> bool:
+    """In a maintenance window of its company, site or own, or (a device) in its patch window."""
+    if finding.object_key in patching:
+        return True
     for window in windows:
         if window.company_id != finding.company_id:
             continue
@@ -204,6 +208,7 @@ def evaluate_check(*, check: Check, watched: set[int] | None = None) -> list[Ale
     states = {state.object_key: state
               for state in rows_for_system(CheckState).select_for_update().filter(check_rule=check)}
     windows = list(rows_for_system(MaintenanceWindow).filter(starts_at__lte=now, ends_at__gt=now))
+    patching = {f"device:{device_id}" for device_id in devices_in_patch_window(now=now)}
     opened = []
     for key, finding in failing.items():
         state = states.get(key) or CheckState(check_rule=check, object_key=key)
@@ -220,7 +225,7 @@ def evaluate_check(*, check: Check, watched: set[int] | None = None) -> list[Ale
             if changed:
                 publish("alert.updated", company_id=current.company_id, id=current.pk)
             continue
-        if _in_maintenance(finding, windows):
+        if _in_maintenance(finding, windows, patching):
             continue
         alert = rows_for_system(Alert).create(company_id=finding.company_id, check_rule=check, object_key=key,
                                               object_label=finding.label[:255], kind=check.kind, severity=severity,

@@ -173,6 +173,23 @@ class Through(Visibility):
 
 
 @dataclass(frozen=True)
+class ThroughAny(Visibility):
+    """Seen when a visible row of any of several models points at it (an update of the patch catalogue: through
+    the devices that need it or had it)."""
+
+    paths: tuple[tuple[str, str], ...]  # ("app_label.ModelName", field)
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        if actor.company_ids is None:
+            return queryset
+        condition = models.Q(pk__in=[])
+        for model, field_name in self.paths:
+            related = apps.get_model(model)
+            condition |= models.Q(pk__in=visible_to(related._default_manager.all(), actor).values(field_name))
+        return queryset.filter(condition)
+
+
+@dataclass(frozen=True)
 class OwnedByUser(Visibility):
     """A user's own rows (``path`` leads to the user's id); ``msp_admins_see_all`` lets admins who see every
     company see everyone's."""

@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "portal.inventory",
     "portal.audit",
     "portal.actions",
+    "portal.patching",
     "monitoring",
     "connectors",
     "dashboard",

@@ -28,6 +28,7 @@ from portal.inventory.pending import PendingInventory, Stored
 from portal.inventory.telemetry import (
     HEARTBEATS,
     AgentHello,
+    UpdateScan,
     agent_connection_of,
     heartbeat_from,
     mark_agent_disconnected,
@@ -44,6 +45,7 @@ from realtime.agent_protocol import (
     HeartbeatFrame,
     Hello,
     InventoryFrame,
+    UpdateScanFrame,
     parse_frame,
 )
 from realtime.hello_writer import HELLOS
@@ -338,6 +340,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if time.monotonic() - self.joined_group_at > REJOIN_GROUP_SECONDS:
             await self._join_agent_group()
         await self._send({"type": "ack", "seq": heartbeat.seq})
+
+    async def on_update_scan(self, scan: UpdateScanFrame) -> None:
+        # Buffered like heartbeats and written with them: a fleet's reconnect sends thousands at once.
+        HEARTBEATS.add_scan(UpdateScan(device_id=self.device_id, scanned_at=scan.scanned_at, error=scan.error,
+                                       reboot_required=scan.reboot_required))
 
     async def on_inventory(self, inventory: InventoryFrame, *, frame_text: str) -> None:
         now = time.monotonic()

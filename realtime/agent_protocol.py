@@ -177,7 +177,24 @@ def _action_refused(frame: dict[str, Any]) -> ActionRefusedFrame:
                               message=_text(frame, "message")[:500])
 
 
-AGENT_FRAMES = {"hello": _hello, "heartbeat": _heartbeat, "inventory": _inventory,
+@dataclass(frozen=True)
+class UpdateScanFrame:
+    scanned_at: datetime
+    error: str
+    reboot_required: bool | None
+
+
+def _update_scan(frame: dict[str, Any]) -> UpdateScanFrame:
+    scanned_at = _timestamp(frame, "scanned_at")
+    if scanned_at is None:
+        raise FrameError("invalid_field", "'scanned_at' must be a Unix time in seconds.")
+    reboot = frame.get("reboot_required")
+    if reboot is not None and not isinstance(reboot, bool):
+        raise FrameError("invalid_field", "'reboot_required' must be true, false or null.")
+    return UpdateScanFrame(scanned_at=scanned_at, error=_text(frame, "error")[:500], reboot_required=reboot)
+
+
+AGENT_FRAMES = {"hello": _hello, "heartbeat": _heartbeat, "inventory": _inventory, "update_scan": _update_scan,
                 "action_started": _action_started, "action_output": _action_output,
                 "action_result": _action_result, "action_refused": _action_refused}
 

@@ -4,7 +4,7 @@ import factory
 
 from portal.access import Role
 from portal.accounts.models import User
-from portal.inventory.models import Device, DeviceStatus, OsType
+from portal.inventory.models import Device, DeviceStatus, OsType, PatchUpdate, PendingPatch
 from portal.tenancy.models import Company, Contact, Group, Site
 
 
@@ -68,3 +68,20 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.companies.set(extracted)
         if create:
             self.save()
+
+
+def catalogue_update(identifier: str, *, source: str = "apt", version: str = "", title: str = "",
+                     category: str = "update", severity: str = "", **fields) -> PatchUpdate:
+    """The catalogue row of an update (made once per source, identifier and version)."""
+    update, _ = PatchUpdate.objects.get_or_create(
+        source=source, identifier=identifier, version=version,
+        defaults={"title": title or f"{identifier} {version}".strip(), "category": category, "severity": severity,
+                  **fields})
+    return update
+
+
+def pending_patch(device: Device, identifier: str, **fields) -> PendingPatch:
+    """An update the device needs (its catalogue row made on the way)."""
+    from_version = fields.pop("from_version", "")
+    return PendingPatch.objects.create(device=device, update=catalogue_update(identifier, **fields),
+                                       from_version=from_version)

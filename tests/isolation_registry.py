@@ -29,6 +29,7 @@ from portal.audit.models import AuditEvent
 from portal.dynamic_groups.models import DynamicGroup
 from portal.inventory import models as inventory
 from portal.inventory.models import Device
+from portal.patching import models as patching
 from portal.policies.models import Level, Policy, PolicyAssignment
 from portal.tenancy.models import Company, Contact, Group, Site
 from tests import factories
@@ -99,8 +100,9 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
         device=_device_in(company), name=f"{company.name} app", version="1.0", source="dpkg"),
     inventory.DeviceService: lambda company: inventory.DeviceService.objects.create(
         device=_device_in(company), name=f"{company.name}.service", status="running"),
-    inventory.PendingPatch: lambda company: inventory.PendingPatch.objects.create(
-        device=_device_in(company), patch_id=f"{company.name}-patch"),
+    inventory.PendingPatch: lambda company: factories.pending_patch(_device_in(company), f"{company.name}-patch"),
+    inventory.PatchOutcome: lambda company: inventory.PatchOutcome.objects.create(
+        device=_device_in(company), update=factories.catalogue_update(f"{company.name}-done"), state="installed"),
     inventory.InventoryChange: lambda company: inventory.InventoryChange.objects.create(
         device=_device_in(company), kind="software", change="installed", name=f"{company.name} tool"),
     inventory.MetricSample: lambda company: inventory.MetricSample.objects.create(
@@ -134,12 +136,30 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
                                                                       company=company),
     MaintenanceWindow: lambda company: MaintenanceWindow.objects.create(
         company=company, starts_at=timezone.now(), ends_at=timezone.now() + timezone.timedelta(hours=1)),
+    patching.PatchPolicy: lambda company: patching.PatchPolicy.objects.create(policy=_policy_in(company)),
+    patching.PatchWindow: lambda company: patching.PatchWindow.objects.create(
+        policy=_policy_in(company), frequency="daily", starts_at="02:00"),
+    patching.PatchApproval: lambda company: patching.PatchApproval.objects.create(
+        company=company, update=factories.catalogue_update(f"{company.name}-kb"), decision="approved",
+        decided_by_label="test"),
+    patching.PatchRun: lambda company: patching.PatchRun.objects.create(
+        device=_device_in(company), window_start=timezone.now(), window_end=timezone.now()),
+    patching.DevicePatchStatus: lambda company: patching.DevicePatchStatus.objects.create(device=_device_in(company)),
+    patching.PatchQueueEntry: lambda company: patching.PatchQueueEntry.objects.create(
+        company=company, update=factories.catalogue_update(f"{company.name}-queued")),
+    patching.ComplianceSnapshot: lambda company: patching.ComplianceSnapshot.objects.create(
+        company=company, day=timezone.localdate()),
+    patching.ComplianceReportSchedule: lambda company: patching.ComplianceReportSchedule.objects.create(
+        company=company, recipients=["client@example.com"]),
 }
 
 # Rows not owned by a company whose visibility follows tenant-owned rows (a batch is visible through its
 # actions): each maker returns a row that only the given company's users may reach.
 DERIVED_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
     ActionBatch: lambda company: _action_in(company).batch,
+    # The patch catalogue: an update is seen through the devices that need it or had it.
+    inventory.PatchUpdate: lambda company: factories.pending_patch(_device_in(company),
+                                                                   f"{company.name}-update").update,
 }
 
 

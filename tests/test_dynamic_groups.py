@@ -17,7 +17,7 @@ from portal.custom_fields.services import create_custom_field, set_custom_values
 from portal.dynamic_groups import services
 from portal.dynamic_groups.models import DynamicGroup as DynamicGroupModel
 from portal.dynamic_groups.selectors import members_of
-from portal.inventory.models import Device, InstalledSoftware, PendingPatch
+from portal.inventory.models import Device, InstalledSoftware
 from portal.tags.services import change_tags, create_tag
 from tests import factories
 from tests.conftest import logged_in
@@ -49,7 +49,7 @@ def fleet(tenant_a):
     set_custom_values(actor=ADMIN, obj=hosts["lin"], values={"backup_age": 2})
     InstalledSoftware.objects.create(device=hosts["win"], name="Mozilla Firefox", version="128.0", source="registry")
     InstalledSoftware.objects.create(device=hosts["lin"], name="firefox-esr", version="115.9", source="dpkg")
-    PendingPatch.objects.create(device=hosts["lin"], patch_id="openssl", title="OpenSSL security update")
+    factories.pending_patch(hosts["lin"], "openssl", title="OpenSSL security update")
     return {"hosts": hosts, "vip": vip, "tenant": tenant_a}
 
 

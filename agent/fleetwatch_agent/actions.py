@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleetwatch_agent import commands
+from fleetwatch_agent import commands, reboots, updates
 from fleetwatch_agent.envelope import Refused, VerifiedAction, action_id_of, verify
 from fleetwatch_agent.ledger import ActionLedger
 
@@ -103,13 +103,18 @@ def kill_tree(process: asyncio.subprocess.Process) -> None:
 
 class ActionRunner:
     def __init__(self, *, ledger: ActionLedger, work_dir: Path, device_id: int, pinned_key: Callable[[], str | None],
-                 simulate_system_changes: bool = False, on_inventory_changed: Callable[[], None] = lambda: None):
+                 simulate_system_changes: bool = False, simulate_reboots: bool = False,
+                 reboot_request_file: Path | None = None, on_inventory_changed: Callable[[], None] = lambda: None,
+                 on_scan: Callable[[updates.ScanResult], None] = lambda found: None):
         self.ledger = ledger
         self.work_dir = work_dir
         self.device_id = device_id
         self.pinned_key = pinned_key
         self.simulate = simulate_system_changes
+        self.simulate_reboots = simulate_reboots
+        self.reboot_request_file = reboot_request_file or reboots.default_request_file()
         self.on_inventory_changed = on_inventory_changed
+        self.on_scan = on_scan
         self.queue: asyncio.Queue[VerifiedAction] = asyncio.Queue()
         self.send: Send | None = None
         self.cancelled: set[int] = set()
@@ -237,6 +242,8 @@ class ActionRunner:
             return await self._system_command(action.action_id, argv, timeout=120)
         if action.action_type == "install_patches":
             return await self._install_patches(action.action_id, payload)
+        if action.action_type == "scan_updates":
+            return await self._scan_updates(payload)
         argv = commands.install_software(dict(payload.get("packages") or {}))
         outcome = await self._system_command(action.action_id, argv, timeout=2 * 3600)
         self.on_inventory_changed()
@@ -283,30 +290,74 @@ class ActionRunner:
                                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, cwd=None)
 
     async def _install_patches(self, action_id: int, payload: dict[str, Any]) -> Outcome:
-        manager = commands.patch_manager()
+        """Install each update with its platform's tool (recording each one's output and result code), then
+        restart as the policy says. An update found installed already counts as installed."""
+        wanted = _wanted_updates(payload)
         results, stdout, stderr = [], [], []
-        for patch_id in payload.get("patch_ids") or []:
+        for update in wanted:
             if action_id in self.cancelled:
-                results.append({"id": patch_id, "status": "cancelled"})
+                results.append({**update, "status": "cancelled"})
                 continue
-            outcome = await self._system_command(action_id, commands.install_patch(manager, str(patch_id)),
-                                                 timeout=3600)
-            results.append({"id": patch_id, "status": "installed" if outcome.status == "succeeded" else "failed",
-                            "exit_code": outcome.exit_code})
-            stdout.append(f"== {patch_id}\n{outcome.stdout}")
+            try:
+                argv = updates.install_command(update["source"], update["id"])
+            except (updates.UnknownSource, FileNotFoundError) as error:
+                results.append({**update, "status": "failed", "exit_code": None, "output": str(error)})
+                continue
+            outcome = await self._system_command(action_id, argv, timeout=3600)
+            output = (outcome.stdout + outcome.stderr)[-2000:]
+            if outcome.status == "succeeded":
+                status = "installed"
+            elif updates.installed_already(update["source"], outcome.exit_code, output):
+                status = "already"
+            else:
+                status = "failed"
+            results.append({**update, "status": status, "exit_code": outcome.exit_code, "output": output})
+            stdout.append(f"== {update['id']} ({update['source']}): {status}\n{outcome.stdout}")
             stderr.append(outcome.stderr)
         self.on_inventory_changed()
-        installed = [r for r in results if r["status"] == "installed"]
+        done = [r for r in results if r["status"] in ("installed", "already")]
         status = "cancelled" if action_id in self.cancelled else (
-            "succeeded" if len(installed) == len(results) else "failed")
+            "succeeded" if len(done) == len(results) else "failed")
         outcome = Outcome(status=status, exit_code=0 if status == "succeeded" else 1,
                           stdout="\n".join(stdout)[:MAX_OUTPUT_CHARS], stderr="".join(stderr)[:MAX_OUTPUT_CHARS],
-                          result={"manager": manager, "patches": results})
-        if payload.get("reboot_after") and installed and status != "cancelled":
-            reboot = await self._system_command(action_id, commands.reboot(60, "Restarting to finish updates."),
-                                                timeout=120)
-            outcome.result["reboot"] = reboot.status
+                          result={"patches": results})
+        if status != "cancelled":
+            outcome.result["reboot"] = await self._restart_after_updates(
+                action_id, reboots.RebootPolicy.from_payload(_reboot_policy(payload)),
+                installed=[r for r in results if r["status"] == "installed"])
         return outcome
+
+    async def _restart_after_updates(self, action_id: int, policy: reboots.RebootPolicy,
+                                     installed: list[dict[str, Any]]) -> dict[str, Any]:
+        device_asks = None if self.simulate else await asyncio.to_thread(updates.reboot_required)
+        needed = policy.needed(installed_any=bool(installed), update_asks=any(r.get("reboot") for r in installed),
+                               device_asks=device_asks)
+        report: dict[str, Any] = {"mode": policy.mode, "needed": needed, "device_asks": device_asks}
+        if not needed:
+            return report
+        report.update(await reboots.wait_before_restart(policy, request_file=self.reboot_request_file,
+                                                        cancelled=lambda: action_id in self.cancelled))
+        if report["cancelled"]:
+            return report
+        argv = commands.reboot(60, policy.message or "Restarting to finish installing updates.")
+        if self.simulate or self.simulate_reboots:
+            report["restart"] = "simulated"
+            report["command"] = argv
+            return report
+        restart = await self.run_process(action_id, argv, timeout=120, env=None, cwd=None)
+        report["restart"] = "in one minute" if restart.status == "succeeded" else f"failed: {restart.error}"
+        return report
+
+    async def _scan_updates(self, payload: dict[str, Any]) -> Outcome:
+        """Ask the package sources for news and look again; the inventory and the scan report follow."""
+        found = await asyncio.to_thread(updates.scan, refresh=bool(payload.get("refresh", True)))
+        self.on_scan(found)
+        self.on_inventory_changed()
+        if found.error:
+            return Outcome(status="failed", exit_code=1, error=f"The scan failed: {found.error}",
+                           result={"updates": len(found.updates)})
+        return Outcome(status="succeeded", exit_code=0, stdout=f"{len(found.updates)} update(s) available.",
+                       result={"updates": len(found.updates), "reboot_required": found.reboot_required})
 
     async def run_process(self, action_id: int, argv: list[str], *, timeout: int, env: dict[str, str] | None,
                           cwd: Path | None, account: RunAsAccount | None = None) -> Outcome:
@@ -361,3 +412,25 @@ class ActionRunner:
                 frame = {"type": "action_output", "action_id": action_id, "stdout": out.unsent, "stderr": err.unsent}
                 out.unsent = err.unsent = ""
                 await self._send(frame)
+
+
+def _wanted_updates(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The updates an install names: the server's records (source, id and the server's own update id), or
+    bare ids a technician typed, installed from this device's own manager."""
+    listed = payload.get("updates")
+    if isinstance(listed, list):
+        return [{"id": str(item.get("id", "")), "source": str(item.get("source", "")), "update": item.get("update"),
+                 "reboot": bool(item.get("reboot"))} for item in listed if isinstance(item, dict)]
+    try:
+        source = updates.default_source()
+    except FileNotFoundError as missing:
+        raise commands.NotAvailable(str(missing)) from missing
+    return [{"id": str(patch_id), "source": source, "update": None, "reboot": False}
+            for patch_id in payload.get("patch_ids") or []]
+
+
+def _reboot_policy(payload: dict[str, Any]) -> dict[str, Any]:
+    """A policy's restart rules; a technician's "reboot after" restarts at once when anything was installed."""
+    if isinstance(payload.get("reboot"), dict):
+        return payload["reboot"]
+    return {"mode": "always" if payload.get("reboot_after") else "never", "warn_minutes": 0}

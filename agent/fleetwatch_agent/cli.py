@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from fleetwatch_agent import __version__, collect, service
+from fleetwatch_agent import __version__, collect, reboots, service
 from fleetwatch_agent.config import AgentConfig, default_config_path, load_config
 from fleetwatch_agent.state import AgentState, StateStore, TokenStoreError, mask
 from fleetwatch_agent.transport import AgentRunner, TokenRefused, check_server_url, tls_context
@@ -156,6 +156,21 @@ def cmd_collect(args: argparse.Namespace, config: AgentConfig) -> int:
     return 0
 
 
+def cmd_postpone_reboot(args: argparse.Namespace, config: AgentConfig) -> int:
+    if not 1 <= args.minutes <= 1440:
+        print("Postpone by 1 to 1440 minutes.", file=sys.stderr)
+        return 1
+    path = config.postpone_reboot_file or reboots.default_request_file()
+    try:
+        reboots.request_postponement(path, args.minutes)
+    except OSError as error:
+        print(f"Could not ask the agent to wait ({path}): {error}", file=sys.stderr)
+        return 1
+    print(f"Asked to restart {args.minutes} minute(s) later; the agent grants it within what the policy allows "
+          "and says so to everyone logged in.")
+    return 0
+
+
 def cmd_install_service(args: argparse.Namespace, config: AgentConfig) -> int:
     target = args.platform or {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}.get(
         platform_module.system(), "linux")
@@ -179,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="Show enrollment, token and last contact.").set_defaults(handler=cmd_status)
     commands.add_parser("unenroll", help="Delete the local token and state.").set_defaults(handler=cmd_unenroll)
     commands.add_parser("collect", help="Print one inventory snapshot as JSON.").set_defaults(handler=cmd_collect)
+    postpone = commands.add_parser(
+        "postpone-reboot", help="Ask the agent to restart later after updates (any logged-in user may).")
+    postpone.add_argument("--minutes", type=int, default=60, help="How much later (default 60; the patch policy "
+                                                                   "bounds the total).")
+    postpone.set_defaults(handler=cmd_postpone_reboot)
     install = commands.add_parser("install-service", help="Install the agent as a system service.")
     install.add_argument("--platform", choices=["linux", "macos", "windows"], help="Default: this machine's.")
     install.add_argument("--print", action="store_true", help="Print the service definition instead.")

@@ -21,6 +21,8 @@ from typing import Any
 
 import psutil
 
+from fleetwatch_agent import updates
+
 logger = logging.getLogger(__name__)
 TOOL_TIMEOUT_SECONDS = 120
 _warned: set[str] = set()
@@ -42,7 +44,7 @@ def _run(command: list[str]) -> str:
         raise FileNotFoundError(f"{command[0]} not found")
     result = subprocess.run([executable, *command[1:]], capture_output=True, text=True, timeout=TOOL_TIMEOUT_SECONDS,
                             check=False)
-    if result.returncode not in (0, 100):  # dnf check-update answers 100 when updates exist
+    if result.returncode != 0:
         raise RuntimeError(f"{command[0]} exited {result.returncode}: {result.stderr.strip()[:200]}")
     return result.stdout
 
@@ -257,61 +259,13 @@ def software() -> list[dict[str, Any]]:
     return []
 
 
-def _apt_updates() -> list[dict[str, Any]]:
-    updates = []
-    for line in _run(["apt", "list", "--upgradable"]).splitlines():
-        if "/" in line and "[upgradable" in line:
-            name, rest = line.split("/", 1)
-            fields = rest.split()
-            version = fields[1] if len(fields) > 1 else ""
-            updates.append({"id": name, "title": f"{name} {version}".strip(), "severity": "",
-                            "source": "apt"})
-    return updates
-
-
-def _dnf_updates() -> list[dict[str, Any]]:
-    updates = []
-    for line in _run(["dnf", "check-update", "-q"]).splitlines():
-        fields = line.split()
-        if len(fields) == 3 and "." in fields[0]:
-            updates.append({"id": fields[0], "title": f"{fields[0]} {fields[1]}", "severity": "", "source": "dnf"})
-    return updates
-
-
-def _windows_updates() -> list[dict[str, Any]]:
-    script = ("$s=New-Object -ComObject Microsoft.Update.Session;$r=$s.CreateUpdateSearcher().Search('IsInstalled=0');"
-              "$r.Updates|ForEach-Object{[pscustomobject]@{id=($_.KBArticleIDs -join ',');title=$_.Title;"
-              "severity=$_.MsrcSeverity}}|ConvertTo-Json -Compress")
-    output = _run(["powershell", "-NoProfile", "-NonInteractive", "-Command", script]).strip()
-    items = json.loads(output) if output else []
-    items = items if isinstance(items, list) else [items]
-    return [{"id": f"KB{item['id']}" if item.get("id") else item.get("title", ""), "title": item.get("title", ""),
-             "severity": item.get("severity") or "", "source": "windows_update"} for item in items]
-
-
-def _softwareupdate() -> list[dict[str, Any]]:
-    updates = []
-    for line in _run(["softwareupdate", "-l"]).splitlines():
-        line = line.strip()
-        if line.startswith("* Label:"):
-            label = line.split(":", 1)[1].strip()
-            updates.append({"id": label, "title": label, "severity": "", "source": "softwareupdate"})
-    return updates
-
-
 def pending_updates() -> list[dict[str, Any]]:
-    if sys.platform == "linux":
-        if shutil.which("apt"):
-            return _safely("updates (apt)", _apt_updates, [])
-        if shutil.which("dnf"):
-            return _safely("updates (dnf)", _dnf_updates, [])
-        _warn_once("updates", "neither apt nor dnf is installed")
-        return []
-    if sys.platform == "win32":
-        return _safely("updates (windows update)", _windows_updates, [])
-    if sys.platform == "darwin":
-        return _safely("updates (softwareupdate)", _softwareupdate, [])
-    return []
+    """The updates available now (the scan's status is kept in ``updates.LAST_SCAN`` for the server)."""
+    found = updates.scan()
+    updates.LAST_SCAN = found
+    if found.error:
+        _warn_once("updates", found.error)
+    return found.updates
 
 
 def inventory(*, with_software: bool = True, with_services: bool = True, with_updates: bool = True) -> dict[str, Any]:

@@ -9,22 +9,6 @@ from pathlib import Path
 
 SCRIPT_SUFFIX = {"bash": ".sh", "sh": ".sh", "python": ".py", "powershell": ".ps1", "batch": ".cmd"}
 
-# Installs one Windows update by KB number through the Windows Update Agent API; exit 0 on success.
-WINDOWS_UPDATE_SCRIPT = r"""
-$kb = $args[0] -replace '^KB',''
-$session = New-Object -ComObject Microsoft.Update.Session
-$found = $session.CreateUpdateSearcher().Search("IsInstalled=0 and IsHidden=0").Updates
-$chosen = New-Object -ComObject Microsoft.Update.UpdateColl
-foreach ($update in $found) { if ($update.KBArticleIDs -contains $kb) { [void]$chosen.Add($update) } }
-if ($chosen.Count -eq 0) { Write-Error "KB$kb is not offered to this computer"; exit 3 }
-$downloader = $session.CreateUpdateDownloader(); $downloader.Updates = $chosen; [void]$downloader.Download()
-$installer = $session.CreateUpdateInstaller(); $installer.Updates = $chosen
-$result = $installer.Install()
-Write-Output "KB$kb result code $($result.ResultCode), reboot required: $($result.RebootRequired)"
-if ($result.ResultCode -eq 2 -or $result.ResultCode -eq 3) { exit 0 } else { exit 1 }
-"""
-
-
 class NotAvailable(Exception):
     """The device lacks what the action needs (an interpreter, a package manager)."""
 
@@ -56,27 +40,6 @@ def reboot(delay_seconds: int, message: str) -> list[str]:
         return ["shutdown", "/r", "/t", str(delay_seconds), "/c", message[:500]]
     when = "now" if delay_seconds <= 0 else f"+{math.ceil(delay_seconds / 60)}"
     return ["shutdown", "-r", when, message]
-
-
-def patch_manager() -> str:
-    if sys.platform == "win32":
-        return "windows_update"
-    if sys.platform == "darwin":
-        return "softwareupdate"
-    for manager in ("apt-get", "dnf"):
-        if shutil.which(manager):
-            return manager
-    raise NotAvailable("Neither apt-get nor dnf is available on this device.")
-
-
-def install_patch(manager: str, patch_id: str) -> list[str]:
-    if manager == "windows_update":
-        return [_powershell(), "-NoProfile", "-NonInteractive", "-Command", WINDOWS_UPDATE_SCRIPT, patch_id]
-    if manager == "softwareupdate":
-        return ["softwareupdate", "--install", patch_id]
-    if manager == "apt-get":
-        return ["apt-get", "install", "--only-upgrade", "-y", "--", patch_id]
-    return ["dnf", "upgrade", "-y", "--", patch_id]
 
 
 PACKAGE_MANAGERS = {"win32": ("winget", "choco"), "darwin": ("brew",), "linux": ("apt", "dnf")}

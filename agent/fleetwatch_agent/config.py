@@ -48,6 +48,11 @@ class AgentConfig:
     collect_updates: bool = True
     # Report reboot, patch and software commands instead of running them (for trials and test rigs).
     simulate_system_changes: bool = False
+    # Report restarts after updates instead of restarting (test rigs that install real updates).
+    simulate_reboots: bool = False
+    # Where a logged-in user's "postpone-reboot" request is left (default: /var/tmp/fleetwatch-postpone-reboot,
+    # or %ProgramData%\Fleetwatch\postpone-reboot on Windows).
+    postpone_reboot_file: Path | None = None
 
     @property
     def resolved_log_file(self) -> Path:
@@ -69,7 +74,7 @@ def load_config(path: Path | None) -> AgentConfig:
         raise SystemExit(f"Unknown settings in {target}: {', '.join(unknown)}")
     values = {}
     for name, value in raw.items():
-        if name in {"state_dir", "log_file", "ca_bundle"}:
+        if name in {"state_dir", "log_file", "ca_bundle", "postpone_reboot_file"}:
             value = Path(value).expanduser() if value else None
         values[name] = value
     if values.get("state_dir") is None:

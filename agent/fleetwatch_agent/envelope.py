@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ENDORSEMENT_PREFIX = b"fleetwatch-signing-key:"
-SUPPORTED_TYPES = {"run_script", "reboot", "install_patches", "install_software"}
+SUPPORTED_TYPES = {"run_script", "reboot", "install_patches", "install_software", "scan_updates"}
 CLOCK_SKEW_SECONDS = 300
 NONCE_PATTERN = re.compile(r"[0-9a-f]{32}")
 

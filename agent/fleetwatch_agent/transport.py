@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from fleetwatch_agent import __version__, collect
+from fleetwatch_agent import __version__, collect, updates
 from fleetwatch_agent.actions import ActionRunner
 from fleetwatch_agent.config import AgentConfig
 from fleetwatch_agent.envelope import endorsed
@@ -104,10 +104,15 @@ class AgentRunner:
             ledger=ActionLedger(config.state_dir, started_at=self.state.enrolled_at),
             work_dir=config.state_dir / "work", device_id=self.state.device_id,
             pinned_key=lambda: self.state.signing_public_key, simulate_system_changes=config.simulate_system_changes,
-            on_inventory_changed=self._inventory_changed)
+            simulate_reboots=config.simulate_reboots, reboot_request_file=config.postpone_reboot_file,
+            on_inventory_changed=self._inventory_changed, on_scan=self._scanned)
 
     def _inventory_changed(self) -> None:
         self.inventory_due = True
+
+    @staticmethod
+    def _scanned(found: updates.ScanResult) -> None:
+        updates.LAST_SCAN = found
 
     def stop(self) -> None:
         self.stopping.set()
@@ -252,6 +257,12 @@ class AgentRunner:
         if digest != session.server_inventory_hash:
             logger.info("inventory changed; sending it")
             await socket.send(json.dumps({"type": "inventory", "hash": digest, "data": snapshot}))
+        scan = updates.LAST_SCAN
+        if self.config.collect_updates and scan is not None:
+            # Sent after every collection (not only with a changed inventory): "last successful scan" on the
+            # server's compliance pages is this time.
+            await socket.send(json.dumps({"type": "update_scan", "scanned_at": scan.scanned_at, "error": scan.error,
+                                          "reboot_required": scan.reboot_required}))
 
     async def _http_fallback(self) -> None:
         """Where a proxy blocks websockets, a heartbeat over HTTPS keeps the device reporting."""

@@ -17,6 +17,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from portal.actions.finished import run_finished_handlers
 from portal.actions.models import (
     DELIVERABLE,
     FINISHED,
@@ -282,6 +283,7 @@ def _finish(action: Action, *, status: str, error: str = "", finished_at: dateti
     action.finished_at = finished_at or timezone.now()
     action.save(update_fields=["status", "error", "finished_at", "exit_code", "stdout", "stderr", "stdout_truncated",
                                "stderr_truncated", "started_at", "result"])
+    run_finished_handlers(action)
     _announce(action)
 
 

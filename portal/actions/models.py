@@ -175,6 +175,7 @@ class ActionType(models.TextChoices):
     REBOOT = "reboot", "Reboot"
     INSTALL_PATCHES = "install_patches", "Install patches"
     INSTALL_SOFTWARE = "install_software", "Install software"
+    SCAN_UPDATES = "scan_updates", "Scan for updates"
     # Run by Pulseway on a device it manages (connectors/pulseway_actions.py), never sent to our agent.
     PULSEWAY_SCRIPT = "pulseway_script", "Pulseway script"
 
@@ -337,7 +338,8 @@ class ProfileTask(models.Model):
 
 # What each kind of profile task may carry in its options (admins of the library write them).
 TASK_OPTIONS = {ActionType.RUN_SCRIPT: {"arguments", "parameters"}, ActionType.REBOOT: {"delay_seconds", "message"},
-                ActionType.INSTALL_PATCHES: {"patch_ids", "reboot_after"}, ActionType.INSTALL_SOFTWARE: set()}
+                ActionType.INSTALL_PATCHES: {"patch_ids", "reboot_after"}, ActionType.INSTALL_SOFTWARE: set(),
+                ActionType.SCAN_UPDATES: set()}
 
 
 class ScheduleKind(models.TextChoices):

@@ -206,6 +206,26 @@ def queue_bulk(*, actor: Actor, devices: Iterable[Device], spec: ActionSpec, os_
     return BulkResult(batch=batch, queued=len(actions), skipped=skipped)
 
 
+@transaction.atomic
+def queue_each(*, actor: Actor, planned: list[tuple[Device, ActionSpec]], title: str,
+               expires_at: dict[int, datetime] | None = None) -> list[Action]:
+    """Queue one action per device, each with its own spec (a patch window: every device its own approved
+    updates), as one batch; ``expires_at`` by device id (default: the usual expiry)."""
+    require_role(actor, Role.OPERATOR)
+    chosen = [(device, spec) for device, spec in planned if actor.may_see_company(device.company_id)]
+    if not chosen:
+        return []
+    for device, spec in chosen:
+        spec.check(device)
+    batch = ActionBatch.objects.create(title=f"{title} on {len(chosen)} device(s)"[:255],
+                                       requested_by_id=actor.user_id, requested_by_label=actor.label[:150])
+    expiries = expires_at or {}
+    actions = insert_new([_new_action(actor=actor, device=device, spec=spec, batch=batch,
+                                      expires_at=expiries.get(device.pk)) for device, spec in chosen])
+    _announce(actor, actions)
+    return actions
+
+
 def _announce(actor: Actor, actions: list[Action]) -> None:
     insert_new([*batch_requested_events(actor, actions[0].batch, actions),
                                     *(requested_event(actor, action, in_batch=True) for action in actions)])

@@ -32,6 +32,7 @@ MAX_PATCHES = 500
 MAX_INLINE_CHARS = 256 * 1024
 REBOOT_TIMEOUT_SECONDS = 120
 PATCH_TIMEOUT_SECONDS = 2 * 3600
+SCAN_TIMEOUT_SECONDS = 30 * 60
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,26 @@ def patches_spec(*, actor: Actor, patch_ids: list[str], reboot_after: bool = Fal
                       allowed_os=frozenset({OsType.WINDOWS, OsType.LINUX, OsType.MACOS}), what="Patching")
 
 
+def updates_spec(*, updates: list[dict[str, Any]], reboot: dict[str, Any], title: str) -> ActionSpec:
+    """Install catalogue updates (each with its source, installer id and catalogue id) and restart as ``reboot``
+    says: built by the patch services from a device's own pending updates, never from a caller's text."""
+    if not updates or len(updates) > MAX_PATCHES:
+        raise ValidationError({"updates": f"Install 1 to {MAX_PATCHES} updates at a time."})
+    if any(str(item.get("id", "")).startswith("-") for item in updates):
+        raise ValidationError({"updates": "An update id does not start with '-'."})
+    return ActionSpec(action_type=ActionType.INSTALL_PATCHES, title=title[:255],
+                      payload={"updates": updates, "reboot": reboot}, timeout_seconds=PATCH_TIMEOUT_SECONDS,
+                      allowed_os=frozenset({OsType.WINDOWS, OsType.LINUX, OsType.MACOS}), what="Patching")
+
+
+def scan_spec(*, actor: Actor) -> ActionSpec:
+    """Ask the device's package sources for news and report what is available now."""
+    require_role(actor, Role.OPERATOR)
+    return ActionSpec(action_type=ActionType.SCAN_UPDATES, title="Scan for updates", payload={"refresh": True},
+                      timeout_seconds=SCAN_TIMEOUT_SECONDS,
+                      allowed_os=frozenset({OsType.WINDOWS, OsType.LINUX, OsType.MACOS}), what="Scanning for updates")
+
+
 def software_spec(*, actor: Actor, software: SoftwareItem) -> ActionSpec:
     require_role(actor, Role.OPERATOR)
     packages = software.packages()
@@ -199,6 +220,8 @@ def task_spec(*, actor: Actor, task: ProfileTask) -> ActionSpec:
     elif task.action_type == ActionType.INSTALL_PATCHES:
         spec = patches_spec(actor=actor, patch_ids=options.get("patch_ids") or [],
                             reboot_after=bool(options.get("reboot_after")))
+    elif task.action_type == ActionType.SCAN_UPDATES:
+        spec = scan_spec(actor=actor)
     else:
         spec = software_spec(actor=actor, software=task.software)
     return ActionSpec(action_type=spec.action_type, title=f"{task.name}", payload=spec.payload,

@@ -37,7 +37,7 @@ def _narrowing(field: str, rule: dict[str, Any]) -> Q:
     if field == "patches":
         pending = PendingPatch.objects.all()
         if op == "contains":
-            pending = pending.filter(Q(patch_id__icontains=value) | Q(title__icontains=value))
+            pending = pending.filter(Q(update__identifier__icontains=value) | Q(update__title__icontains=value))
         found = Q(pk__in=pending.values("device_id"))
         return ~found if op == "none" else found
     return Q(pk__in=[])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from portal.access import TenantOwned
+from portal.access import TenantOwned, ThroughAny
 from portal.tags.models import Tag
 from portal.tenancy.models import (
     Company,
@@ -65,6 +67,10 @@ class Device(TenantOwned, Timestamped):
     # connection must not mark a freshly reconnected device offline.
     agent_connection = models.CharField(max_length=64, blank=True, editable=False)
     tags = models.ManyToManyField(Tag, blank=True, related_name="devices")
+    # The agent's last look for updates (after each inventory collection) and whether a restart is pending.
+    updates_scanned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    updates_scan_error = models.CharField(max_length=500, blank=True, editable=False)
+    reboot_pending_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["hostname", "id"]
@@ -141,23 +147,152 @@ class DeviceService(TenantOwned):
         return self.name
 
 
+class UpdateSource(models.TextChoices):
+    """The tool an update comes from (and is installed with)."""
+
+    WINDOWS_UPDATE = "windows_update", "Windows Update"
+    APT = "apt", "apt"
+    DNF = "dnf", "dnf"
+    SOFTWAREUPDATE = "softwareupdate", "macOS softwareupdate"
+    WINGET = "winget", "winget"
+    BREW = "brew", "Homebrew"
+
+
+SOURCE_OS = {UpdateSource.WINDOWS_UPDATE: OsType.WINDOWS, UpdateSource.WINGET: OsType.WINDOWS,
+             UpdateSource.APT: OsType.LINUX, UpdateSource.DNF: OsType.LINUX,
+             UpdateSource.SOFTWAREUPDATE: OsType.MACOS, UpdateSource.BREW: OsType.MACOS}
+
+
+class UpdateCategory(models.TextChoices):
+    """What an update is, across platforms (Windows' classifications; security or not elsewhere)."""
+
+    SECURITY = "security", "Security"
+    CRITICAL = "critical", "Critical"
+    DEFINITION = "definition", "Definitions"
+    UPDATE = "update", "Updates"
+    FEATURE = "feature", "Features and upgrades"
+    DRIVER = "driver", "Drivers"
+    APPLICATION = "application", "Applications"
+
+
+class UpdateSeverity(models.TextChoices):
+    """The vendor's severity (Microsoft's MSRC rating, a distribution's advisory severity); often unknown."""
+
+    CRITICAL = "critical", "Critical"
+    IMPORTANT = "important", "Important"
+    MODERATE = "moderate", "Moderate"
+    LOW = "low", "Low"
+    UNSPECIFIED = "", "Unspecified"
+
+
+SEVERITY_RANK = {UpdateSeverity.UNSPECIFIED: 0, UpdateSeverity.LOW: 1, UpdateSeverity.MODERATE: 2,
+                 UpdateSeverity.IMPORTANT: 3, UpdateSeverity.CRITICAL: 4}
+
+
+class PatchUpdate(models.Model):
+    """One update across the fleet (a KB, a package at a version, a macOS label): the patch catalogue. A row
+    exists once whatever number of devices report it; who sees it follows the devices that need or had it."""
+
+    visibility = ThroughAny((("inventory.PendingPatch", "update_id"), ("inventory.PatchOutcome", "update_id")))
+
+    source = models.CharField(max_length=16, choices=UpdateSource.choices)
+    identifier = models.CharField(max_length=255, help_text="What the installer takes: a KB, a package, a label.")
+    version = models.CharField(max_length=128, blank=True, help_text="The version the update brings.")
+    title = models.CharField(max_length=500, blank=True)
+    category = models.CharField(max_length=16, choices=UpdateCategory.choices, default=UpdateCategory.UPDATE)
+    severity = models.CharField(max_length=16, choices=UpdateSeverity.choices, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    reboot_required = models.BooleanField(null=True, blank=True, help_text="Empty: the platform does not say.")
+    released_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    # Across the whole fleet, counted by the patch status job (a reader who sees some companies gets their
+    # own counts, computed when read).
+    devices_needing = models.PositiveIntegerField(default=0, editable=False)
+    devices_installed = models.PositiveIntegerField(default=0, editable=False)
+    devices_failed = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["source", "identifier", "version"]
+        constraints = [models.UniqueConstraint(fields=["source", "identifier", "version"], name="update_once")]
+        indexes = [models.Index(fields=["category", "severity"])]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.identifier} {self.version}".strip()
+
+    @property
+    def os_type(self) -> str:
+        return SOURCE_OS.get(self.source, OsType.OTHER)
+
+    @property
+    def age_reference(self) -> datetime:
+        """Where deferral days count from: the vendor's release when known, else when the fleet first saw it."""
+        return self.released_at or self.first_seen_at
+
+
 class PendingPatch(TenantOwned):
-    """An OS update available but not installed on a device."""
+    """An update available but not installed on a device (as its agent last reported)."""
 
     company_path = "device__company_id"
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="pending_patches")
-    patch_id = models.CharField(max_length=255)
-    title = models.CharField(max_length=500, blank=True)
-    severity = models.CharField(max_length=32, blank=True)
-    source = models.CharField(max_length=32, blank=True, help_text="apt, dnf, windows_update, softwareupdate")
+    update = models.ForeignKey(PatchUpdate, on_delete=models.CASCADE, related_name="pending")
+    from_version = models.CharField(max_length=128, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["patch_id"]
-        constraints = [models.UniqueConstraint(fields=["device", "patch_id"], name="patch_once_per_device")]
+        ordering = ["update__identifier"]
+        constraints = [models.UniqueConstraint(fields=["device", "update"], name="patch_once_per_device")]
+        indexes = [models.Index(fields=["update", "device"])]
 
     def __str__(self) -> str:
         return self.patch_id
+
+    @property
+    def patch_id(self) -> str:
+        return self.update.identifier
+
+    @property
+    def title(self) -> str:
+        return self.update.title
+
+    @property
+    def severity(self) -> str:
+        return self.update.severity
+
+    @property
+    def source(self) -> str:
+        return self.update.source
+
+
+class OutcomeState(models.TextChoices):
+    INSTALLED = "installed", "Installed"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded by a newer version"
+
+
+class PatchOutcome(TenantOwned):
+    """What became of an update on a device: installed (by an install, or no longer offered by the device's
+    scan), failed (the last install said so and the device still needs it), or superseded by a newer version."""
+
+    company_path = "device__company_id"
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="patch_outcomes")
+    update = models.ForeignKey(PatchUpdate, on_delete=models.CASCADE, related_name="outcomes")
+    state = models.CharField(max_length=16, choices=OutcomeState.choices)
+    at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0, help_text="Installs tried by Fleetwatch.")
+    result_code = models.IntegerField(null=True, blank=True)
+    detail = models.TextField(blank=True, help_text="The end of the installer's output, or how it was seen.")
+    # The install action that decided this (kept as a number: the history outlives the action).
+    action_number = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        constraints = [models.UniqueConstraint(fields=["device", "update"], name="outcome_once_per_device")]
+        indexes = [models.Index(fields=["update", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.update} {self.state} on {self.device_id}"
 
 
 class InventoryChange(TenantOwned):

@@ -25,8 +25,11 @@ from portal.inventory.models import (
     InstalledSoftware,
     InventoryChange,
     MetricSample,
+    OutcomeState,
+    PatchOutcome,
     PendingPatch,
 )
+from portal.inventory.updates import ReportedUpdate, catalogue_ids, reported_update
 
 MAX_ITEMS = 5_000  # items of one kind in one inventory (the protocol refuses more: INVENTORY_LIMITS)
 MAX_CHANGES_PER_INVENTORY = 2_000  # history rows one inventory may write
@@ -91,17 +94,49 @@ def record_heartbeats(heartbeats: list[Heartbeat]) -> int:
     return len(existing)
 
 
+@dataclass(frozen=True)
+class UpdateScan:
+    """An agent's report of its last look for updates: when, whether it worked, whether a restart is pending."""
+
+    device_id: int
+    scanned_at: datetime
+    error: str
+    reboot_required: bool | None
+
+
+def record_update_scans(scans: list[UpdateScan]) -> None:
+    """Store the scan reports (one UPDATE statement): a successful scan moves "last scanned", a failed one keeps
+    it and says why; a pending restart keeps the time it was first reported."""
+    if not scans:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(Device._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET updates_scanned_at = CASE WHEN %s = '' THEN %s ELSE updates_scanned_at END, "  # noqa: S608
+            "updates_scan_error = %s, reboot_pending_since = CASE WHEN %s IS NULL THEN reboot_pending_since "
+            "WHEN %s THEN COALESCE(reboot_pending_since, %s) ELSE NULL END WHERE id = %s",
+            [(scan.error, adapt(scan.scanned_at), scan.error, scan.reboot_required, bool(scan.reboot_required),
+              adapt(scan.scanned_at), scan.device_id) for scan in sorted(scans, key=lambda scan: scan.device_id)])
+
+
 class HeartbeatBuffer:
-    """Collects heartbeats in memory so a server process writes about once a second, not per heartbeat."""
+    """Collects heartbeats (and update-scan reports) in memory so a server process writes about once a second,
+    not per frame."""
 
     def __init__(self) -> None:
         self._pending: list[Heartbeat] = []
         self._used_credentials: set[int] = set()
+        self._scans: dict[int, UpdateScan] = {}
         self._lock = threading.Lock()
 
     def add(self, heartbeat: Heartbeat) -> None:
         with self._lock:
             self._pending.append(heartbeat)
+
+    def add_scan(self, scan: UpdateScan) -> None:
+        with self._lock:
+            self._scans[scan.device_id] = scan
 
     def touch_credential(self, credential_id: int) -> None:
         """An agent token was used: its last use is written with the next batch."""
@@ -112,10 +147,12 @@ class HeartbeatBuffer:
         with self._lock:
             pending, self._pending = self._pending, []
             used, self._used_credentials = self._used_credentials, set()
+            scans, self._scans = self._scans, {}
         try:
             with transaction.atomic():
                 if used:
                     AgentCredential.objects.filter(pk__in=sorted(used)).update(last_used_at=timezone.now())
+                record_update_scans(list(scans.values()))
                 return record_heartbeats(pending)
         except Exception:
             with self._lock:
@@ -123,10 +160,11 @@ class HeartbeatBuffer:
                 # database stays away long enough to fill the buffer).
                 self._pending = (pending + self._pending)[-MAX_BUFFERED_HEARTBEATS:]
                 self._used_credentials |= used
+                self._scans = scans | self._scans
             raise
 
     def __len__(self) -> int:
-        return len(self._pending) + len(self._used_credentials)
+        return len(self._pending) + len(self._used_credentials) + len(self._scans)
 
 
 HEARTBEATS = HeartbeatBuffer()
@@ -346,26 +384,55 @@ def _plan_services(device: Device, data: dict[str, Any], at: datetime) -> Plan:
 
 
 def _plan_patches(device: Device, data: dict[str, Any], at: datetime) -> Plan:
-    reported = {}
+    """New and cleared updates of the device. A cleared one was installed (or is no longer offered), unless a
+    newer version of the same update is offered now: then it was superseded."""
+    reported: dict[tuple[str, str, str], ReportedUpdate] = {}
     for item in _items(data, "pending_updates"):
-        patch_id = _text(item.get("id"))
-        if patch_id:
-            reported[patch_id] = (_text(item.get("title"), 500), _text(item.get("severity"), 32),
-                                  _text(item.get("source"), 32))
-    current = {row.patch_id: row for row in PendingPatch.objects.filter(device_id=device.pk)}
-    new_rows = [(device.pk, pid, title, severity, source)
-                for pid, (title, severity, source) in reported.items() if pid not in current]
-    gone = [row for pid, row in current.items() if pid not in reported]
-    changes = [InventoryChange(device=device, at=at, kind="patch", change="available", name=pid,
-                               after=title[:255]) for _, pid, title, _, _ in new_rows]
-    changes += [InventoryChange(device=device, at=at, kind="patch", change="cleared", name=row.patch_id)
-                for row in gone]
+        update = reported_update(item)
+        if update is not None:
+            reported[update.key] = update
+    current = {(source, identifier, version): (pk, update_id) for pk, update_id, source, identifier, version in
+               PendingPatch.objects.filter(device_id=device.pk).values_list(
+                   "pk", "update_id", "update__source", "update__identifier", "update__version")}
+    new = [update for key, update in reported.items() if key not in current]
+    gone = {key: row for key, row in current.items() if key not in reported}
+    still_offered = {(source, identifier) for source, identifier, _ in reported}
+    changes = [InventoryChange(device=device, at=at, kind="patch", change="available", name=update.identifier,
+                               after=update.title[:255]) for update in new]
+    changes += [InventoryChange(device=device, at=at, kind="patch", change="cleared", name=key[1], before=key[2])
+                for key in gone]
 
     def write() -> None:
-        _insert_rows(PendingPatch, ("device", "patch_id", "title", "severity", "source"), new_rows)
-        PendingPatch.objects.filter(pk__in=[row.pk for row in gone]).delete()
+        ids = catalogue_ids(new)
+        _insert_rows(PendingPatch, ("device", "update", "from_version", "first_seen_at"),
+                     [(device.pk, ids[update.key], update.from_version, at) for update in new if update.key in ids])
+        PendingPatch.objects.filter(pk__in=[pk for pk, _ in gone.values()]).delete()
+        record_cleared(device_id=device.pk, at=at, cleared={
+            update_id: OutcomeState.SUPERSEDED if key[:2] in still_offered else OutcomeState.INSTALLED
+            for key, (_, update_id) in gone.items()})
 
     return changes, write
+
+
+def record_cleared(*, device_id: int, at: datetime, cleared: dict[int, str]) -> None:
+    """Updates the device's scan no longer offers: installed (kept as it was when an install said so already)
+    or superseded."""
+    if not cleared:
+        return
+    existing = {outcome.update_id: outcome for outcome in
+                PatchOutcome.objects.filter(device_id=device_id, update_id__in=list(cleared))}
+    changed, created = [], []
+    for update_id, state in cleared.items():
+        outcome = existing.get(update_id)
+        if outcome is None:
+            created.append(PatchOutcome(device_id=device_id, update_id=update_id, state=state, at=at,
+                                        detail="No longer offered by the device's scan."))
+        elif outcome.state != OutcomeState.INSTALLED:
+            outcome.detail = f"No longer offered by the device's scan (the last install {outcome.state})."[:2000]
+            outcome.state, outcome.at = state, at
+            changed.append(outcome)
+    PatchOutcome.objects.bulk_create(created, batch_size=500)
+    PatchOutcome.objects.bulk_update(changed, ["state", "at", "detail"], batch_size=500)
 
 
 def searchable_addresses(interfaces: list[Any]) -> str:

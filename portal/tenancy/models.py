@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -55,6 +58,9 @@ class Company(TenantOwned, Timestamped):
         help_text="The MSP's account number for this client; unique when set.",
     )
     notes = models.TextField(blank=True)
+    time_zone = models.CharField(max_length=64, blank=True,
+                                 help_text="Where the company works, e.g. Europe/Berlin: patch windows start in this "
+                                           "zone (empty: the server's).")
     # Ids of the same company in other systems, keyed by source ("pulseway", "freshservice", …).
     external_ids = models.JSONField(default=external_ids_default, blank=True)
     # Values of the admins' custom fields (name → value), written only through portal.custom_fields.
@@ -72,6 +78,15 @@ class Company(TenantOwned, Timestamped):
         self.name = self.name.strip()
         # Blank account numbers are stored as NULL so that many companies may lack one.
         self.account_number = (self.account_number or "").strip() or None
+        self.time_zone = (self.time_zone or "").strip()
+        if self.time_zone and self.time_zone not in zoneinfo.available_timezones():
+            raise ValidationError({"time_zone": f"Unknown time zone {self.time_zone!r}; use a name like "
+                                                "Europe/Berlin or America/New_York."})
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The company's time zone (the server's when none is set)."""
+        return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
 
 
 class Site(TenantOwned, Timestamped):

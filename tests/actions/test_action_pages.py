@@ -141,9 +141,7 @@ def test_schedule_pages(tenant_a, operator_a, script):
 
 
 def test_overview_numbers_link_to_filtered_lists(tenant_a, operator_a):
-    from portal.inventory.models import PendingPatch
-
-    PendingPatch.objects.create(device=tenant_a.device, patch_id="openssl")
+    factories.pending_patch(tenant_a.device, "openssl")
     client = logged_in(operator_a)
     overview = client.get(reverse("home")).content.decode()
     assert "?patches=pending" in overview and f"?company={tenant_a.company.pk}&amp;status=online" in overview
