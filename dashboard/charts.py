@@ -39,3 +39,13 @@ def device_charts(*, actor: Actor, device: Device, samples: int = 120) -> list[S
                            .values_list("cpu_percent", "memory_percent")[:samples]))
     return [percent_series("CPU", [cpu for cpu, _ in recent]),
             percent_series("Memory", [memory for _, memory in recent])]
+
+
+def compliance_series(days: Sequence[tuple[object, object]]) -> list[Series]:
+    """Fully patched and missing-critical shares (% of managed devices) per day, oldest first, for the
+    compliance pages' 90-day chart."""
+    def share(name: str) -> list[float | None]:
+        return [figures.percent(name) for _, figures in days]  # type: ignore[attr-defined]
+
+    return [percent_series("Fully patched", share("fully_patched")),
+            percent_series("Missing critical updates", share("missing_critical"))]

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from dashboard.patch_views import patching_of_policy
 from monitoring.selectors import alert_routes_for, checks_for
 from portal.access import Actor, Role
 from portal.actions.selectors import schedules_for
@@ -61,7 +62,8 @@ class AssignForm(forms.Form):
 
 
 def _policy_detail(actor: Actor, policy: Policy) -> dict[str, Any]:
-    return {"checks": checks_for(actor=actor).filter(policy=policy),
+    return {**patching_of_policy(actor, policy),
+            "checks": checks_for(actor=actor).filter(policy=policy),
             "routes": alert_routes_for(actor=actor).filter(policy=policy),
             "schedules": schedules_for(actor=actor).filter(policy=policy),
             "assignments": assignments_for(actor=actor).filter(policy=policy),

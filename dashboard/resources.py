@@ -78,7 +78,7 @@ def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
     return {
         "inventory": inventory_for(actor=actor).filter(device=device).first(),
         "services": services_for(actor=actor).filter(device=device)[:500],
-        "pending_patches": pending_patches_for(actor=actor).filter(device=device).select_related("update")[:500],
+        "pending_patch_count": pending_patches_for(actor=actor).filter(device=device).count(),
         "changes": inventory_changes_for(actor=actor).filter(device=device)[:50],
         "software_count": software_for(actor=actor).filter(device=device).count(),
         "charts": device_charts(actor=actor, device=device),

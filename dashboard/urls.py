@@ -2,7 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from connectors import views as connector_views
-from dashboard import action_views, custom_field_views, device_views, policy_pages, scheduler_views, tag_views, views
+from dashboard import (
+    action_views,
+    custom_field_views,
+    device_views,
+    patch_views,
+    policy_pages,
+    scheduler_views,
+    tag_views,
+    views,
+)
 from monitoring import views as network_views
 
 urlpatterns = [
@@ -37,6 +46,24 @@ urlpatterns = [
     path("policies/<int:pk>/assign/", policy_pages.policy_assign, name="policy-assign"),
     path("policies/assignments/<int:pk>/delete/", policy_pages.policy_assignment_delete,
          name="policy-assignment-delete"),
+    path("patches/", patch_views.patch_catalogue, name="patch-catalogue"),
+    path("patches/<int:pk>/", patch_views.patch_update, name="patch-update"),
+    path("patches/<int:pk>/decide/", patch_views.patch_update_decide, name="patch-update-decide"),
+    path("patches/approvals/", patch_views.patch_approvals, name="patch-approvals"),
+    path("patches/approvals/decide/", patch_views.patch_approvals_decide, name="patch-approvals-decide"),
+    path("patches/decisions/<int:pk>/clear/", patch_views.patch_decision_clear, name="patch-decision-clear"),
+    path("patches/compliance/", patch_views.patch_compliance, name="patch-compliance"),
+    path("patches/compliance/<int:pk>/", patch_views.patch_compliance_company, name="patch-compliance-company"),
+    path("patches/compliance/<int:pk>/report.csv", patch_views.compliance_report, {"extension": "csv"},
+         name="patch-compliance-csv"),
+    path("patches/compliance/<int:pk>/report.pdf", patch_views.compliance_report, {"extension": "pdf"},
+         name="patch-compliance-pdf"),
+    path("patches/compliance/<int:pk>/schedule/", patch_views.compliance_schedule, name="patch-compliance-schedule"),
+    path("devices/<int:pk>/patches/", patch_views.device_patches, name="device-patches"),
+    path("devices/<int:pk>/patches/do/", patch_views.device_patch_action, name="device-patch-action"),
+    path("policies/<int:pk>/patching/", patch_views.policy_patching, name="policy-patching"),
+    path("policies/<int:pk>/patch-windows/", patch_views.policy_patch_window, name="policy-patch-window"),
+    path("patch-windows/<int:pk>/delete/", patch_views.patch_window_delete, name="patch-window-delete"),
     path("scheduler/", scheduler_views.scheduler, name="scheduler"),
     path("scheduler/<int:pk>/", scheduler_views.scheduler_job, name="scheduler-job"),
     path("scheduler/<int:pk>/enable/", scheduler_views.scheduler_enable, name="scheduler-enable"),

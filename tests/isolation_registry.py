@@ -177,6 +177,18 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "pulseway-script-run": (Device, "POST"),
     "policy-assign": (Policy, "POST"),
     "policy-assignment-delete": (PolicyAssignment, "POST"),
+    "patch-update": (inventory.PatchUpdate, "GET"),
+    "patch-update-decide": (inventory.PatchUpdate, "POST"),
+    "patch-decision-clear": (patching.PatchApproval, "POST"),
+    "patch-compliance-company": (Company, "GET"),
+    "patch-compliance-csv": (Company, "GET"),
+    "patch-compliance-pdf": (Company, "GET"),
+    "patch-compliance-schedule": (Company, "POST"),
+    "device-patches": (Device, "GET"),
+    "device-patch-action": (Device, "POST"),
+    "policy-patching": (Policy, "POST"),
+    "policy-patch-window": (Policy, "POST"),
+    "patch-window-delete": (patching.PatchWindow, "POST"),
 }
 # Pages of the shared library (scripts, software, profiles): the same for every signed-in user; and
 # connector and scheduler pages, for administrators who see every company (tests/connectors and

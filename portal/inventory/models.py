@@ -7,6 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from portal.access import TenantOwned, ThroughAny
@@ -69,7 +70,7 @@ class Device(TenantOwned, Timestamped):
     tags = models.ManyToManyField(Tag, blank=True, related_name="devices")
     # The agent's last look for updates (after each inventory collection) and whether a restart is pending.
     updates_scanned_at = models.DateTimeField(null=True, blank=True, editable=False)
-    updates_scan_error = models.CharField(max_length=500, blank=True, editable=False)
+    updates_scan_error = models.CharField(max_length=500, blank=True, editable=False, default="", db_default="")
     reboot_pending_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -236,8 +237,8 @@ class PendingPatch(TenantOwned):
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="pending_patches")
     update = models.ForeignKey(PatchUpdate, on_delete=models.CASCADE, related_name="pending")
-    from_version = models.CharField(max_length=128, blank=True)
-    first_seen_at = models.DateTimeField(default=timezone.now)
+    from_version = models.CharField(max_length=128, blank=True, default="", db_default="")
+    first_seen_at = models.DateTimeField(default=timezone.now, db_default=Now())
 
     class Meta:
         ordering = ["update__identifier"]

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone
 from fpdf import FPDF
+from fpdf.fonts import FontFace
 
 from portal.access import Actor, system_actor, visible_to
 from portal.inventory.models import Device
@@ -118,8 +119,14 @@ class _Document(FPDF):
         super().__init__(orientation="L", unit="mm", format="A4")
         font = next((path for path in (getattr(settings, "FLEETWATCH_REPORT_FONT", ""), *UNICODE_FONTS)
                      if path and Path(path).is_file()), None)
+        self.headings = FontFace(emphasis="BOLD")
         if font:
             self.add_font("Body", "", font)
+            bold = Path(font).with_name(Path(font).stem + "-Bold.ttf")
+            if bold.is_file():
+                self.add_font("Body", "B", str(bold))
+            else:
+                self.headings = FontFace(emphasis=None)
             self.family_name = "Body"
         else:
             self.family_name = "Helvetica"
@@ -151,7 +158,7 @@ def report_pdf(report: Report) -> bytes:
     if not report.lines:
         pdf.cell(0, 6, "No device of this company runs the Fleetwatch agent yet.", new_x="LMARGIN", new_y="NEXT")
     else:
-        with pdf.table(col_widths=(50, 35, 20, 22, 22, 22, 22, 22, 32)) as table:
+        with pdf.table(col_widths=(50, 35, 20, 22, 22, 22, 22, 22, 32), headings_style=pdf.headings) as table:
             header = table.row()
             for column in COLUMNS:
                 header.cell(column)
@@ -185,7 +192,7 @@ def send_due_reports(*, now: datetime | None = None) -> int:
         message.attach(report_name(report, "pdf"), report_pdf(report), "application/pdf")
         message.attach(report_name(report, "csv"), report_csv(report), "text/csv")
         message.send()
-        record_report_sent(schedule=schedule, actor=actor)
+        record_report_sent(schedule=schedule, actor=actor, on=today)
         sent += 1
     return sent
 

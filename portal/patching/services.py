@@ -7,6 +7,7 @@ Every write is audited; decisions re-evaluate the company at once, so its queue 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -163,8 +164,8 @@ def delete_report_schedule(*, actor: Actor, compliancereportschedule: Compliance
     delete_row(actor=actor, instance=compliancereportschedule)
 
 
-def record_report_sent(*, schedule: ComplianceReportSchedule, actor: Actor) -> None:
-    schedule.last_sent_on = timezone.localdate()
+def record_report_sent(*, schedule: ComplianceReportSchedule, actor: Actor, on: date) -> None:
+    schedule.last_sent_on = on
     schedule.save(update_fields=["last_sent_on"])
     record(actor=actor, action="compliancereportschedule.sent", target=schedule, company_id=schedule.company_id,
            after={"recipients": schedule.recipients, "on": str(schedule.last_sent_on)})

@@ -58,7 +58,8 @@ class Company(TenantOwned, Timestamped):
         help_text="The MSP's account number for this client; unique when set.",
     )
     notes = models.TextField(blank=True)
-    time_zone = models.CharField(max_length=64, blank=True,
+    # db_default: rows written by code of earlier versions (a migration's historical models) get one too.
+    time_zone = models.CharField(max_length=64, blank=True, default="", db_default="",
                                  help_text="Where the company works, e.g. Europe/Berlin: patch windows start in this "
                                            "zone (empty: the server's).")
     # Ids of the same company in other systems, keyed by source ("pulseway", "freshservice", …).

@@ -18,11 +18,15 @@ from tests.live import REPO, wait_for
 
 
 class AgentHandle:
-    def __init__(self, *, directory: Path, server_url: str, site) -> None:
+    def __init__(self, *, directory: Path, server_url: str, site, settings: str = "") -> None:
+        """``settings``: TOML lines in place of the defaults here (no updates or software collected, system
+        changes simulated)."""
         self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.config = directory / "agent.toml"
         self.config.write_text(f'state_dir = "{directory / "state"}"\nbackoff_initial = 0.3\nbackoff_max = 1.0\n'
-                               "collect_updates = false\ncollect_software = false\nsimulate_system_changes = true\n")
+                               + (settings or "collect_updates = false\ncollect_software = false\n"
+                                              "simulate_system_changes = true\n"))
         issued = create_enrollment_token(actor=system_actor(), site=site, name="actions e2e", max_uses=5)
         enrolled = subprocess.run([sys.executable, "-m", "fleetwatch_agent", "--config", str(self.config), "enroll",
                                    "--server", server_url, "--token", issued.plaintext],

@@ -178,3 +178,27 @@ def test_a_changed_interval_reaches_the_connected_agent(live_daphne, tenant_a):
         return frame
 
     assert asyncio.run(scenario()) == {"type": "config", "heartbeat_interval": 120}
+
+
+def test_update_scan_reports_are_checked_and_stored(live_daphne, tenant_a):
+    device_id, token = _enrolled_token(tenant_a, "scanner")
+
+    async def scenario():
+        socket = await _open(live_daphne, token)
+        await socket.send(json.dumps({"type": "hello", "agent_version": "test"}))
+        assert (await _frame(socket))["type"] == "welcome"
+        codes = []
+        for bad in ({"scanned_at": "yesterday"}, {"scanned_at": 1.7e9, "reboot_required": "maybe"},
+                    {"scanned_at": 1.7e9, "error": 42}, {}):
+            await socket.send(json.dumps({"type": "update_scan", **bad}))
+            codes.append((await _frame(socket))["code"])
+        await socket.send(json.dumps({"type": "update_scan", "scanned_at": 1_800_000_000, "error": "",
+                                      "reboot_required": True}))
+        await in_thread(lambda: wait_for(lambda: Device.objects.get(pk=device_id).updates_scanned_at, timeout=10,
+                                         what="the scan stored"))
+        await socket.close()
+        return codes
+
+    assert asyncio.run(scenario()) == ["invalid_field"] * 4
+    device = Device.objects.get(pk=device_id)
+    assert device.updates_scanned_at.timestamp() == 1_800_000_000 and device.reboot_pending_since is not None

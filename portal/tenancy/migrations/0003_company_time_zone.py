@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='company',
             name='time_zone',
-            field=models.CharField(blank=True, help_text="Where the company works, e.g. Europe/Berlin: patch windows start in this zone (empty: the server's).", max_length=64),
+            field=models.CharField(blank=True, default="", db_default="", help_text="Where the company works, e.g. Europe/Berlin: patch windows start in this zone (empty: the server's).", max_length=64),
         ),
     ]
