@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 import strawberry
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Model, Q, QuerySet
+from graphql import GraphQLError
 from strawberry import relay
 
 T = TypeVar("T")
@@ -70,6 +71,15 @@ def lookup(rows: QuerySet, global_id: relay.GlobalID, *, type_name: str, field: 
         return rows.get(pk=pk)
     except ObjectDoesNotExist as missing:
         raise NotFound(field) from missing
+
+
+def lookup_argument(rows: QuerySet, global_id: relay.GlobalID, *, type_name: str, argument: str) -> Model:
+    """``lookup`` for a query's argument: an id the caller may not see is an error naming the argument."""
+    try:
+        return lookup(rows, global_id, type_name=type_name, field=argument)
+    except NotFound as missing:
+        raise GraphQLError(f"Argument '{argument}' names no {type_name} you may see.",
+                           extensions={"code": "not_found", "argument": argument}) from missing
 
 
 def errors_of(error: Exception) -> list[MutationError]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
@@ -33,6 +34,12 @@ from portal.inventory.models import (
     PendingPatch,
 )
 from portal.tenancy.selectors import groups_for, sites_for
+
+if TYPE_CHECKING:
+    from graph.patching import DevicePatchStatusNode, PatchUpdateNode
+
+PatchStatusRef = Annotated["DevicePatchStatusNode", strawberry.lazy("graph.patching")]
+PatchUpdateRef = Annotated["PatchUpdateNode", strawberry.lazy("graph.patching")]
 
 
 @strawberry_django.filter_type(Device, lookups=True)
@@ -147,6 +154,10 @@ class PendingPatchNode(Visible, relay.Node):
     def source(self, root: PendingPatch) -> str:
         return root.update.source
 
+    @strawberry_django.field(select_related=["update"], description="The update in the patch catalogue.")
+    def update(self, root: PendingPatch) -> PatchUpdateRef:
+        return root.update
+
 
 @strawberry_django.type(InventoryChange, name="InventoryChange")
 class InventoryChangeNode(Visible, relay.Node):
@@ -204,6 +215,16 @@ class DeviceNode(Visible, relay.Node):
     site: SiteNode
     group: GroupNode | None
     tags: list[TagNode]
+    updates_scanned_at: datetime | None = strawberry_django.field(description="The agent's last successful look "
+                                                                             "for updates.")
+    updates_scan_error: str = strawberry_django.field(description="Why its last look failed (empty: it worked).")
+    reboot_pending_since: datetime | None = strawberry_django.field(description="Since when an update waits for a "
+                                                                               "restart (null: none).")
+
+    @strawberry_django.field(select_related=["patch_status"], description="Its patch summary (null until the "
+                                                                           "approval evaluation has run).")
+    def patch_status(self) -> PatchStatusRef | None:
+        return getattr(self, "patch_status", None)
 
     @strawberry_django.field(only=["custom_fields"], description="Custom values by field name, defaults included.")
     def custom_fields(self, info: Info) -> JSON:

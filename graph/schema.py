@@ -23,6 +23,7 @@ from graph.errors import node_pk
 from graph.hardening import hardening_extensions, is_internal_error
 from graph.inventory import InventoryMutation, InventoryQuery
 from graph.monitoring import MonitoringMutation, MonitoringQuery
+from graph.patching import PatchingMutation, PatchingQuery
 from graph.policies import PoliciesMutation, PoliciesQuery
 from graph.subscriptions import Subscription
 from graph.tags import TagsMutation, TagsQuery
@@ -50,7 +51,7 @@ class NodeIdCheck(FieldExtension):
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
             MonitoringQuery, ConnectorsQuery, TagsQuery, CustomFieldsQuery,
-            DynamicGroupsQuery, PoliciesQuery, AlertRoutesQuery):
+            DynamicGroupsQuery, PoliciesQuery, AlertRoutesQuery, PatchingQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.",
                                                       extensions=[NodeIdCheck()])
 
@@ -59,7 +60,7 @@ class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, Action
 class Mutation(TenancyMutation, InventoryMutation, EnrollmentMutation, AccountsMutation, ActionsMutation,
                MonitoringMutation, ConnectorsMutation, TagsMutation,
                CustomFieldsMutation, DynamicGroupsMutation, PoliciesMutation,
-               AlertRoutesMutation):
+               AlertRoutesMutation, PatchingMutation):
     pass
 
 

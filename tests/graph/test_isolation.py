@@ -169,7 +169,7 @@ def test_every_mutation_that_takes_a_tenant_id_is_swept():
             assert name in swept, name
 
 
-SAMPLE_VALUES = {"DateTime": "2030-01-01T00:00:00+00:00", "Int": 1, "Float": 1.0, "Boolean": True}
+SAMPLE_VALUES = {"DateTime": "2030-01-01T00:00:00+00:00", "Time": "02:00:00", "Int": 1, "Float": 1.0, "Boolean": True}
 
 
 def _required_filler(input_type, skip: str, id_values: dict[str, str]) -> dict:
