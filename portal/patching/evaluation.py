@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 
 from django.db import connection
 from django.utils import timezone
@@ -65,10 +67,7 @@ class UpdateFacts:
     category: str
     severity: str
     age_reference: datetime
-
-    @property
-    def critical(self) -> bool:
-        return self.category in CRITICAL_CATEGORIES or self.severity == UpdateSeverity.CRITICAL
+    critical: bool = False  # a security or critical update, or of critical severity: what compliance counts
 
 
 class Catalogue:
@@ -139,7 +138,8 @@ def patch_policies_by_device(device_ids: Iterable[int] | None = None) -> dict[in
 
 def update_facts(update_ids: Iterable[int] | None = None) -> dict[int, UpdateFacts]:
     rows = PatchUpdate.objects.all() if update_ids is None else PatchUpdate.objects.filter(pk__in=list(update_ids))
-    return {pk: UpdateFacts(pk, source, identifier, category, severity, released or first_seen)
+    return {pk: UpdateFacts(pk, source, identifier, category, severity, released or first_seen,
+                            critical=category in CRITICAL_CATEGORIES or severity == UpdateSeverity.CRITICAL)
             for pk, source, identifier, category, severity, released, first_seen in rows.values_list(
                 "pk", "source", "identifier", "category", "severity", "released_at", "first_seen_at")}
 
@@ -184,41 +184,42 @@ def evaluate(*, device_ids: Iterable[int] | None = None, now: datetime | None = 
     company_decisions = {(company_id, update_id): decision for company_id, update_id, decision in
                          PatchApproval.objects.filter(device__isnull=True).values_list("company_id", "update_id",
                                                                                        "decision")}
-    device_decisions = {(device_id, update_id): decision for device_id, update_id, decision in
-                        PatchApproval.objects.filter(device__isnull=False).values_list("device_id", "update_id",
-                                                                                       "decision")}
-    memo: dict[tuple[int, int, int], Verdict] = {}
+    overrides: dict[int, dict[int, str]] = {}
+    for device_id, update_id, decision in PatchApproval.objects.filter(device__isnull=False).values_list(
+            "device_id", "update_id", "decision"):
+        overrides.setdefault(device_id, {})[update_id] = decision
+    # A verdict depends on the policy, the update and the company's decision on it (rarely any): memoised on
+    # those, the fleet's millions of pairs cost a few thousand verdicts.
+    memo: dict[tuple[int, int, str | None], Verdict] = {}
 
-    def judge(device_id: int, update: UpdateFacts) -> Verdict:
+    def judged(device_id: int, update_ids: Iterable[int]) -> DeviceVerdicts:
         policy = policies.get(device_id)
-        company_id = company_of.get(device_id, 0)
-        override = device_decisions.get((device_id, update.pk))
-        if override is not None:
-            return verdict(policy=policy, update=update, company_decision=None, device_decision=override,
-                           catalogue=catalogue, now=now)
-        key = (policy.pk if policy else 0, company_id, update.pk)
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = verdict(policy=policy, update=update,
-                                        company_decision=company_decisions.get((company_id, update.pk)),
-                                        device_decision=None, catalogue=catalogue, now=now)
-        return found
+        policy_key = policy.pk if policy is not None else 0
+        company_id = company_of[device_id]
+        own = overrides.get(device_id)
+        verdicts = []
+        for update_id in update_ids:
+            update = facts.get(update_id)
+            if update is None:
+                continue
+            if own is not None and update_id in own:
+                found = verdict(policy=policy, update=update, company_decision=None, device_decision=own[update_id],
+                                catalogue=catalogue, now=now)
+            else:
+                decision = company_decisions.get((company_id, update_id)) if company_decisions else None
+                key = (policy_key, update_id, decision)
+                found = memo.get(key)
+                if found is None:
+                    found = memo[key] = verdict(policy=policy, update=update, company_decision=decision,
+                                                device_decision=None, catalogue=catalogue, now=now)
+            verdicts.append((update, found))
+        return DeviceVerdicts(device_id, policy, verdicts)
 
-    current: int | None = None
-    collected: list[tuple[UpdateFacts, Verdict]] = []
     seen: set[int] = set()
-    for device_id, update_id in _pending_pairs(wanted):
-        if device_id != current:
-            if current is not None and current in company_of:
-                yield DeviceVerdicts(current, policies.get(current), collected)
-                seen.add(current)
-            current, collected = device_id, []
-        update = facts.get(update_id)
-        if update is not None:
-            collected.append((update, judge(device_id, update)))
-    if current is not None and current in company_of:
-        yield DeviceVerdicts(current, policies.get(current), collected)
-        seen.add(current)
+    for device_id, rows in groupby(_pending_pairs(wanted), key=itemgetter(0)):
+        if device_id in company_of:
+            seen.add(device_id)
+            yield judged(device_id, (update_id for _, update_id in rows))
     for device_id in company_of:  # devices that need nothing
         if device_id not in seen:
             yield DeviceVerdicts(device_id, policies.get(device_id), [])

@@ -29,7 +29,7 @@ def _seed(device_count: int) -> dict:
     from portal.access import Role, system_actor
     from portal.accounts.models import User
     from portal.custom_fields.services import create_custom_field
-    from portal.inventory.models import Device, InstalledSoftware, PendingPatch
+    from portal.inventory.models import Device, InstalledSoftware, PatchUpdate, PendingPatch
     from portal.tags.models import Tag
     from portal.tenancy.models import Company, Group, Site
 
@@ -58,7 +58,8 @@ def _seed(device_count: int) -> dict:
     InstalledSoftware.objects.bulk_create(
         [InstalledSoftware(device=device, name=name, version=f"{randomness.randint(1, 9)}.0", source="dpkg")
          for device in devices for name in randomness.sample(PACKAGES, 10)], batch_size=5000)
-    PendingPatch.objects.bulk_create([PendingPatch(device=device, patch_id="openssl", title="OpenSSL update")
+    openssl = PatchUpdate.objects.create(source="apt", identifier="openssl", version="3.0.15", title="OpenSSL update")
+    PendingPatch.objects.bulk_create([PendingPatch(device=device, update=openssl)
                                       for device in devices if randomness.random() < 0.2], batch_size=5000)
     User.objects.create_user(username="msp", role=Role.OPERATOR, all_companies=True)
     scoped = User.objects.create_user(username="scoped", role=Role.OPERATOR)
