@@ -5,6 +5,8 @@ A rule is ``{"field": …, "op": …, "value": …}``:
 
 - ``company``, ``site``, ``group``: ``eq`` / ``ne`` an id;
 - ``os``, ``status``: ``eq`` / ``ne`` a value (``windows``, ``online``…);
+- ``os_version``: ``contains`` / ``lacks`` a text (``Server``: servers apart from workstations);
+- ``reboot_pending``: ``yes`` / ``no`` (an update waits for a restart);
 - ``tag``: ``has`` / ``lacks`` a tag id;
 - ``custom.<name>``: a device custom field, with its operators (``eq ne lt gt contains empty``);
 - ``software``: ``installed`` / ``missing`` a name (part of it), optionally ``"version"``;
@@ -82,6 +84,8 @@ KINDS: dict[str, RuleKind] = {
     "group": RuleKind(("eq", "ne"), _positive_id),
     "os": RuleKind(("eq", "ne"), _one_of(list(OsType.values))),
     "status": RuleKind(("eq", "ne"), _one_of(list(DeviceStatus.values))),
+    "os_version": RuleKind(("contains", "lacks"), _text),
+    "reboot_pending": RuleKind(("yes", "no"), lambda rule: None),
     "tag": RuleKind(("has", "lacks"), _positive_id),
     "software": RuleKind(("installed", "missing"), _text),
     "patches": RuleKind(("any", "none", "contains"), _patches),
@@ -151,6 +155,11 @@ def rule_condition(rule: dict[str, Any], *, narrowing: Callable[[str, dict[str, 
                   "status": "status"}[field]
         equal = Q(**{column: value})
         return equal if op == "eq" else ~equal
+    if field == "os_version":
+        found = Q(os_version__icontains=value)
+        return found if op == "contains" else ~found
+    if field == "reboot_pending":
+        return Q(reboot_pending_since__isnull=op == "no")
     if field == "last_seen":
         if op == "never":
             return Q(last_seen__isnull=True)

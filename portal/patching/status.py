@@ -92,7 +92,8 @@ def refresh_patch_status(*, company_ids: Iterable[int] | None = None, now: datet
                                 next_window_at=next_at, **dict(zip(COUNTED, values, strict=False)))
         (changed if device.device_id in existing else created).append(row)
     with transaction.atomic():
-        DevicePatchStatus.objects.bulk_create(created, batch_size=1000)
+        # A decision's refresh of one company may race the 5-minute job: the first to store a new row wins.
+        DevicePatchStatus.objects.bulk_create(created, batch_size=1000, ignore_conflicts=True)
         DevicePatchStatus.objects.bulk_update(changed, [*COUNTED, "policy", "next_window_at", "evaluated_at"],
                                               batch_size=500)
         _store_queue(queue, company_ids=None if company_ids is None else set(company_ids), now=now)
@@ -115,7 +116,8 @@ def _store_queue(queue: Counter[tuple[int, int]], *, company_ids: set[int] | Non
     PatchQueueEntry.objects.bulk_create([PatchQueueEntry(company_id=company_id, update_id=update_id, devices=devices,
                                                          first_seen_at=now)
                                          for (company_id, update_id), devices in queue.items()
-                                         if (company_id, update_id) not in existing], batch_size=1000)
+                                         if (company_id, update_id) not in existing],
+                                        batch_size=1000, ignore_conflicts=True)
 
 
 def count_catalogue() -> int:

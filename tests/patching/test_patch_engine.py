@@ -184,3 +184,27 @@ def test_summaries_queues_and_catalogue_counts(tenant_a, tenant_b):
                             updates=[factories.catalogue_update("nvidia-driver")], decision="approved")
     assert not PatchQueueEntry.objects.exists()  # the company was evaluated again at once
     assert DevicePatchStatus.objects.get(device=tenant_a.device).approved == 2
+
+
+def test_servers_and_workstations_get_their_own_patching_through_dynamic_groups(tenant_a):
+    from portal.dynamic_groups.selectors import members_of
+    from portal.dynamic_groups.services import create_dynamic_group
+    from portal.patching.evaluation import patch_policies_by_device
+
+    server = factories.DeviceFactory(site=tenant_a.site, hostname="dc01", os_type="windows",
+                                     os_version="Windows Server 2022 Datacenter")
+    workstation = factories.DeviceFactory(site=tenant_a.site, hostname="pc-17", os_type="windows",
+                                          os_version="Windows 11 Pro")
+    servers = create_dynamic_group(actor=SYSTEM, name="Servers", company=tenant_a.company,
+                                   rules=[{"field": "os_version", "op": "contains", "value": "server"}])
+    patch_policy(name="Workstations", level=Level.MSP, reboot_mode="always")
+    patch_policy(name="Servers", company=tenant_a.company, level=Level.DYNAMIC_GROUP, target=servers,
+                 reboot_mode="never", rules=[{"category": "*", "action": "manual"}])
+    chosen = patch_policies_by_device(device_ids=[server.pk, workstation.pk])
+    assert (chosen[server.pk].policy.name, chosen[server.pk].reboot_mode) == ("Servers", "never")
+    assert (chosen[workstation.pk].policy.name, chosen[workstation.pk].reboot_mode) == ("Workstations", "always")
+    server.reboot_pending_since = timezone.now()
+    server.save()
+    waiting = create_dynamic_group(actor=SYSTEM, name="Waiting for a restart", company=tenant_a.company,
+                                   rules=[{"field": "reboot_pending", "op": "yes"}])
+    assert list(members_of(actor=SYSTEM, group=waiting)) == [server]
