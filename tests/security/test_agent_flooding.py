@@ -181,10 +181,18 @@ def test_heartbeats_faster_than_the_interval_are_answered_but_not_all_kept(live_
 
 
 @pytest.mark.django_db
-def test_a_roll_out_behind_one_address_is_not_throttled_but_guesses_are(tenant_a):
+def test_a_roll_out_behind_one_address_is_not_throttled_but_guesses_are(tenant_a, monkeypatch):
     """Only refused enrollments count against an address: 40 good ones pass, then 30 guesses close it."""
+    import time
+    from types import SimpleNamespace
+
+    from portal import ratelimit
     from portal.access import system_actor
     from portal.inventory.enrollment import create_enrollment_token
+
+    # One fixed minute: the counters are fixed windows, and a run crossing a minute's end would start afresh.
+    frozen = (time.time() // 60) * 60 + 1
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: frozen))
 
     token = create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="GPO roll-out").plaintext
     client = Client()
