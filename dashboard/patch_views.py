@@ -53,7 +53,8 @@ def patch_catalogue(request: HttpRequest) -> HttpResponse:
                                only_needed=chosen["all"] != "1", sort=chosen["sort"] or "needing")
     page = Paginator(rows, PAGE_SIZE).get_page(params.get("page"))
     return render(request, "web/patches/catalogue.html", {
-        "page": page, "chosen": chosen, "categories": UpdateCategory.choices,
+        "page": page, "rows": [selectors.catalogue_row(entry) for entry in page], "chosen": chosen,
+        "categories": UpdateCategory.choices,
         "severities": [choice for choice in UpdateSeverity.choices if choice[0]],
         "sources": UpdateSource.choices, "query": params.urlencode()})
 

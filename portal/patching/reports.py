@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django.utils import timezone
 from fpdf import FPDF
 from fpdf.fonts import FontFace
@@ -26,6 +27,7 @@ from portal.patching.models import ComplianceReportSchedule
 from portal.patching.services import record_report_sent
 from portal.tenancy.models import Company
 
+logger = logging.getLogger(__name__)
 UNICODE_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
                  "/usr/share/fonts/TTF/DejaVuSans.ttf", "/Library/Fonts/Arial Unicode.ttf")
 COLUMNS = ("Device", "Site", "OS", "Fully patched", "Updates needed", "Missing critical", "Failed installs",
@@ -187,11 +189,15 @@ def send_due_reports(*, now: datetime | None = None) -> int:
             continue
         actor = system_actor("monthly compliance report")
         report = build_report(actor=actor, company=schedule.company, now=now)
-        message = EmailMessage(subject=f"Patch compliance of {schedule.company.name}, {today:%B %Y}",
-                               body=_mail_body(report), to=schedule.recipients)
+        subject = " ".join(f"Patch compliance of {schedule.company.name}, {today:%B %Y}".split())
+        message = EmailMessage(subject=subject, body=_mail_body(report), to=schedule.recipients)
         message.attach(report_name(report, "pdf"), report_pdf(report), "application/pdf")
         message.attach(report_name(report, "csv"), report_csv(report), "text/csv")
-        message.send()
+        try:
+            message.send()
+        except (OSError, BadHeaderError):  # the mail server is away: tried again tomorrow; the others go on
+            logger.exception("the compliance report of company %s could not be sent", schedule.company_id)
+            continue
         record_report_sent(schedule=schedule, actor=actor, on=today)
         sent += 1
     return sent

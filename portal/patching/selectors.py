@@ -97,11 +97,16 @@ CATALOGUE_SORTS = {"needing": lambda row: (-row.counts.needing, row.update.ident
                    "failed": lambda row: (-row.counts.failed, row.update.identifier.lower()),
                    "name": lambda row: (row.update.title.lower(), row.update.version),
                    "newest": lambda row: (-row.update.first_seen_at.timestamp(), row.update.identifier.lower())}
+# The same orders in SQL, for a reader who sees every company (the fleet-wide counts are columns).
+CATALOGUE_ORDERS = {"needing": ("-devices_needing", "identifier"), "failed": ("-devices_failed", "identifier"),
+                    "name": ("title", "version"), "newest": ("-first_seen_at", "identifier")}
 
 
 def catalogue(*, actor: Actor, search: str = "", category: str = "", severity: str = "", source: str = "",
-              only_needed: bool = True, sort: str = "needing") -> list[CatalogueRow]:
-    """The catalogue as the actor sees it, filtered and sorted (by devices needing it, by default)."""
+              only_needed: bool = True, sort: str = "needing") -> list[CatalogueRow] | QuerySet[PatchUpdate]:
+    """The catalogue as the actor sees it, filtered and sorted (by devices needing it, by default): a lazy
+    QuerySet of updates for a reader who sees every company (their counts are the stored fleet-wide ones),
+    rows with counts of their own devices for anyone else."""
     rows = updates_for(actor=actor)
     for word in search.split()[:5]:
         rows = rows.filter(Q(identifier__icontains=word) | Q(title__icontains=word) | Q(version__icontains=word))
@@ -111,11 +116,22 @@ def catalogue(*, actor: Actor, search: str = "", category: str = "", severity: s
         rows = rows.filter(severity=severity)
     if source:
         rows = rows.filter(source=source)
+    if actor.sees_all_companies:
+        if only_needed:
+            rows = rows.filter(Q(devices_needing__gt=0) | Q(devices_failed__gt=0))
+        return rows.order_by(*CATALOGUE_ORDERS.get(sort, CATALOGUE_ORDERS["needing"]))
     counts = update_counts(actor=actor)
-    found = [CatalogueRow(update, counts.get(update.pk, Counts())) for update in rows]
     if only_needed:
-        found = [row for row in found if row.counts.needing or row.counts.failed]
+        rows = rows.filter(pk__in=[pk for pk, found in counts.items() if found.needing or found.failed])
+    found = [CatalogueRow(update, counts.get(update.pk, Counts())) for update in rows]
     return sorted(found, key=CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS["needing"]))
+
+
+def catalogue_row(update: PatchUpdate | CatalogueRow) -> CatalogueRow:
+    """A catalogue entry with its counts (the stored fleet-wide ones for a bare update)."""
+    if isinstance(update, CatalogueRow):
+        return update
+    return CatalogueRow(update, Counts(update.devices_needing, update.devices_installed, update.devices_failed))
 
 
 @dataclass(frozen=True)
