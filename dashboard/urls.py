@@ -1,5 +1,5 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from allauth.account import views as account_views
+from django.urls import include, path
 
 from connectors import views as connector_views
 from dashboard import (
@@ -9,16 +9,29 @@ from dashboard import (
     patch_views,
     policy_pages,
     scheduler_views,
+    search_views,
     tag_views,
+    user_views,
     views,
 )
 from monitoring import views as network_views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
-         name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-in is django-allauth's (a second factor, single sign-on); its pages live under /accounts/, where
+    # signing up, changing one's own email and resetting a password by email are closed (administrators make
+    # users and reset passwords).
+    path("login/", account_views.login, name="login"),
+    path("logout/", account_views.logout, name="logout"),
+    path("accounts/signup/", user_views.closed, name="account-signup-closed"),
+    path("accounts/email/", user_views.closed, name="account-email-closed"),
+    path("accounts/password/reset/", user_views.closed, name="account-reset-closed"),
+    path("accounts/", include("allauth.urls")),
+    path("users/", user_views.users, name="users"),
+    path("users/new/", user_views.user_new, name="user-new"),
+    path("users/sign-in/", user_views.sign_in_policy, name="sign-in-policy"),
+    path("users/<int:pk>/", user_views.user_detail, name="user-detail"),
+    path("users/<int:pk>/do/", user_views.user_action, name="user-action"),
     path("account/", views.account_settings, name="account"),
     path("tokens/", views.api_tokens, name="api-tokens"),
     path("tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
@@ -46,6 +59,7 @@ urlpatterns = [
     path("policies/<int:pk>/assign/", policy_pages.policy_assign, name="policy-assign"),
     path("policies/assignments/<int:pk>/delete/", policy_pages.policy_assignment_delete,
          name="policy-assignment-delete"),
+    path("search/", search_views.global_search, name="search"),
     path("patches/", patch_views.patch_catalogue, name="patch-catalogue"),
     path("patches/<int:pk>/", patch_views.patch_update, name="patch-update"),
     path("patches/<int:pk>/decide/", patch_views.patch_update_decide, name="patch-update-decide"),

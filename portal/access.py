@@ -190,20 +190,6 @@ class ThroughAny(Visibility):
 
 
 @dataclass(frozen=True)
-class OwnedByUser(Visibility):
-    """A user's own rows (``path`` leads to the user's id); ``msp_admins_see_all`` lets admins who see every
-    company see everyone's."""
-
-    path: str
-    msp_admins_see_all: bool = False
-
-    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
-        if self.msp_admins_see_all and is_msp_admin(actor):
-            return queryset
-        return queryset.filter(**{self.path: actor.user_id}) if actor.user_id is not None else queryset.none()
-
-
-@dataclass(frozen=True)
 class SystemOnly(Visibility):
     """Plumbing (the event table): read by system code only."""
 

@@ -95,7 +95,41 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "portal.accounts.middleware.client_ip"
 AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
 AXES_VERBOSE = False
+AXES_USERNAME_CALLABLE = "portal.accounts.sign_in.signing_in_as"
+# Django's backend only: a deactivated user's right password answers like a wrong one (allauth's backend would
+# say the account is inactive, telling a guesser the password was right).
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Sign-in, second factors, sessions and single sign-on through django-allauth: TOTP, WebAuthn passkeys and
+# recovery codes (allauth.mfa), each user's sessions (allauth.usersessions) and OpenID Connect (off unless
+# FLEETWATCH_OIDC_SERVER_URL is set). Accounts are made by administrators only: nobody signs up, and a single
+# sign-on identity reaches only a user who exists already (see portal/accounts/sign_in.py).
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_ADAPTER = "portal.accounts.sign_in.AccountAdapter"
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# Wrong passwords are throttled by django-axes (below AXES_FAILURE_LIMIT, audited); allauth's own counter, which
+# also limits second-factor codes (10 wrong codes in 5 minutes per user), is set above axes' so axes answers first.
+ACCOUNT_RATE_LIMITS = {"login_failed": "20/m/ip,10/300s/key"}
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = os.environ.get("FLEETWATCH_MFA_ISSUER", "Fleetwatch")
+MFA_PASSKEY_LOGIN_ENABLED = False
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env_bool("FLEETWATCH_WEBAUTHN_ALLOW_HTTP")
+USERSESSIONS_TRACK_ACTIVITY = True
+SOCIALACCOUNT_ADAPTER = "portal.accounts.sign_in.SingleSignOnAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_PROVIDERS = {}
+if os.environ.get("FLEETWATCH_OIDC_SERVER_URL"):
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {"APPS": [{
+        "provider_id": "sso", "name": os.environ.get("FLEETWATCH_OIDC_NAME", "single sign-on"),
+        "client_id": os.environ.get("FLEETWATCH_OIDC_CLIENT_ID", ""),
+        "secret": os.environ.get("FLEETWATCH_OIDC_CLIENT_SECRET", ""),
+        "settings": {"server_url": os.environ["FLEETWATCH_OIDC_SERVER_URL"], "token_auth_method": "client_secret_post"},
+    }]}
 
 INSTALLED_APPS = [
     "daphne",
@@ -110,6 +144,12 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "portal.events",
     "portal.accounts",
     "portal.tenancy",
@@ -135,9 +175,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "portal.accounts.middleware.ActorMiddleware",
     "portal.accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

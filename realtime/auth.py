@@ -13,7 +13,12 @@ from django.contrib.sessions.models import Session
 from django.http.request import validate_host
 
 from portal.access import ANONYMOUS, Actor, actor_for_user
-from portal.accounts.services import TokenRejected, authenticate_api_token_row
+from portal.accounts.services import (
+    TokenRejected,
+    authenticate_api_token_row,
+    has_second_factor,
+    second_factor_required,
+)
 from realtime.rights import Credential
 
 
@@ -82,9 +87,12 @@ def _actor_from_token(raw: str, ip_address: str | None) -> tuple[Actor, Credenti
 
 @database_sync_to_async
 def _actor_from_session(scope: dict[str, Any], ip_address: str | None) -> tuple[Actor, Credential | None]:
-    actor = actor_for_user(scope.get("user"), ip_address=ip_address)
+    user = scope.get("user")
+    actor = actor_for_user(user, ip_address=ip_address)
     if not actor.is_authenticated:
         return actor, None
+    if second_factor_required(user) and not has_second_factor(user):
+        return ANONYMOUS, None  # as on the pages: nothing until a second factor is set up
     key = getattr(scope.get("session"), "session_key", None)
     expires_at = Session.objects.filter(session_key=key).values_list("expire_date", flat=True).first() \
         if key else None

@@ -82,6 +82,15 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty shared cache, as with the database: rate-limit counters (sign-in
+    attempts, "poll now") kept by one test must not refuse another's requests."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def empty_task_queue(settings):
     """Each test starts with an empty task queue, as it starts with an empty database.
 

@@ -197,4 +197,4 @@ SHARED_LIBRARY_PAGES = {"profile-task-new", "profile-task-delete", "profile-inst
                         "connector-record-map", "connector-conflict-resolve", "scheduler-job", "scheduler-enable",
                         "scheduler-interval", "scheduler-run-now"}
 # Pages over rows that belong to a user, not a company (covered by their own tests).
-USER_OWNED_PAGES = {"api-token-revoke"}
+USER_OWNED_PAGES = {"api-token-revoke", "user-detail", "user-action"}

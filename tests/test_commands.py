@@ -21,7 +21,7 @@ def _run(*args: str) -> str:
 def _signs_in(username: str, password: str) -> bool:
     """Sign in through the sign-in page, as a person does (throttling and audit included)."""
     client = Client()
-    response = client.post("/login/", {"username": username, "password": password})
+    response = client.post("/login/", {"login": username, "password": password})
     return response.status_code == 302 and "_auth_user_id" in client.session
 
 

@@ -267,3 +267,18 @@ def test_events_for_an_object_arriving_while_it_renders_collapse_into_one_more_r
     sent = asyncio.run(scenario())
     # the first event renders at once; the 29 that came meanwhile collapse into one more, in its arrival turn
     assert sent == ["device.status_changed:7", "device.status_changed:7", "device.updated:8"]
+
+
+def test_a_user_who_must_set_up_a_second_factor_gets_no_socket(live_daphne, operator_a, admin_user):
+    from portal.accounts.services import set_second_factor_roles
+
+    set_second_factor_roles(actor=actor_for_user(admin_user), roles=["operator"])
+    headers = {"Cookie": _session_cookie(operator_a), "Origin": live_daphne.url}
+
+    async def attempt():
+        async with websockets.connect(f"{live_daphne.ws_url}/ws/live/", additional_headers=headers):
+            pass
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        asyncio.run(attempt())
+    assert refused.value.response.status_code == 403

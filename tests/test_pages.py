@@ -23,8 +23,8 @@ def test_sign_in_and_out_with_csrf(operator_a):
     client = Client(enforce_csrf_checks=True)
     page = client.get(reverse("login"))
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
-    assert client.post(reverse("login"), {"username": "operator-a", "password": PASSWORD}).status_code == 403
-    signed_in = client.post(reverse("login"), {"username": "operator-a", "password": PASSWORD,
+    assert client.post(reverse("login"), {"login": "operator-a", "password": PASSWORD}).status_code == 403
+    signed_in = client.post(reverse("login"), {"login": "operator-a", "password": PASSWORD,
                                                 "csrfmiddlewaretoken": token})
     assert signed_in.status_code == 302
     assert client.get(reverse("home")).status_code == 200
@@ -34,9 +34,9 @@ def test_sign_in_and_out_with_csrf(operator_a):
 
 
 def test_wrong_password_is_refused_with_a_message(operator_a):
-    response = Client().post(reverse("login"), {"username": "operator-a", "password": "guess"})
+    response = Client().post(reverse("login"), {"login": "operator-a", "password": "guess"})
     assert response.status_code == 200
-    assert "correct username and password" in response.content.decode()
+    assert "username and/or password you specified are not correct" in response.content.decode()
 
 
 def test_device_list_searches_sorts_and_paginates(tenant_a, viewer_a):

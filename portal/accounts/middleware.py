@@ -6,12 +6,14 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from portal.access import actor_for_user
-from portal.accounts.services import TokenRejected, authenticate_api_token
+from portal.accounts.services import TokenRejected, authenticate_api_token, has_second_factor, second_factor_required
 
 AGENT_PATH_PREFIX = "/api/agent/"
 
@@ -75,3 +77,34 @@ class TimeZoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+# Where a user who must set up a second factor may still go: the setup itself (allauth's pages, under
+# /accounts/), signing out, and what pages load (static files).
+SETUP_PATHS = ("/accounts/", "/logout/", "/static/")
+
+
+class SecondFactorMiddleware:
+    """A signed-in user whose role must use a second factor, and has none yet, is taken to set one up before
+    anything else (API tokens and agents are not affected: they never sign in)."""
+
+    SESSION_FLAG = "fleetwatch_second_factor_ok"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated and not request.actor.via_token
+                and not request.path.startswith(SETUP_PATHS) and not request.session.get(self.SESSION_FLAG)):
+            if second_factor_required(user) and not has_second_factor(user):
+                messages.warning(request, "Your role signs in with a second factor: set one up to go on.")
+                return redirect("mfa_index")
+            if has_second_factor(user):
+                request.session[self.SESSION_FLAG] = True  # checked once per session, not per request
+        return self.get_response(request)
+
+
+def forget_second_factor_check(sender: object, request: HttpRequest, **kwargs: object) -> None:
+    """A second factor was removed: check again at the next request."""
+    request.session.pop(SecondFactorMiddleware.SESSION_FLAG, None)

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
-from portal.access import OwnedByUser, Role
+from portal.access import Actor, MspAdminsOnly, Role, Visibility, is_msp_admin
+
+
+@dataclass(frozen=True)
+class ManagedUsers(Visibility):
+    """Users (and what is theirs, ``path`` leading to the user's id): everyone sees themselves, an admin who
+    sees every company sees everyone, and an admin of some companies also sees the users they manage — those
+    who see only companies of theirs (never one who sees every company)."""
+
+    path: str = "pk"
+
+    def restrict(self, queryset: models.QuerySet, actor: Actor) -> models.QuerySet:
+        if is_msp_admin(actor):
+            return queryset
+        if actor.user_id is None:
+            return queryset.none()
+        own = models.Q(**{self.path: actor.user_id})
+        if actor.has_role(Role.ADMIN) and actor.company_ids:
+            return queryset.filter(own | models.Q(**{f"{self.path}__in": managed_user_ids(actor)}))
+        return queryset.filter(own)
+
+
+def managed_user_ids(actor: Actor) -> models.QuerySet:
+    """Ids of the users a company-scoped admin manages: each sees at least one of the admin's companies and
+    none other (a subquery)."""
+    memberships = User.companies.through.objects
+    outside = memberships.exclude(company_id__in=actor.company_ids).values("user_id")
+    return (User.objects.filter(all_companies=False, is_superuser=False, companies__in=actor.company_ids)
+            .exclude(pk__in=outside).values("pk"))
 
 
 class User(AbstractUser):
     """A person who signs in: a role (viewer/operator/admin) and the companies they may see."""
 
-    visibility = OwnedByUser("pk", msp_admins_see_all=True)
+    visibility = ManagedUsers("pk")
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     all_companies = models.BooleanField(
@@ -29,9 +59,10 @@ class User(AbstractUser):
 
 
 class APIToken(models.Model):
-    """A bearer token for integrators; only its SHA-256 digest is stored, the token is shown once."""
+    """A bearer token for integrators; only its SHA-256 digest is stored, the token is shown once. Seen by its
+    user and by the admins who manage that user (to revoke it)."""
 
-    visibility = OwnedByUser("user_id")
+    visibility = ManagedUsers("user_id")
 
     PREFIX = "fwt"
 
@@ -62,3 +93,17 @@ class APIToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and not self.is_expired
+
+
+class SignInPolicy(models.Model):
+    """How users sign in, for the whole MSP (one row): the roles that must use a second factor."""
+
+    visibility = MspAdminsOnly()
+
+    second_factor_roles = models.JSONField(default=list, blank=True,
+                                           help_text="Roles (viewer, operator, admin) that must sign in with a "
+                                                     "second factor; users of them without one set it up first.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "sign-in policy"

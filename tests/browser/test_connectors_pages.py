@@ -37,6 +37,7 @@ def test_sync_progress_arrives_live_and_a_job_is_switched_off(live_daphne, msp_a
     screenshot("sync-progress")
 
     call_command("sync_schedules", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    page.get_by_text("Administration", exact=True).click()
     page.get_by_role("link", name="Scheduler").click()
     row = page.locator("tr", has_text="connectors: sync Pulseway")
     expect(row).to_contain_text("hourly")

@@ -35,7 +35,7 @@ def test_pages_work_under_the_policy(live_daphne, tenant_a, technician, page, sc
     page.wait_for_timeout(500)  # the live socket opens
     _set_status_elsewhere(tenant_a.device.pk, "offline")
     expect(page.locator(f"#device-row-{tenant_a.device.pk}")).to_contain_text("Offline", timeout=10_000)
-    page.get_by_role("searchbox").fill("nothing-matches-this")
+    page.get_by_role("searchbox", name="Search devices").fill("nothing-matches-this")
     expect(page.get_by_text("alpha-host-1")).to_have_count(0, timeout=10_000)  # the htmx swap ran
     screenshot("under-policy")
     assert refused == []

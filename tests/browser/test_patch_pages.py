@@ -24,12 +24,13 @@ def test_approve_from_the_queue_and_see_it_on_the_device(live_daphne, tenant_a, 
     refresh_patch_status()
     sign_in(page, live_daphne, technician)
 
+    page.get_by_text("Automation", exact=True).click()  # the section's menu
     page.get_by_role("link", name="Patches", exact=True).click()
     expect(page.get_by_role("heading", name="Patches")).to_be_visible()
     expect(page.get_by_role("link", name="OpenSSL 3.0.15 security update")).to_be_visible()
     screenshot("catalogue")
 
-    page.get_by_role("link", name="Approvals").click()
+    page.get_by_role("navigation", name="Automation").get_by_role("link", name="Approvals").click()
     page.get_by_label("Select nvidia-driver-535 for Alpha Corp").check()
     page.get_by_role("button", name="Approve selected").click()
     expect(page.get_by_text("1 decision(s) saved.")).to_be_visible()
@@ -43,8 +44,8 @@ def test_approve_from_the_queue_and_see_it_on_the_device(live_daphne, tenant_a, 
     expect(page.get_by_role("row", name="OpenSSL 3.0.15")).to_contain_text("3.0.14 → 3.0.15")
     screenshot("device")
 
-    page.get_by_role("link", name="Patches", exact=True).click()
-    page.get_by_role("link", name="Compliance").click()
+    page.get_by_text("Automation", exact=True).click()
+    page.get_by_role("link", name="Compliance", exact=True).click()
     expect(page.get_by_role("link", name="Alpha Corp")).to_be_visible()
     page.get_by_role("link", name="Alpha Corp").click()
     expect(page.get_by_role("heading", name="Patch compliance of Alpha Corp")).to_be_visible()

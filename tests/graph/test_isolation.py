@@ -205,11 +205,16 @@ def test_mutations_treat_b_ids_as_missing(mutation, input_type, input_field, tar
     assert type(other)._default_manager.filter(pk=other.pk).exists()
 
 
-def test_users_are_listed_only_for_all_company_admins(gql_as, admin_user, admin_a, operator_a):
+def test_users_are_listed_to_the_admins_who_manage_them(gql_as, admin_user, admin_a, operator_a, tenant_b):
+    from tests.factories import UserFactory
+
+    UserFactory(username="bravo-user", companies=[tenant_b.company])
     everyone = gql_as(admin_user)("{ users { totalCount } }")["data"]["users"]["totalCount"]
-    assert everyone == 3
+    assert everyone == 4
     mine = gql_as(admin_a)("{ users { edges { node { username } } } }")["data"]["users"]["edges"]
-    assert [e["node"]["username"] for e in mine] == ["admin-a"]
+    assert [e["node"]["username"] for e in mine] == ["admin-a", "operator-a"]  # Alpha's only, not Bravo's
+    own = gql_as(operator_a)("{ users { edges { node { username } } } }")["data"]["users"]["edges"]
+    assert [e["node"]["username"] for e in own] == ["operator-a"]
 
 
 def test_user_companies_show_only_visible_ones(gql_as, admin_user, tenant_a, tenant_b, actor_of):

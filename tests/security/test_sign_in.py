@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def _attempt(client: Client, username: str, password: str, address: str):
-    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+    return client.post("/login/", {"login": username, "password": password}, REMOTE_ADDR=address)
 
 
 def test_a_user_name_is_locked_after_five_failures_even_with_the_right_password(operator_a):
