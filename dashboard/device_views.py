@@ -1,4 +1,4 @@
-"""Device-specific pages: software search, revoking an agent, and enrollment tokens."""
+"""Device-specific pages: revoking an agent, and enrollment tokens (the device page's tabs: device_tabs)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.forms import EnrollmentTokenForm
 from portal.access import Role, require_role
 from portal.inventory import enrollment
-from portal.inventory.selectors import devices_for, enrollment_tokens_for, software_for
-from portal.listing import search
+from portal.inventory.selectors import devices_for, enrollment_tokens_for
 from portal.pages import redirect_to
-
-SOFTWARE_SHOWN = 200
-
-
-@login_required
-@require_GET
-def device_software(request: HttpRequest, pk: int) -> HttpResponse:
-    device = get_object_or_404(devices_for(actor=request.actor), pk=pk)
-    query = request.GET.get("q", "").strip()[:100]
-    rows = search(software_for(actor=request.actor).filter(device=device), query=query, fields=("name", "version"))
-    software = list(rows.order_by("name")[: SOFTWARE_SHOWN + 1])
-    return render(request, "web/partials/_software.html", {
-        "software": software[:SOFTWARE_SHOWN], "truncated": len(software) > SOFTWARE_SHOWN, "query": query})
 
 
 @login_required

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.selectors import pulseway_record_of
 from dashboard import forms
-from dashboard.charts import device_charts
 from dashboard.custom_field_views import CustomFieldForm
-from monitoring.policy_checks import effective_checks_of_device
+from dashboard.device_tabs import tab_context
 from portal.access import Actor, Role, is_msp_admin
-from portal.actions.selectors import actions_for
 from portal.audit.selectors import audit_events_for
 from portal.custom_fields import services as custom_field_services
 from portal.custom_fields.models import CustomFieldTarget
@@ -25,11 +22,6 @@ from portal.inventory import services as device_services
 from portal.inventory.models import DeviceStatus, OsType
 from portal.inventory.selectors import (
     devices_for,
-    inventory_changes_for,
-    inventory_for,
-    pending_patches_for,
-    services_for,
-    software_for,
 )
 from portal.pages import (
     TAG_FILTER,
@@ -43,7 +35,6 @@ from portal.pages import (
     static_choices,
     tag_label,
 )
-from portal.policies.selectors import policies_by_device
 from portal.tags import services as tag_services
 from portal.tags.selectors import tags_with_counts_for
 from portal.tenancy import services as tenancy_services
@@ -72,28 +63,6 @@ def _site_detail(actor: Actor, site: Any) -> dict[str, Any]:
         "groups": groups_for(actor=actor).filter(site=site),
         "devices": devices_for(actor=actor).filter(site=site)[:100],
     }
-
-
-def _device_detail(actor: Actor, device: Any) -> dict[str, Any]:
-    return {
-        "inventory": inventory_for(actor=actor).filter(device=device).first(),
-        "services": services_for(actor=actor).filter(device=device)[:500],
-        "pending_patch_count": pending_patches_for(actor=actor).filter(device=device).count(),
-        "changes": inventory_changes_for(actor=actor).filter(device=device)[:50],
-        "software_count": software_for(actor=actor).filter(device=device).count(),
-        "charts": device_charts(actor=actor, device=device),
-        "can_revoke_agent": actor.has_role(Role.OPERATOR),
-        "can_run_actions": actor.has_role(Role.OPERATOR),
-        "recent_actions": actions_for(actor=actor).filter(device=device)[:20],
-        "pulseway_managed": pulseway_record_of(device) is not None,
-        **_effective_policy(device),
-    }
-
-
-def _effective_policy(device: Any) -> dict[str, Any]:
-    """The policies reaching the device and the checks they give it, from one computation of the policies."""
-    applied = policies_by_device(device_ids=[device.pk]).get(device.pk, [])
-    return {"applied_policies": applied, "effective_checks": effective_checks_of_device(device.pk, applied=applied)}
 
 
 def _group_detail(actor: Actor, group: Any) -> dict[str, Any]:
@@ -206,7 +175,8 @@ DEVICES = Resource(
     delete=device_services.delete_device,
     parent_fields=("site", "group"),
     empty_hint="Devices appear here when agents enroll (see Enrollment); you can also add a record by hand.",
-    detail_context=_device_detail,
+    detail_context=tab_context,
+    detail_reads_query=True,
     selectable=True,
     taggable=True,
     custom_field_target="device",

@@ -5,6 +5,7 @@ from connectors import views as connector_views
 from dashboard import (
     action_views,
     custom_field_views,
+    device_tabs,
     device_views,
     patch_views,
     policy_pages,
@@ -38,7 +39,7 @@ urlpatterns = [
     path("enrollment/", device_views.enrollment_tokens, name="enrollment-tokens"),
     path("enrollment/<int:pk>/revoke/", device_views.enrollment_token_revoke, name="enrollment-token-revoke"),
     path("devices/selection/", tag_views.device_selection, name="device-selection"),
-    path("devices/<int:pk>/software/", device_views.device_software, name="device-software"),
+    path("devices/<int:pk>/tab/", device_tabs.device_tab, name="device-tab"),
     path("devices/<int:pk>/revoke-agent/", device_views.device_revoke_agent, name="device-revoke-agent"),
     path("actions/run/", action_views.action_new, name="action-new"),
     path("actions/run/parameters/", action_views.action_parameters, name="action-parameters"),

@@ -166,7 +166,7 @@ DERIVED_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
 # Dashboard URLs that take an object's pk besides the generic resource pages: url name → (model, method).
 # The sweep fails when a page with a pk is missing here.
 OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
-    "device-software": (Device, "GET"),
+    "device-tab": (Device, "GET"),
     "device-revoke-agent": (Device, "POST"),
     "enrollment-token-revoke": (inventory.EnrollmentToken, "POST"),
     "action-cancel": (Action, "POST"),

@@ -16,26 +16,41 @@ from tests.inventory.test_telemetry import INVENTORY
 pytestmark = pytest.mark.django_db
 
 
-def test_device_page_shows_inventory_history_and_charts(tenant_a, viewer_a):
+def test_device_page_opens_on_its_summary_with_the_other_tabs_a_click_away(tenant_a, viewer_a):
     device = tenant_a.device
     apply_inventory(device_id=device.pk, content_hash="a" * 64, data=INVENTORY)
     for value in (10, 40, 25):
         MetricSample.objects.create(device=device, at=timezone.now(), cpu_percent=value, memory_percent=50)
-    body = logged_in(viewer_a).get(reverse("resource-detail", args=["devices", device.pk])).content.decode()
-    for expected in ("Xeon (8 cores)", "eth0", "10.0.0.5", "ssh.service", "openssl 3.0.2", "<polyline"):
+    page = reverse("resource-detail", args=["devices", device.pk])
+    body = logged_in(viewer_a).get(page).content.decode()
+    for expected in ("Xeon (8 cores)", "eth0", "10.0.0.5", "<polyline", 'aria-current="page">Summary'):
         assert expected in body, expected
+    assert "ssh.service" not in body and "curl" not in body  # other tabs load on demand
     assert "Revoke agent token" not in body  # viewers do not get the button
+    for tab, expected in (("software", "curl"), ("services", "ssh.service"), ("history", "openssl"),
+                          ("patches", "openssl 3.0.2")):
+        full = logged_in(viewer_a).get(page, {"tab": tab}).content.decode()  # the URL opens the tab (no script)
+        assert expected in full and f'aria-current="page">{tab.capitalize()}' in full, tab
+        partial = logged_in(viewer_a).get(reverse("device-tab", args=[device.pk]), {"tab": tab}).content.decode()
+        assert expected in partial and "<html" not in partial, tab
+    assert logged_in(viewer_a).get(reverse("device-tab", args=[device.pk]), {"tab": "secrets"}).status_code == 404
 
 
-def test_software_search(tenant_a, viewer_a):
+def test_tabs_search_and_page_on_the_server(tenant_a, viewer_a):
     apply_inventory(device_id=tenant_a.device.pk, content_hash="a" * 64, data=INVENTORY)
-    url = reverse("device-software", args=[tenant_a.device.pk])
+    InstalledSoftware.objects.bulk_create([InstalledSoftware(device=tenant_a.device, name=f"lib-{n:03d}",
+                                                             version="1", source="dpkg") for n in range(120)])
+    url = reverse("device-tab", args=[tenant_a.device.pk])
     client = logged_in(viewer_a)
-    assert "curl" in client.get(url).content.decode()
-    found = client.get(url, {"q": "ssl"}).content.decode()
+    first = client.get(url, {"tab": "software"}).content.decode()
+    assert "Page 1 of 3 (122 in all)" in first and "lib-049" not in first  # curl, lib-000 … lib-047
+    found = client.get(url, {"tab": "software", "q": "ssl"}).content.decode()
     assert "openssl" in found and "curl" not in found
-    assert "No software matches" in client.get(url, {"q": "zzz"}).content.decode()
-    assert InstalledSoftware.objects.count() == 2
+    assert "No installed software matches" in client.get(url, {"tab": "software", "q": "zzz"}).content.decode()
+    last = client.get(url, {"tab": "software", "page": 3}).content.decode()
+    assert "lib-119" in last and "openssl" in last
+    running = client.get(url, {"tab": "services", "state": "stopped"}).content.decode()
+    assert "No service matches" in running  # both reported services run
 
 
 def test_revoking_an_agent_needs_an_operator(tenant_a, viewer_a, operator_a):

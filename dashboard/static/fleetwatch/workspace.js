@@ -34,3 +34,11 @@ document.documentElement.classList.add("js");
     }
   });
 })();
+
+// The device page's tabs: the clicked tab becomes the current one when htmx has swapped its content in.
+document.addEventListener("htmx:afterSwap", function (event) {
+  var tab = event.detail.requestConfig && event.detail.requestConfig.elt;
+  if (!tab || !tab.matches || !tab.matches("[data-tab]")) { return; }
+  document.querySelectorAll("[data-tab]").forEach(function (other) { other.removeAttribute("aria-current"); });
+  tab.setAttribute("aria-current", "page");
+});
