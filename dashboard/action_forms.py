@@ -240,10 +240,25 @@ class RunKind:
                (PATCHES, "Install patches"), (SOFTWARE, "Install software"), (PROFILE, "Apply a deployment profile")]
 
 
+# The fields each kind of action shows (the page shows nothing else): one script run, not every field of every
+# kind. Targets and the OS filter are common to all.
+KIND_FIELDS = {
+    RunKind.SCRIPT: ("script", "timeout", "run_as", "arguments", "environment"),
+    RunKind.INLINE: ("language", "content", "arguments", "environment", "timeout", "run_as"),
+    RunKind.REBOOT: ("delay_seconds", "message"),
+    RunKind.PATCHES: ("patch_ids", "reboot_after"),
+    RunKind.SOFTWARE: ("software",),
+    RunKind.PROFILE: ("profile",),
+}
+TARGET_KINDS = ("company", "site", "group", "dynamic_group", "device")
+
+
 class RunActionForm(forms.Form):
-    """What to run and where: picked devices, or a group, site or company (with an OS filter)."""
+    """What to run and where: picked devices, or a group, site, company or dynamic group (with an OS filter)."""
 
     kind = forms.ChoiceField(choices=RunKind.CHOICES, label="Action")
+    target = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput,
+                             help_text="What the picker chose, as kind:id (company:3, site:5, device:12…).")
     script = forms.ModelChoiceField(queryset=None, required=False, help_text="Library script to run.")
     language = forms.ChoiceField(choices=[("", "—"), *ScriptLanguage.choices], required=False,
                                  help_text="Ad-hoc script: its language.")
@@ -294,6 +309,19 @@ class RunActionForm(forms.Form):
         self.fields["script"].widget.attrs.update({"hx-get": reverse("action-parameters"), "hx-trigger": "change",
                                                    "hx-target": "#script-parameters", "hx-swap": "innerHTML"})
 
+    @property
+    def chosen_kind(self) -> str:
+        raw = self.data.get("kind") if self.is_bound else self.initial.get("kind")
+        return raw if raw in KIND_FIELDS else RunKind.SCRIPT
+
+    def kind_fields(self) -> list[Any]:
+        """The fields of the chosen kind, in order (those the actor may not use are gone already)."""
+        return [self[name] for name in KIND_FIELDS[self.chosen_kind] if name in self.fields]
+
+    def fallback_target_fields(self) -> list[Any]:
+        """The target lists, for a browser without JavaScript (the picker needs it)."""
+        return [self[name] for name in ("group", "site", "company", "dynamic_group")]
+
     def main_fields(self) -> list[Any]:
         return [field for field in self if not field.name.startswith(PARAMETER_PREFIX)]
 
@@ -307,8 +335,26 @@ class RunActionForm(forms.Form):
             return None
         return self.fields["script"].queryset.filter(pk=int(raw)).first()
 
+    def clean_target(self) -> str:
+        """The picker's choice: one of the actor's companies, sites, groups, dynamic groups or devices."""
+        value = self.cleaned_data.get("target") or ""
+        if not value:
+            return ""
+        kind, _, raw = value.partition(":")
+        if kind not in TARGET_KINDS or not raw.isdigit():
+            raise ValidationError("Pick a target from the list.")
+        found = self.fields[kind].queryset.filter(pk=int(raw)).first()
+        if found is None:
+            raise ValidationError("That target does not exist or is not yours.")
+        self.picked_target = (kind, found)
+        return value
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        picked = getattr(self, "picked_target", None)
+        if picked is not None:
+            kind, found = picked
+            data[kind] = [found] if kind == "device" else found
         targets = [name for name in ("device", "group", "site", "company", "dynamic_group") if data.get(name)]
         if not targets:
             raise ValidationError("Choose where to run it: devices, a group, a site, a company or a dynamic group.")

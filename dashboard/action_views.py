@@ -70,10 +70,12 @@ def action_new(request: HttpRequest) -> HttpResponse:
         if isinstance(outcome, str):
             return redirect_to(request, outcome)
     if form.is_bound:
-        picked = list(getattr(form, "cleaned_data", {}).get("device") or [])
+        picked = list(getattr(form, "cleaned_data", {}).get("device") or []) if not form.data.get("target") else []
     else:
         picked = list(scoped_devices.filter(pk__in=picked_ids)[:500])
-    return render(request, "web/action_new.html", {"form": form, "picked": picked, "skipped": outcome})
+    picked_query = "".join(f"&device={device.pk}" for device in picked)
+    return render(request, "web/action_new.html", {"form": form, "picked": picked, "skipped": outcome,
+                                                   "picked_query": picked_query, "os_field": [form["os_type"]]})
 
 
 def _run(actor: Actor, form: RunActionForm) -> str | list[tuple[Any, str]]:
