@@ -29,11 +29,12 @@ class Connector(Timestamped):
     visibility = MspAdminsOnly()
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=ConnectorKind.choices, default=ConnectorKind.PULSEWAY)
-    base_url = models.URLField(help_text="Pulseway: https://api.pulseway.com/v3/ (self-hosted: "
+    base_url = models.URLField(verbose_name="Base URL",
+                               help_text="Pulseway: https://api.pulseway.com/v3/ (self-hosted: "
                                          "https://<server>/api/v3/). Datto RMM: your platform, e.g. "
                                          "https://pinotage-api.centrastage.net. Freshservice: "
                                          "https://<domain>.freshservice.com/api/v2/.")
-    token_id = models.CharField(max_length=200, blank=True,
+    token_id = models.CharField(verbose_name="Token ID", max_length=200, blank=True,
                                 help_text="Pulseway: the API token id. Datto RMM: the API key. "
                                           "Freshservice: leave empty.")
     token_secret = EncryptedTextField(help_text="Pulseway: the token secret. Datto RMM: the API secret. Freshservice: "
@@ -126,8 +127,8 @@ class ExternalRecord(models.Model):
 
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="records")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    external_id = models.CharField(max_length=200)
-    object_id = models.PositiveBigIntegerField(help_text="The Fleetwatch record's id.")
+    external_id = models.CharField(verbose_name="External ID", max_length=200)
+    object_id = models.PositiveBigIntegerField(verbose_name="Object ID", help_text="The Fleetwatch record's id.")
     label = models.CharField(max_length=255, blank=True)
     content_hash = models.CharField(max_length=64, help_text="Of the upstream fields last applied.")
     stale = models.BooleanField(default=False, help_text="Gone upstream; the Fleetwatch record is kept.")

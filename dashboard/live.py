@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 
 from connectors.selectors import sync_runs_for
 from dashboard.charts import device_charts
-from dashboard.views import row_cells
+from dashboard.views import row_cells, shown_columns
 from monitoring.selectors import alerts_for, cameras_for, network_devices_for, network_interfaces_for
 from portal.access import Actor, Role, is_msp_admin
 from portal.actions.selectors import actions_for, batch_summary, batches_for
@@ -50,11 +50,11 @@ def _may_watch_device(actor: Actor, device_id: int) -> bool:
     return devices_for(actor=actor).filter(pk=device_id).exists()
 
 
-def _row(slug: str, obj: Any, *, oob: bool) -> str:
-    """An object's list row, as the list page of its record type renders it."""
+def _row(actor: Actor, slug: str, obj: Any, *, oob: bool) -> str:
+    """An object's list row, as the list page of its record type renders it for this user (their columns)."""
     kind = resource(slug)
-    return render_to_string("web/partials/_row.html",
-                            {"resource": kind, "obj": obj, "cells": row_cells(kind, obj), "oob": oob})
+    cells = row_cells(kind, obj, shown_columns(actor, kind))
+    return render_to_string("web/partials/_row.html", {"resource": kind, "obj": obj, "cells": cells, "oob": oob})
 
 
 def _device_fragments(actor: Actor, device_id: int, event: str) -> str | None:
@@ -62,7 +62,7 @@ def _device_fragments(actor: Actor, device_id: int, event: str) -> str | None:
     device = devices_for(actor=actor).filter(pk=device_id).first()
     if device is None:
         return None
-    row = _row("devices", device, oob=True)
+    row = _row(actor, "devices", device, oob=True)
     badge = render_to_string("web/partials/_device_status.html", {"device": device, "oob": True})
     # htmx 2 parses a pushed message inside a <template>, where a bare <tr> is valid, so no wrapper.
     return row + badge
@@ -77,7 +77,7 @@ def _action_fragments(actor: Actor, action_id: int, event: str) -> str | None:
     context = {"action": action, "oob": True, "can_cancel": actor.has_role(Role.OPERATOR)}
     html = render_to_string("web/partials/_action_status.html", context)
     html += render_to_string("web/partials/_action_controls.html", context)
-    html += _row("actions", action, oob=True)
+    html += _row(actor, "actions", action, oob=True)
     html += render_to_string("web/partials/_action_timeline.html", context)
     if with_output or action.is_finished:
         html += render_to_string("web/partials/_action_output.html", context)
@@ -126,7 +126,7 @@ def _network_fragments(actor: Actor, device_id: int, event: str) -> str | None:
     device = network_devices_for(actor=actor).filter(pk=device_id).first()
     if device is None:
         return None
-    row = _row("network", device, oob=True)
+    row = _row(actor, "network", device, oob=True)
     interfaces = network_interfaces_for(actor=actor).filter(device=device)
     status = render_to_string("web/partials/_network_status.html",
                               {"object": device, "interface_count": interfaces.count(), "oob": True})
@@ -138,7 +138,7 @@ def _camera_fragments(actor: Actor, camera_id: int, event: str) -> str | None:
     camera = cameras_for(actor=actor).filter(pk=camera_id).first()
     if camera is None:
         return None
-    return _row("cameras", camera, oob=True) \
+    return _row(actor, "cameras", camera, oob=True) \
         + render_to_string("web/partials/_camera_status.html", {"object": camera, "oob": True})
 
 
@@ -148,7 +148,7 @@ def _alert_fragments(actor: Actor, alert_id: int, event: str) -> str | None:
     alert = alerts_for(actor=actor).filter(pk=alert_id).first()
     if alert is None:
         return None
-    row = _row("alerts", alert, oob=not new)
+    row = _row(actor, "alerts", alert, oob=not new)
     return f'<tbody hx-swap-oob="afterbegin:#alerts-rows">{row}</tbody>' if new else row
 
 

@@ -87,6 +87,7 @@ urlpatterns = [
     path("scheduler/<int:pk>/enable/", scheduler_views.scheduler_enable, name="scheduler-enable"),
     path("scheduler/<int:pk>/interval/", scheduler_views.scheduler_interval, name="scheduler-interval"),
     path("scheduler/<int:pk>/run/", scheduler_views.scheduler_run_now, name="scheduler-run-now"),
+    path("<slug:slug>/columns/", views.table_columns, name="table-columns"),
     path("<slug:slug>/", views.resource_list, name="resource-list"),
     path("<slug:slug>/new/", views.resource_create, name="resource-create"),
     path("<slug:slug>/<int:pk>/", views.resource_detail, name="resource-detail"),

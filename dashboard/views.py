@@ -17,11 +17,11 @@ from dashboard.custom_field_views import custom_field_filters, custom_fields_con
 from dashboard.forms import APITokenForm, ScopedModelForm, TimeZoneForm
 from dashboard.overview import fleet_overview
 from dashboard.tag_views import tag_editor
-from portal.access import require_role
+from portal.access import Actor, require_role
 from portal.accounts import services as account_services
-from portal.accounts.selectors import api_tokens_of
+from portal.accounts.selectors import api_tokens_of, table_columns_of
 from portal.listing import build_listing
-from portal.pages import RESOURCES, Resource, redirect_to
+from portal.pages import RESOURCES, Column, Resource, redirect_to
 from portal.tags.selectors import tags_for
 
 
@@ -39,9 +39,21 @@ def _require_writer(request: HttpRequest, resource: Resource, *, create: bool = 
                                "all companies.")
 
 
-def row_cells(resource: Resource, obj: Any) -> list[Any]:
+def shown_columns(actor: Actor, resource: Resource) -> tuple[Column, ...]:
+    """The columns the actor shows in the resource's list: their choice (the first, the record's name, always
+    first), or all of them."""
+    first, *others = resource.columns
+    chosen = table_columns_of(actor=actor, table=resource.slug)
+    if not chosen:
+        return resource.columns
+    by_label = {column.label: column for column in others}
+    return (first, *(by_label[label] for label in chosen if label in by_label))
+
+
+def row_cells(resource: Resource, obj: Any, columns: tuple[Column, ...] | None = None) -> list[Any]:
     """The values a list page shows for one row (also pushed live by the dashboard socket)."""
-    return [column.render(obj) if column.render else _cell(obj, column.attribute) for column in resource.columns]
+    return [column.render(obj) if column.render else _cell(obj, column.attribute)
+            for column in (columns or resource.columns)]
 
 
 def _cell(obj: Any, attribute: str) -> Any:
@@ -89,10 +101,13 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
         rows = rows.filter(**dates)
     listing = build_listing(rows, params=request.GET, search_fields=resource.search_fields,
                             sort_keys=resource.sort_keys, default_sort=resource.default_sort)
+    columns = shown_columns(request.actor, resource)
     context = {
         "resource": resource,
         "listing": listing,
-        "rows": [(obj, row_cells(resource, obj)) for obj in listing.page],
+        "columns": columns,
+        "column_choices": _column_choices(resource, columns),
+        "rows": [(obj, row_cells(resource, obj, columns)) for obj in listing.page],
         "filters": filters,
         "date_range": {"since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
         if resource.date_filter else None,
@@ -102,6 +117,33 @@ def resource_list(request: HttpRequest, slug: str) -> HttpResponse:
     # Search, sort and paging swap the table only; a full load renders the page around it.
     template = "web/partials/_table.html" if request.htmx and not request.htmx.boosted else "web/list.html"
     return render(request, template, context)
+
+
+def _column_choices(resource: Resource, shown: tuple[Column, ...]) -> list[tuple[str, bool, int]]:
+    """(label, shown, position) of every column but the first, shown ones first in their order."""
+    positions = {column.label: place for place, column in enumerate(shown)}
+    others = sorted(resource.columns[1:], key=lambda column: positions.get(column.label, 1000))
+    return [(column.label, column.label in positions, place) for place, column in enumerate(others, start=1)]
+
+
+@login_required
+@require_POST
+def table_columns(request: HttpRequest, slug: str) -> HttpResponse:
+    """Keep the columns (shown or not, and their order) the user wants in a list."""
+    resource = _resource(slug)
+    allowed = [column.label for column in resource.columns[1:]]
+    shown = set(request.POST.getlist("shown"))
+
+    def position(label: str) -> int:
+        raw = request.POST.get(f"position-{label}", "")
+        return int(raw) if raw.isdigit() else 1000
+
+    chosen = sorted((label for label in allowed if label in shown), key=lambda label: (position(label),
+                                                                                     allowed.index(label)))
+    if request.POST.get("op") == "reset":
+        chosen = allowed
+    account_services.set_table_columns(actor=request.actor, table=slug, columns=chosen, allowed=allowed)
+    return redirect_to(request, reverse("resource-list", args=[slug]))
 
 
 def _date_range(request: HttpRequest, resource: Resource) -> dict[str, Any]:

@@ -69,9 +69,10 @@ class NetworkDevice(TenantOwned, Timestamped):
     port = models.PositiveIntegerField(default=161, validators=[MinValueValidator(1), MaxValueValidator(65535)])
     vendor = models.CharField(max_length=100, blank=True)
     device_type = models.CharField(max_length=16, choices=NetworkDeviceType.choices, default=NetworkDeviceType.SWITCH)
-    snmp_version = models.CharField(max_length=2, choices=SnmpVersion.choices, default=SnmpVersion.V2C)
+    snmp_version = models.CharField(verbose_name="SNMP version",
+                                    max_length=2, choices=SnmpVersion.choices, default=SnmpVersion.V2C)
     community = EncryptedTextField(blank=True, help_text="v1/v2c community (stored encrypted).")
-    v3_user = models.CharField(max_length=100, blank=True)
+    v3_user = models.CharField(verbose_name="SNMPv3 user", max_length=100, blank=True)
     auth_protocol = models.CharField(max_length=8, choices=AuthProtocol.choices, blank=True)
     auth_key = EncryptedTextField(blank=True, help_text="v3 authentication key (stored encrypted).")
     priv_protocol = models.CharField(max_length=8, choices=PrivProtocol.choices, blank=True)
@@ -87,13 +88,13 @@ class NetworkDevice(TenantOwned, Timestamped):
     poll_claim = models.CharField(max_length=32, blank=True, editable=False,
                                   help_text="The cycle chunk polling this device now: only its result is stored.")
     response_ms = models.FloatField(null=True, blank=True)
-    sys_descr = models.TextField(blank=True)
-    sys_object_id = models.CharField(max_length=255, blank=True)
-    sys_uptime_seconds = models.BigIntegerField(null=True, blank=True)
-    sys_contact = models.CharField(max_length=255, blank=True)
-    sys_name = models.CharField(max_length=255, blank=True)
-    sys_location = models.CharField(max_length=255, blank=True)
-    cpu_percent = models.FloatField(null=True, blank=True, help_text="Mean hrProcessorLoad.")
+    sys_descr = models.TextField(verbose_name="System description", blank=True)
+    sys_object_id = models.CharField(verbose_name="System object ID", max_length=255, blank=True)
+    sys_uptime_seconds = models.BigIntegerField(verbose_name="Uptime (seconds)", null=True, blank=True)
+    sys_contact = models.CharField(verbose_name="System contact", max_length=255, blank=True)
+    sys_name = models.CharField(verbose_name="System name", max_length=255, blank=True)
+    sys_location = models.CharField(verbose_name="System location", max_length=255, blank=True)
+    cpu_percent = models.FloatField(verbose_name="CPU %", null=True, blank=True, help_text="Mean hrProcessorLoad.")
     storage = models.JSONField(default=list, blank=True, help_text="hrStorage entries: descr, size and used bytes.")
     tags = models.ManyToManyField(Tag, blank=True, related_name="network_devices")
 
@@ -129,18 +130,18 @@ class NetworkInterface(TenantOwned):
     company_path = "device__company_id"
 
     device = models.ForeignKey(NetworkDevice, on_delete=models.CASCADE, related_name="interfaces")
-    if_index = models.PositiveIntegerField()
+    if_index = models.PositiveIntegerField(verbose_name="Interface index", )
     name = models.CharField(max_length=255, blank=True)
     alias = models.CharField(max_length=255, blank=True)
-    if_type = models.PositiveIntegerField(null=True, blank=True)
-    speed_bps = models.BigIntegerField(null=True, blank=True)
+    if_type = models.PositiveIntegerField(verbose_name="Interface type", null=True, blank=True)
+    speed_bps = models.BigIntegerField(verbose_name="Speed (bit/s)", null=True, blank=True)
     admin_status = models.CharField(max_length=16, blank=True)
     oper_status = models.CharField(max_length=16, blank=True)
     in_octets = models.DecimalField(max_digits=20, decimal_places=0, null=True, blank=True)
     out_octets = models.DecimalField(max_digits=20, decimal_places=0, null=True, blank=True)
     counter_bits = models.PositiveSmallIntegerField(default=32, help_text="64 when ifXTable HC counters are used.")
-    in_bps = models.FloatField(null=True, blank=True)
-    out_bps = models.FloatField(null=True, blank=True)
+    in_bps = models.FloatField(verbose_name="In (bit/s)", null=True, blank=True)
+    out_bps = models.FloatField(verbose_name="Out (bit/s)", null=True, blank=True)
     sampled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -160,9 +161,9 @@ class NetworkPollSample(TenantOwned):
     at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=PollStatus.choices)
     response_ms = models.FloatField(null=True, blank=True)
-    cpu_percent = models.FloatField(null=True, blank=True)
-    in_bps = models.FloatField(null=True, blank=True, help_text="All interfaces together.")
-    out_bps = models.FloatField(null=True, blank=True)
+    cpu_percent = models.FloatField(verbose_name="CPU %", null=True, blank=True)
+    in_bps = models.FloatField(verbose_name="In (bit/s)", null=True, blank=True, help_text="All interfaces together.")
+    out_bps = models.FloatField(verbose_name="Out (bit/s)", null=True, blank=True)
 
     class Meta:
         ordering = ["-at"]
@@ -185,7 +186,8 @@ class Camera(TenantOwned, Timestamped):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="cameras")
     name = models.CharField(max_length=200)
     host = models.CharField(max_length=255, help_text="IP address or host name.")
-    rtsp_url = models.CharField(max_length=500, help_text="e.g. rtsp://192.0.2.10:554/stream1 (no credentials in it).")
+    rtsp_url = models.CharField(verbose_name="RTSP URL",
+                                max_length=500, help_text="e.g. rtsp://192.0.2.10:554/stream1 (no credentials in it).")
     username = models.CharField(max_length=100, blank=True)
     password = EncryptedTextField(blank=True, help_text="Stored encrypted.")
     location = models.CharField(max_length=255, blank=True, help_text="Where it hangs, e.g. 'Loading dock, north'.")
@@ -293,7 +295,8 @@ class Check(TenantOwned, Timestamped):
     warning_exit_codes = models.CharField(max_length=100, blank=True, default="1",
                                           help_text="Script checks: exit codes that are a warning, e.g. 1 or 1,3.")
     event_source = models.CharField(max_length=100, blank=True, help_text="Event-log checks: the source (provider).")
-    event_id = models.PositiveIntegerField(null=True, blank=True, help_text="Event-log checks: the event id.")
+    event_id = models.PositiveIntegerField(verbose_name="Event ID",
+                                           null=True, blank=True, help_text="Event-log checks: the event id.")
     event_level = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text="Event-log checks: 1 critical, 2 error, 3 warning, 4 information (empty: any).")
@@ -453,7 +456,8 @@ class AlertRoute(TenantOwned, Timestamped):
                                     help_text="Alerts of this severity and above.")
     emails = models.JSONField(default=list, blank=True, help_text="Email: the addresses.")
     # A webhook's URL holds its secret (Slack's does): stored encrypted, never shown again.
-    url = EncryptedTextField(blank=True, help_text="Slack or webhook: the https URL (stored encrypted).")
+    url = EncryptedTextField(verbose_name="URL",
+                             blank=True, help_text="Slack or webhook: the https URL (stored encrypted).")
     script = models.ForeignKey("actions.Script", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                help_text="Script: the library script run on the alert's device.")
     connector = models.ForeignKey("connectors.Connector", on_delete=models.PROTECT, null=True, blank=True,

@@ -1,7 +1,9 @@
 """URL map: dashboard pages, the health endpoint, the admin."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from dashboard.api import whoami
 from graph.views import graphql_view
@@ -15,6 +17,7 @@ urlpatterns = [
     path("api/agent/heartbeat/", agent_http.heartbeat, name="agent-heartbeat"),
     path("graphql/", graphql_view, name="graphql"),
     path("admin/", admin.site.urls),
+    path("favicon.ico", RedirectView.as_view(url=static("fleetwatch/icon.svg"), permanent=True)),
     path("", include("dashboard.urls")),
 ]
 handler403 = 'dashboard.views.permission_denied'

@@ -132,3 +132,30 @@ def test_times_are_shown_in_the_users_time_zone(tenant_a, operator_a):
     assert "Select a valid choice" in refused
     operator_a.refresh_from_db()
     assert operator_a.time_zone == "Asia/Tokyo"
+
+
+def _list_headers(page: str) -> list[str]:
+    head = page.split('id="table"', 1)[1].split("</thead>", 1)[0]
+    cells = [re.sub(r"<[^>]+>|[▲▼]", "", cell).strip() for cell in re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)]
+    return [cell for cell in cells if cell and cell != "Select"]
+
+
+def test_lists_keep_each_users_columns(tenant_a, operator_a, viewer_a):
+    client = logged_in(operator_a)
+    url = reverse("resource-list", args=["devices"])
+    assert _list_headers(client.get(url).content.decode())[:4] == ["Hostname", "Status", "OS", "Company"]
+    client.post(reverse("table-columns", args=["devices"]),
+                {"shown": ["Last seen", "Status", "Hostname"], "position-Last seen": "1", "position-Status": "2"})
+    page = client.get(url).content.decode()
+    assert _list_headers(page) == ["Hostname", "Last seen", "Status"]  # the name first; the others as chosen
+    assert "Alpha Corp" not in page.split("<tbody")[-1]  # the company column is hidden for this user
+    other = logged_in(viewer_a).get(url).content.decode()
+    assert _list_headers(other)[:4] == ["Hostname", "Status", "OS", "Company"]  # another user's is untouched
+    client.post(reverse("table-columns", args=["devices"]), {"op": "reset"})
+    assert _list_headers(client.get(url).content.decode())[:4] == ["Hostname", "Status", "OS", "Company"]
+
+
+def test_the_app_icon_is_served():
+    icon = Client().get("/favicon.ico")
+    assert icon.status_code == 301 and icon["Location"].endswith("fleetwatch/icon.svg")
+    assert Client().get(icon["Location"]).status_code == 200

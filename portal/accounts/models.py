@@ -69,7 +69,7 @@ class APIToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     # The public half of the token: lets a lookup find the row without scanning digests.
-    key_id = models.CharField(max_length=24, unique=True)
+    key_id = models.CharField(verbose_name="Key ID", max_length=24, unique=True)
     secret_digest = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -107,3 +107,19 @@ class SignInPolicy(models.Model):
 
     def __str__(self) -> str:
         return "sign-in policy"
+
+
+class TableColumns(models.Model):
+    """The columns a user shows in one list, in their order (their choice, kept across sessions)."""
+
+    visibility = ManagedUsers("user_id")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="table_columns")
+    table = models.CharField(max_length=50, help_text="The list (its page's slug).")
+    columns = models.JSONField(default=list, help_text="Column labels, in the order shown.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "table"], name="table_columns_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.table} columns of {self.user_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from portal.access import Actor, rows_for_system, visible_to
-from portal.accounts.models import APIToken, SignInPolicy, User
+from portal.accounts.models import APIToken, SignInPolicy, TableColumns, User
 
 
 def api_tokens_of(*, actor: Actor) -> QuerySet[APIToken]:
@@ -27,3 +27,11 @@ def second_factor_roles() -> list[str]:
     """The roles that must sign in with a second factor (shown on the users page to every admin)."""
     policy = rows_for_system(SignInPolicy).first()
     return list(policy.second_factor_roles) if policy else []
+
+
+def table_columns_of(*, actor: Actor, table: str) -> list[str] | None:
+    """The columns the actor chose for a list, in order (None: they never chose)."""
+    if actor.user_id is None:
+        return None
+    return visible_to(TableColumns.objects.filter(user_id=actor.user_id, table=table), actor).values_list(
+        "columns", flat=True).first()

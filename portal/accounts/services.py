@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.access import Actor, Role, require_msp_admin, require_role, system_actor, visible_to
-from portal.accounts.models import APIToken, SignInPolicy, User
+from portal.accounts.models import APIToken, SignInPolicy, TableColumns, User
 from portal.accounts.tokens import digest_secret, format_token, new_token_parts, parse_token
 from portal.audit.services import record, snapshot
 from portal.events.publish import announce_rights_changed
@@ -279,3 +279,17 @@ def second_factor_required(user: User) -> bool:
 def has_second_factor(user: User) -> bool:
     return Authenticator.objects.filter(user=user, type__in=(Authenticator.Type.TOTP,
                                                              Authenticator.Type.WEBAUTHN)).exists()
+
+
+@transaction.atomic
+def set_table_columns(*, actor: Actor, table: str, columns: list[str], allowed: list[str]) -> list[str]:
+    """Keep the columns (labels among ``allowed``, in order) the actor shows in a list; none given: all, as
+    the list first came."""
+    if actor.user_id is None:
+        raise PermissionDenied("Sign in first.")
+    chosen = list(dict.fromkeys(column for column in columns if column in allowed))
+    if not chosen or chosen == allowed:
+        TableColumns.objects.filter(user_id=actor.user_id, table=table).delete()
+        return allowed
+    TableColumns.objects.update_or_create(user_id=actor.user_id, table=table[:50], defaults={"columns": chosen})
+    return chosen

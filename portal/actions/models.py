@@ -71,7 +71,7 @@ class Script(Timestamped):
                   '"required": false, "description": "Keep logs this many days", "via": "env"}]. Types: text, '
                   'number, bool, choice (with "choices"); via: env (a variable of that name) or argument '
                   '(after the default arguments, in this order).')
-    target_os = models.CharField(max_length=16, choices=OsType.choices, blank=True,
+    target_os = models.CharField(verbose_name="Target OS", max_length=16, choices=OsType.choices, blank=True,
                                  help_text="Leave empty when the script runs on any OS its language supports.")
     sets_field = models.CharField(
         max_length=50, blank=True, verbose_name="output sets custom field",
@@ -147,8 +147,9 @@ class SoftwareItem(Timestamped):
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
-    winget_id = models.CharField(max_length=200, blank=True, help_text="e.g. Mozilla.Firefox")
-    choco_id = models.CharField(max_length=200, blank=True, help_text="e.g. firefox (used when winget is absent)")
+    winget_id = models.CharField(verbose_name="winget ID", max_length=200, blank=True, help_text="e.g. Mozilla.Firefox")
+    choco_id = models.CharField(verbose_name="Chocolatey ID",
+                                max_length=200, blank=True, help_text="e.g. firefox (used when winget is absent)")
     apt_name = models.CharField(max_length=200, blank=True, help_text="Debian/Ubuntu package, e.g. firefox-esr")
     dnf_name = models.CharField(max_length=200, blank=True, help_text="Fedora/RHEL package")
     brew_name = models.CharField(max_length=200, blank=True, help_text="Homebrew formula or cask")
@@ -287,7 +288,7 @@ class DeploymentProfile(Timestamped):
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
-    target_os = models.CharField(max_length=16, choices=OsType.choices, blank=True)
+    target_os = models.CharField(verbose_name="Target OS", max_length=16, choices=OsType.choices, blank=True)
     is_template = models.BooleanField(default=False, help_text="Templates are copied into profiles, not applied.")
 
     class Meta:
@@ -371,7 +372,7 @@ class ActionSchedule(TenantOwned, Timestamped):
                                       related_name="schedules",
                                       help_text="Only the company's devices in this dynamic group (evaluated at each "
                                                 "run).")
-    os_type = models.CharField(max_length=16, choices=OsType.choices, blank=True,
+    os_type = models.CharField(verbose_name="OS type", max_length=16, choices=OsType.choices, blank=True,
                                help_text="Only devices with this OS (empty: all).")
     # PROTECT: a library entry in use is never deleted from under a schedule (library.delete_* say where).
     script = models.ForeignKey(Script, on_delete=models.PROTECT, null=True, blank=True, related_name="schedules")
@@ -387,7 +388,7 @@ class ActionSchedule(TenantOwned, Timestamped):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+")
     last_run_at = models.DateTimeField(null=True, blank=True)
-    q_schedule_id = models.IntegerField(null=True, blank=True, editable=False)
+    q_schedule_id = models.IntegerField(verbose_name="Task schedule ID", null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "id"]

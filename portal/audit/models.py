@@ -20,7 +20,7 @@ class AuditEvent(TenantOwned):
     via_token = models.BooleanField(default=False)
     action = models.CharField(max_length=100, db_index=True)
     object_type = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(verbose_name="Object ID", max_length=64, blank=True)
     object_repr = models.CharField(max_length=300, blank=True)
     # No database constraint: the event must outlive the company it speaks of.
     company = models.ForeignKey(
@@ -29,7 +29,7 @@ class AuditEvent(TenantOwned):
     )
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(verbose_name="IP address", null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -46,20 +46,20 @@ class Device(TenantOwned, Timestamped):
     group = models.ForeignKey(Group, on_delete=models.SET_NULL, null=True, blank=True, related_name="devices")
     hostname = models.CharField(max_length=255)
     display_name = models.CharField(max_length=255, blank=True)
-    os_type = models.CharField(max_length=16, choices=OsType.choices, default=OsType.OTHER)
-    os_version = models.CharField(max_length=255, blank=True)
+    os_type = models.CharField(verbose_name="OS type", max_length=16, choices=OsType.choices, default=OsType.OTHER)
+    os_version = models.CharField(verbose_name="OS version", max_length=255, blank=True)
     serial_number = models.CharField(max_length=100, blank=True, help_text="Hardware serial (the agent reports it).")
     # Every address the device reported (agent inventory or a connector), space-separated: what the
     # device list's search matches an IP against without reading the inventory JSON.
-    ip_addresses = models.CharField(max_length=1000, blank=True, editable=False)
+    ip_addresses = models.CharField(verbose_name="IP addresses", max_length=1000, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.UNKNOWN)
     last_seen = models.DateTimeField(null=True, blank=True)
-    external_ids = models.JSONField(default=external_ids_default, blank=True)
+    external_ids = models.JSONField(verbose_name="External IDs", default=external_ids_default, blank=True)
     # Values of the admins' custom fields (name → value), written only through portal.custom_fields.
     custom_fields = models.JSONField(default=custom_values_default, blank=True)
     # Reported by the agent.
     agent_version = models.CharField(max_length=32, blank=True)
-    cpu_percent = models.FloatField(null=True, blank=True)
+    cpu_percent = models.FloatField(verbose_name="CPU %", null=True, blank=True)
     memory_percent = models.FloatField(null=True, blank=True)
     heartbeat_interval = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(3600)],
@@ -99,8 +99,8 @@ class DeviceInventory(TenantOwned):
     content_hash = models.CharField(max_length=64)
     collected_at = models.DateTimeField()
     kernel = models.CharField(max_length=255, blank=True)
-    cpu_model = models.CharField(max_length=255, blank=True)
-    cpu_cores = models.PositiveIntegerField(null=True, blank=True)
+    cpu_model = models.CharField(verbose_name="CPU model", max_length=255, blank=True)
+    cpu_cores = models.PositiveIntegerField(verbose_name="CPU cores", null=True, blank=True)
     memory_total = models.BigIntegerField(null=True, blank=True)
     boot_time = models.DateTimeField(null=True, blank=True)
     disks = models.JSONField(default=list)
@@ -330,7 +330,7 @@ class MetricSample(TenantOwned):
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="metric_samples")
     at = models.DateTimeField()
-    cpu_percent = models.FloatField(null=True)
+    cpu_percent = models.FloatField(verbose_name="CPU %", null=True)
     memory_percent = models.FloatField(null=True)
 
     class Meta:
@@ -351,7 +351,7 @@ class EnrollmentToken(TenantOwned):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="enrollment_tokens")
     group = models.ForeignKey(Group, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     name = models.CharField(max_length=100)
-    key_id = models.CharField(max_length=24, unique=True)
+    key_id = models.CharField(verbose_name="Key ID", max_length=24, unique=True)
     secret_digest = models.CharField(max_length=64)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -384,7 +384,7 @@ class AgentCredential(TenantOwned):
     PREFIX = "fwa"
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="agent_credentials")
-    key_id = models.CharField(max_length=24, unique=True)
+    key_id = models.CharField(verbose_name="Key ID", max_length=24, unique=True)
     secret_digest = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

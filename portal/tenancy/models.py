@@ -63,7 +63,7 @@ class Company(TenantOwned, Timestamped):
                                  help_text="Where the company works, e.g. Europe/Berlin: patch windows start in this "
                                            "zone (empty: the server's).")
     # Ids of the same company in other systems, keyed by source ("pulseway", "freshservice", …).
-    external_ids = models.JSONField(default=external_ids_default, blank=True)
+    external_ids = models.JSONField(verbose_name="External IDs", default=external_ids_default, blank=True)
     # Values of the admins' custom fields (name → value), written only through portal.custom_fields.
     custom_fields = models.JSONField(default=custom_values_default, blank=True)
 
@@ -101,7 +101,7 @@ class Site(TenantOwned, Timestamped):
     address = models.TextField(blank=True)
     contact_phone = models.CharField(max_length=50, blank=True)
     contact_email = models.EmailField(blank=True)
-    external_ids = models.JSONField(default=external_ids_default, blank=True)
+    external_ids = models.JSONField(verbose_name="External IDs", default=external_ids_default, blank=True)
     # Values of the admins' custom fields (name → value), written only through portal.custom_fields.
     custom_fields = models.JSONField(default=custom_values_default, blank=True)
 
@@ -121,7 +121,7 @@ class Group(TenantOwned, Timestamped):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="groups")
     name = models.CharField(max_length=200)
     notes = models.TextField(blank=True)
-    external_ids = models.JSONField(default=external_ids_default, blank=True)
+    external_ids = models.JSONField(verbose_name="External IDs", default=external_ids_default, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
@@ -141,7 +141,7 @@ class Contact(TenantOwned, Timestamped):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=50, blank=True)
     job_title = models.CharField(max_length=200, blank=True)
-    external_ids = models.JSONField(default=external_ids_default, blank=True)
+    external_ids = models.JSONField(verbose_name="External IDs", default=external_ids_default, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
