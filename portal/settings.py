@@ -118,7 +118,7 @@ MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = os.environ.get("FLEETWATCH_MFA_ISSUER", "Fleetwatch")
 MFA_PASSKEY_LOGIN_ENABLED = False
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env_bool("FLEETWATCH_WEBAUTHN_ALLOW_HTTP")
-USERSESSIONS_TRACK_ACTIVITY = True
+USERSESSIONS_TRACK_ACTIVITY = True  # noted at most once a minute (SessionActivityMiddleware)
 SOCIALACCOUNT_ADAPTER = "portal.accounts.sign_in.SingleSignOnAdapter"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_AUTO_SIGNUP = False
@@ -176,7 +176,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "portal.accounts.middleware.SessionActivityMiddleware",
     "portal.accounts.middleware.ActorMiddleware",
     "portal.accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -270,7 +270,8 @@ if REDIS_URL:
                           "OPTIONS": {"serializer": "portal.cache.JsonSerializer"}}}
     Q_BROKER = {"redis": REDIS_URL}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.ProcessLocalChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.peer_layer.PeerChannelLayer",
+                                 "CONFIG": {"peers_dir": str(DATA_DIR / "peers")}}}
     # File-based so the web process and the task cluster see each other's entries (cluster stats).
     CACHES = {
         "default": {"BACKEND": "portal.cache.JsonFileCache", "LOCATION": str(DATA_DIR / "cache")}

@@ -32,7 +32,7 @@ def test_channel_layer_and_broker_follow_redis_url():
         assert settings.Q_CLUSTER["redis"] == os.environ["REDIS_URL"]
         assert "orm" not in settings.Q_CLUSTER
     else:
-        assert type(layer).__name__ == "ProcessLocalChannelLayer"
+        assert type(layer).__name__ == "PeerChannelLayer"
         assert settings.Q_CLUSTER["orm"] == "default"
     # The ORM broker re-delivers after ``retry``; it must not fire while a task may still run.
     assert settings.Q_CLUSTER["retry"] > settings.Q_CLUSTER["timeout"]

@@ -192,3 +192,30 @@ def test_single_sign_on_reaches_only_an_existing_user_with_that_address(single_s
 def test_single_sign_on_is_off_unless_configured():
     assert "Sign in with" not in Client().get(reverse("login")).content.decode()
     assert Client().post("/accounts/oidc/sso/login/").status_code == 404
+
+
+def test_a_sessions_last_activity_is_noted_at_most_once_a_minute(team, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = team["alpha"]
+    user.set_password(PASSWORD)
+    user.save()
+    browser = Client(HTTP_USER_AGENT="Edge at the front desk")
+    clock = [1000.0]
+    monkeypatch.setattr("portal.accounts.middleware.time.monotonic", lambda: clock[0])
+    assert browser.post(reverse("login"), {"login": "alpha-tech", "password": PASSWORD}).status_code == 302
+    browser.get(reverse("home"))
+    first_seen = UserSession.objects.get(user=user).last_seen_at
+
+    def session_writes() -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert browser.get(reverse("home")).status_code == 200
+        return [q["sql"] for q in captured.captured_queries
+                if q["sql"].startswith("UPDATE") and "usersessions_usersession" in q["sql"]]
+
+    clock[0] += 30
+    assert session_writes() == []  # a page view within the minute writes nothing
+    clock[0] += 31
+    assert len(session_writes()) == 1
+    assert UserSession.objects.get(user=user).last_seen_at > first_seen

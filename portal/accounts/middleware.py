@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import zoneinfo
 from collections.abc import Callable
 
+from allauth.usersessions.internal.usersessionkit import track_activity
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -95,8 +97,13 @@ class SecondFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if (user is not None and user.is_authenticated and not request.actor.via_token
-                and not request.path.startswith(SETUP_PATHS) and not request.session.get(self.SESSION_FLAG)):
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.actor.via_token
+            and not request.path.startswith(SETUP_PATHS)
+            and not request.session.get(self.SESSION_FLAG)
+        ):
             if second_factor_required(user) and not has_second_factor(user):
                 messages.warning(request, "Your role signs in with a second factor: set one up to go on.")
                 return redirect("mfa_index")
@@ -108,3 +115,33 @@ class SecondFactorMiddleware:
 def forget_second_factor_check(sender: object, request: HttpRequest, **kwargs: object) -> None:
     """A second factor was removed: check again at the next request."""
     request.session.pop(SecondFactorMiddleware.SESSION_FLAG, None)
+
+
+class SessionActivityMiddleware:
+    """Notes a session's last address and time for the sessions lists, at most once a minute per session.
+
+    allauth's own middleware writes the session's row on every request: on the embedded database that is a
+    write lock taken by every page view and htmx swap, in turn with the agents' writers."""
+
+    interval_seconds = 60.0
+    remembered_sessions = 10_000
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.noted_at: dict[str, float] = {}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        key = session.session_key if session is not None else None
+        if key and request.user.is_authenticated and self._due(key):
+            track_activity(request, user=request.user, session=session)
+        return self.get_response(request)
+
+    def _due(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self.noted_at.get(key, -self.interval_seconds) < self.interval_seconds:
+            return False
+        if len(self.noted_at) >= self.remembered_sessions:
+            self.noted_at.clear()  # costs one extra write per active session, never a missed one
+        self.noted_at[key] = now
+        return True

@@ -1,6 +1,8 @@
 """Remote actions in a real browser: pick devices in the list, run a script, watch its output arrive
 live on the action page, and follow a bulk run's progress bar to its summary."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -46,7 +48,10 @@ def test_run_a_script_from_the_device_list_and_watch_it_live(live_daphne, tenant
         # action finished and one held for that device.
         page.goto(f"{live_daphne.url}/actions/run/?kind=script")
         page.get_by_label("Script", exact=True).select_option(label="Slow hello")
-        page.get_by_label("Site", exact=True).select_option(str(agent.device.site_id))
+        site_name = agent.device.site.name
+        page.get_by_label("Find a company, site, group, dynamic group or device").fill(site_name)
+        page.get_by_role("radio", name=re.compile(rf"Site {re.escape(site_name)}")).check()
+        expect(page.locator("#target-count")).to_contain_text("2 devices will get this")
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Queue").click()
         page.wait_for_url("**/actions/batches/*/")
