@@ -26,6 +26,9 @@ assets:  ## Install the browser packages from the npm registry and copy them int
 	mkdir -p $(STATIC_VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $(STATIC_VENDOR)/htmx.min.js
 	cp node_modules/htmx-ext-ws/dist/ws.min.js $(STATIC_VENDOR)/htmx-ext-ws.min.js
+	cp node_modules/@xterm/xterm/lib/xterm.js $(STATIC_VENDOR)/xterm.js
+	cp node_modules/@xterm/xterm/css/xterm.css $(STATIC_VENDOR)/xterm.css
+	cp node_modules/@xterm/addon-fit/lib/addon-fit.js $(STATIC_VENDOR)/xterm-addon-fit.js
 
 migrate: install
 	$(PY) manage.py migrate --noinput

@@ -28,10 +28,11 @@ class DashboardConfig(AppConfig):
         from dashboard.action_resources import ACTION_RESOURCES
         from dashboard.dynamic_group_pages import DYNAMIC_GROUPS
         from dashboard.policy_pages import POLICIES
+        from dashboard.remote_views import REMOTE_SESSIONS
         from dashboard.resources import CORE_RESOURCES
         from portal.pages import register
 
-        register(*CORE_RESOURCES, DYNAMIC_GROUPS, POLICIES, *ACTION_RESOURCES)
+        register(*CORE_RESOURCES, DYNAMIC_GROUPS, POLICIES, *ACTION_RESOURCES, REMOTE_SESSIONS)
         from django.core.signals import request_finished
         from django.db.backends.signals import connection_created
 

@@ -33,6 +33,8 @@ from portal.listing import search
 from portal.patching.evaluation import STATE_LABELS
 from portal.patching.selectors import device_patching
 from portal.policies.selectors import policies_by_device
+from portal.remote.models import RemoteSession
+from portal.remote.selectors import search_sessions, sessions_for
 
 TABS = (("summary", "Summary"), ("software", "Software"), ("services", "Services"), ("patches", "Patches"),
         ("actions", "Actions"), ("history", "History"))
@@ -91,7 +93,11 @@ def _history(actor: Actor, device: Any, params: QueryDict) -> dict[str, Any]:
     page, query = _paged(inventory_changes_for(actor=actor).filter(device=device), params,
                          fields=("name", "change", "before", "after"))
     audit = audit_events_for(actor=actor).filter(Q(object_type="inventory.device", object_id=str(device.pk)))
-    return {"page": page, "query": query, "audit": audit.order_by("-created_at")[:50]}
+    sessions_query = params.get("sessions_q", "").strip()[:100]
+    return {"page": page, "query": query, "audit": audit.order_by("-created_at")[:50],
+            "remote_sessions": sessions_for(actor=actor).filter(device=device)[:20], "sessions_query": sessions_query,
+            "sessions_found": search_sessions(actor=actor, device_id=device.pk, query=sessions_query)
+            if sessions_query else None}
 
 
 BUILDERS = {"summary": _summary, "software": _software, "services": _services, "patches": _patches,
@@ -105,6 +111,8 @@ def tab_context(actor: Actor, device: Any, params: QueryDict) -> dict[str, Any]:
         tab = "summary"
     return {"tabs": TABS, "tab": tab, "tab_template": f"web/devices/_tab_{tab}.html",
             "can_revoke_agent": actor.has_role(Role.OPERATOR), "can_run_actions": actor.has_role(Role.OPERATOR),
+            "can_open_remote": actor.may_open_remote_sessions and actor.has_role(Role.OPERATOR),
+            "remote_shells": RemoteSession._meta.get_field("shell").choices,
             "pulseway_managed": pulseway_record_of(device) is not None, **BUILDERS[tab](actor, device, params)}
 
 

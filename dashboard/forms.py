@@ -18,7 +18,7 @@ from portal.tenancy.selectors import companies_for, groups_for, sites_for
 class CompanyForm(ScopedModelForm):
     class Meta:
         model = Company
-        fields = ["name", "account_number", "time_zone", "notes"]
+        fields = ["name", "account_number", "time_zone", "remote_consent_required", "remote_banner", "notes"]
 
 
 class SiteForm(ScopedModelForm):

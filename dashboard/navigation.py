@@ -46,6 +46,7 @@ SECTIONS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
     ("Monitoring", (_resource("Alerts", "alerts"), _resource("Checks", "checks"), _resource("Network", "network"),
                     _resource("Cameras", "cameras"), _resource("Maintenance", "maintenance"))),
     ("Automation", (_resource("Actions", "actions"), Entry("Run an action", "action-new", allowed=_operators),
+                    _resource("Remote sessions", "remote-sessions"),
                     Entry("Patches", "patch-catalogue"), Entry("Approvals", "patch-approvals"),
                     Entry("Compliance", "patch-compliance"), _resource("Policies", "policies"),
                     _resource("Scripts", "scripts"), _resource("Profiles", "profiles"),

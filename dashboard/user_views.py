@@ -42,6 +42,9 @@ class UserForm(forms.Form):
                                                help_text="The companies this user sees.")
     can_run_inline_scripts = forms.BooleanField(required=False, label="May run inline scripts",
                                                 help_text="Ad-hoc scripts and free arguments (admins always may).")
+    can_open_remote_sessions = forms.BooleanField(
+        required=False, label="May open remote sessions",
+        help_text="A live shell and file access on the endpoints of their companies (admins always may).")
 
     def __init__(self, *args: Any, actor: Actor, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,7 +107,8 @@ def user_new(request: HttpRequest) -> HttpResponse:
             user, password = services.create_user(
                 actor=actor, username=data["username"], role=Role(data["role"]), email=data["email"],
                 all_companies=bool(data.get("all_companies")), companies=data["companies"],
-                can_run_inline_scripts=data["can_run_inline_scripts"], first_name=data["first_name"],
+                can_run_inline_scripts=data["can_run_inline_scripts"],
+                can_open_remote_sessions=data["can_open_remote_sessions"], first_name=data["first_name"],
                 last_name=data["last_name"])
             return render(request, "web/users/password.html", {"managed": user, "password": password,
                                                                 "created": True})
@@ -119,7 +123,8 @@ def _detail(request: HttpRequest, user: User, form: UserForm | None = None) -> H
     form = form or UserForm(actor=actor, initial={
         "email": user.email, "first_name": user.first_name, "last_name": user.last_name, "role": user.role,
         "all_companies": user.all_companies, "companies": list(user.companies.all()),
-        "can_run_inline_scripts": user.can_run_inline_scripts})
+        "can_run_inline_scripts": user.can_run_inline_scripts,
+        "can_open_remote_sessions": user.can_open_remote_sessions})
     return render(request, "web/users/detail.html", {
         "managed": user, "form": form, "is_self": user.pk == actor.user_id,
         "factors": Authenticator.objects.filter(user=user).order_by("type"),
@@ -151,7 +156,8 @@ def user_action(request: HttpRequest, pk: int) -> HttpResponse:
             services.update_user(actor=actor, user=user, companies=data["companies"],
                                  all_companies=data.get("all_companies"), email=data["email"],
                                  first_name=data["first_name"], last_name=data["last_name"], role=data["role"],
-                                 can_run_inline_scripts=data["can_run_inline_scripts"])
+                                 can_run_inline_scripts=data["can_run_inline_scripts"],
+                                 can_open_remote_sessions=data["can_open_remote_sessions"])
             messages.success(request, f"{user.username} saved.")
         elif op in ("deactivate", "activate"):
             services.update_user(actor=actor, user=user, is_active=op == "activate")

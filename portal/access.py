@@ -43,6 +43,8 @@ class Actor:
     via_token: bool = False
     # Ad-hoc (inline) scripts: admins always; others only when an admin granted it.
     may_run_inline_scripts: bool = False
+    # A live shell and file access on endpoints: admins always; others only when an admin granted it.
+    may_open_remote_sessions: bool = False
 
     @property
     def is_authenticated(self) -> bool:
@@ -89,6 +91,7 @@ def actor_for_user(user: User | Any, *, ip_address: str | None = None, via_token
         ip_address=ip_address,
         via_token=via_token,
         may_run_inline_scripts=role == Role.ADMIN or bool(getattr(user, "can_run_inline_scripts", False)),
+        may_open_remote_sessions=role == Role.ADMIN or bool(getattr(user, "can_open_remote_sessions", False)),
     )
 
 

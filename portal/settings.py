@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONCE
 
 from portal import __version__
 from portal.datafiles import protect_directory
@@ -75,7 +76,9 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        # The terminal (xterm.js) makes <style> elements; the remote session page stamps them with this
+        # response's nonce. Pages that never ask for a nonce send none.
+        "style-src": ["'self'", NONCE],
         "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
@@ -161,6 +164,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.actions",
     "portal.patching",
+    "portal.remote",
     "monitoring",
     "connectors",
     "dashboard",
@@ -349,6 +353,11 @@ LOGGING = {
 # Remote actions: how long an action waits for an offline agent by default, and its output cap.
 FLEETWATCH_ACTION_EXPIRY_HOURS = int(os.environ.get("FLEETWATCH_ACTION_EXPIRY_HOURS", 72))
 FLEETWATCH_ACTION_SIGNING_KEY = DATA_DIR / "action-signing.key"
+# Remote sessions (portal/remote): an idle session ends, transcripts are kept for a while, transfers are bounded.
+FLEETWATCH_REMOTE_IDLE_MINUTES = int(os.environ.get("FLEETWATCH_REMOTE_IDLE_MINUTES", 15))
+FLEETWATCH_REMOTE_TRANSCRIPT_DAYS = int(os.environ.get("FLEETWATCH_REMOTE_TRANSCRIPT_DAYS", 90))
+FLEETWATCH_REMOTE_TRANSCRIPT_MAX_MB = int(os.environ.get("FLEETWATCH_REMOTE_TRANSCRIPT_MAX_MB", 64))
+FLEETWATCH_REMOTE_FILE_MAX_MB = int(os.environ.get("FLEETWATCH_REMOTE_FILE_MAX_MB", 100))
 FLEETWATCH_NETWORK_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_NETWORK_RETENTION_DAYS", 30))
 FLEETWATCH_SNMP_CONCURRENCY = int(os.environ.get("FLEETWATCH_SNMP_CONCURRENCY", 200))
 # A poll cycle is split into this many chunks, one task each, so every task worker takes a share.

@@ -14,6 +14,7 @@ from typing import Any
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -37,6 +38,7 @@ from portal.ratelimit import Limit, ProcessWindows
 from realtime.action_writer import ACTIONS
 from realtime.agent_db import agent_db
 from realtime.agent_protocol import (
+    REMOTE_FRAMES,
     ActionOutputFrame,
     ActionRefusedFrame,
     ActionResultFrame,
@@ -50,6 +52,7 @@ from realtime.agent_protocol import (
 )
 from realtime.hello_writer import HELLOS
 from realtime.inventory_writer import INVENTORIES
+from realtime.remote_protocol import MAX_CHUNK, WINDOW, pack_for_agent, unpack_from_agent
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,10 @@ _LEAVING: set[asyncio.Future] = set()
 INVENTORY_BURST = 3
 INVENTORY_EVERY_SECONDS = 60
 FLUSH_SECONDS = 1.0
+# Remote sessions' control frames (replies, acknowledgements) come faster than the general limit allows
+# during a transfer; their data frames are bounded by each stream's window instead of a frame rate.
+REMOTE_RATE_PER_SECOND = 200.0
+REMOTE_RATE_BURST = 400.0
 # Channel layers drop group memberships after a day (group_expiry); agents stay connected for weeks.
 REJOIN_GROUP_SECONDS = 3600
 
@@ -136,6 +143,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     connection_id: str = ""
     said_hello = False
     takes_actions = False
+    takes_remote = False
     closing = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -169,6 +177,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.last_inventory_at = time.monotonic()
         self.last_sample_at = 0.0
         self.replies: set[asyncio.Task] = set()
+        self.remote_allowance = REMOTE_RATE_BURST
+        self.last_remote_frame_at = time.monotonic()
+        # session key → the browser socket's channel, and the bytes each of its streams has on the way
+        self.remote_links: dict[str, str] = {}
+        self.remote_in_flight: dict[tuple[str, int], int] = {}
         ensure_relay_running()
         ensure_heartbeat_flusher()
         await self._join_agent_group()
@@ -207,6 +220,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self.hello_timer.cancel()
         for reply in list(getattr(self, "replies", ())):
             reply.cancel()  # the inventory is still written; there is no one left to tell
+        for session in list(getattr(self, "remote_links", {})):
+            await self._end_remote_link(session, "the agent disconnected")
         await self.channel_layer.group_discard(agent_group(self.device_id), self.channel_name)
         if self.said_hello:
             with contextlib.suppress(Exception):
@@ -215,12 +230,21 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            self._take_rate_allowance()
+            if bytes_data is not None and self.takes_remote:
+                await self.on_remote_data(bytes_data)
+                self.bad_frames = 0
+                return
             frame_type, frame = parse_frame(text_data, bytes_data)
+            if frame_type in REMOTE_FRAMES:
+                self._take_remote_allowance()
+            else:
+                self._take_rate_allowance()
             if frame_type != "hello" and not self.said_hello:
                 raise FrameError("hello_first", "Send a hello frame first.")
             if frame_type == "inventory":  # kept as received while it waits for the writer (see PendingInventory)
                 await self.on_inventory(frame, frame_text=text_data)
+            elif frame_type in REMOTE_FRAMES:
+                await self.on_remote_frame(frame)
             else:
                 await getattr(self, f"on_{frame_type}")(frame)
             self.bad_frames = 0
@@ -236,6 +260,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.allowance < 1:
             raise FrameError("rate_limited", "Too many frames; slow down.")
         self.allowance -= 1
+
+    def _take_remote_allowance(self) -> None:
+        now = time.monotonic()
+        self.remote_allowance = min(REMOTE_RATE_BURST, self.remote_allowance + (
+            now - self.last_remote_frame_at) * REMOTE_RATE_PER_SECOND)
+        self.last_remote_frame_at = now
+        if self.remote_allowance < 1:
+            raise FrameError("rate_limited", "Too many remote session frames; slow down.")
+        self.remote_allowance -= 1
 
     async def _reject(self, error: FrameError) -> None:
         self.bad_frames += 1
@@ -262,9 +295,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.said_hello:
             raise FrameError("invalid_field", "Say hello once per connection.")
         self.takes_actions = "actions" in hello.capabilities
+        self.takes_remote = "remote" in hello.capabilities
         self.sent_actions: set[int] = set()
         greeting = await HELLOS.greet(AgentHello(device_id=self.device_id, connection_id=self.connection_id,
-                                                 agent_version=hello.agent_version))
+                                                 agent_version=hello.agent_version, channel=self.channel_name))
         if greeting is None:
             raise ObjectDoesNotExist(f"device {self.device_id} is gone")
         self.said_hello = True
@@ -374,6 +408,82 @@ class AgentConsumer(AsyncWebsocketConsumer):
         else:
             await self._send({"type": "inventory_stored", "hash": content_hash,
                               "changed": stored is Stored.CHANGED})
+
+    # --- remote sessions: relayed between the agent and the browser socket that opened them ------------
+    async def remote_open(self, message: dict[str, Any]) -> None:
+        """A browser socket (in any process) opens a session: its signed envelope goes to the agent."""
+        session, reply_to = message["session"], message["reply_to"]
+        if not self.takes_remote or not self.said_hello:
+            await self._to_browser(reply_to, {"type": "remote_refused", "session": session, "reason": "unsupported",
+                                              "message": "This agent cannot open remote sessions; update it."})
+            return
+        self.remote_links[session] = reply_to
+        await self._send(message["frame"])
+
+    async def remote_to_agent(self, message: dict[str, Any]) -> None:
+        """A control frame of an open session (resize, acknowledgement, file request, close)."""
+        session, frame = message["session"], message["frame"]
+        if self.remote_links.get(session) != message.get("reply_to"):
+            return
+        if frame.get("type") == "remote_ack":
+            key = (session, frame.get("stream", 0))
+            self.remote_in_flight[key] = max(0, self.remote_in_flight.get(key, 0) - int(frame.get("bytes", 0)))
+        await self._send(frame)
+        if frame.get("type") == "remote_close":
+            self._forget_remote(session)
+
+    async def remote_data(self, message: dict[str, Any]) -> None:
+        """Keystrokes or an upload's bytes for the agent."""
+        session = message["session"]
+        if self.remote_links.get(session) != message.get("reply_to") or self.closing:
+            return
+        with contextlib.suppress(Disconnected):
+            await self.send(bytes_data=pack_for_agent(kind=message["kind"], session=session, stream=message["stream"],
+                                                      data=message["data"]))
+
+    async def on_remote_data(self, raw: bytes) -> None:
+        """Terminal output or a download's bytes from the agent, for the browser socket of its session."""
+        frame = unpack_from_agent(raw)
+        browser = self.remote_links.get(frame.session)
+        if browser is None:
+            raise FrameError("invalid_field", "No such session is open on this connection.")
+        key = (frame.session, frame.stream)
+        in_flight = self.remote_in_flight.get(key, 0) + len(frame.data)
+        if in_flight > WINDOW + MAX_CHUNK:  # the agent ignores the window: end the session, not the socket
+            await self._send({"type": "remote_close", "session": frame.session,
+                              "reason": "the agent sent more than the stream's window"})
+            await self._end_remote_link(frame.session, "the agent broke the session's flow control")
+            return
+        self.remote_in_flight[key] = in_flight
+        await self._to_browser(browser, {"type": "remote.output", "kind": frame.kind, "stream": frame.stream,
+                                         "data": frame.data})
+
+    async def on_remote_frame(self, frame: dict[str, Any]) -> None:
+        browser = self.remote_links.get(frame["session"])
+        if browser is None:
+            return  # a session that already ended here (its browser has been told)
+        if frame["type"] == "remote_done" or (frame["type"] == "remote_reply" and not frame["ok"]):
+            self.remote_in_flight.pop((frame["session"], frame["request"]), None)
+        await self._to_browser(browser, {"type": "remote.from_agent", "frame": frame})
+        if frame["type"] in ("remote_refused", "remote_closed"):
+            self._forget_remote(frame["session"])
+
+    async def _to_browser(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await self.channel_layer.send(channel, message)
+        except ChannelFull:
+            logger.warning("a remote session's browser socket is not keeping up; its message was dropped")
+
+    async def _end_remote_link(self, session: str, reason: str) -> None:
+        browser = self._forget_remote(session)
+        if browser is not None:
+            await self._to_browser(browser, {"type": "remote.from_agent", "frame": {
+                "type": "remote_closed", "session": session, "reason": reason, "message": "", "exit_code": None}})
+
+    def _forget_remote(self, session: str) -> str | None:
+        for key in [key for key in self.remote_in_flight if key[0] == session]:
+            del self.remote_in_flight[key]
+        return self.remote_links.pop(session, None)
 
     async def agent_config(self, message: dict[str, Any]) -> None:
         """A technician changed this device's heartbeat interval: tell the agent at once."""

@@ -194,9 +194,55 @@ def _update_scan(frame: dict[str, Any]) -> UpdateScanFrame:
     return UpdateScanFrame(scanned_at=scanned_at, error=_text(frame, "error")[:500], reboot_required=reboot)
 
 
+SESSION_PATTERN = re.compile(r"[0-9a-f]{32}")
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+REMOTE_FRAMES = {"remote_opened", "remote_refused", "remote_closed", "remote_reply", "remote_done", "remote_ack"}
+
+
+def _count(frame: dict[str, Any], name: str, *, default: int | None = None) -> int:
+    value = frame.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise FrameError("invalid_field", f"'{name}' must be a count.")
+    return value
+
+
+def _short(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _remote(frame: dict[str, Any]) -> dict[str, Any]:
+    """An agent's session frame, checked and trimmed to what the server relays."""
+    session = frame.get("session")
+    if not isinstance(session, str) or not SESSION_PATTERN.fullmatch(session):
+        raise FrameError("invalid_field", "'session' must be a session key (32 hex digits).")
+    kind = frame["type"]
+    checked: dict[str, Any] = {"type": kind, "session": session}
+    if kind == "remote_opened":
+        checked |= {"shell": _short(frame.get("shell"), 200)}
+    elif kind in ("remote_refused", "remote_closed"):
+        exit_code = frame.get("exit_code")
+        checked |= {"reason": _short(frame.get("reason"), 200), "message": _short(frame.get("message"), 500),
+                    "exit_code": exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool)
+                    else None}
+    elif kind == "remote_reply":
+        result = frame.get("result")
+        checked |= {"request": _count(frame, "request"), "ok": frame.get("ok") is True,
+                    "result": result if isinstance(result, dict) else {}, "error": _short(frame.get("error"), 500)}
+    elif kind == "remote_done":
+        sha256 = frame.get("sha256")
+        checked |= {"request": _count(frame, "request"), "ok": frame.get("ok") is True,
+                    "size": _count(frame, "size", default=0),
+                    "sha256": sha256 if isinstance(sha256, str) and SHA256_PATTERN.fullmatch(sha256) else "",
+                    "error": _short(frame.get("error"), 500)}
+    elif kind == "remote_ack":
+        checked |= {"stream": _count(frame, "stream"), "bytes": _count(frame, "bytes")}
+    return checked
+
+
 AGENT_FRAMES = {"hello": _hello, "heartbeat": _heartbeat, "inventory": _inventory, "update_scan": _update_scan,
                 "action_started": _action_started, "action_output": _action_output,
-                "action_result": _action_result, "action_refused": _action_refused}
+                "action_result": _action_result, "action_refused": _action_refused,
+                **dict.fromkeys(REMOTE_FRAMES, _remote)}
 
 
 def parse_frame(text: str | None, raw: bytes | None) -> tuple[str, Any]:

@@ -53,6 +53,11 @@ class AgentConfig:
     # Where a logged-in user's "postpone-reboot" request is left (default: /var/tmp/fleetwatch-postpone-reboot,
     # or %ProgramData%\Fleetwatch\postpone-reboot on Windows).
     postpone_reboot_file: Path | None = None
+    # Remote shell and file sessions opened by technicians (each signed by the server's pinned key).
+    remote_sessions: bool = True
+    # Replaces the built-in "allow this session?" dialog when a company requires consent: the command runs with
+    # FLEETWATCH_CONSENT_MESSAGE, FLEETWATCH_TECHNICIAN and FLEETWATCH_SESSION_KIND set; exit status 0 allows.
+    consent_command: list[str] | None = None
 
     @property
     def resolved_log_file(self) -> Path:
@@ -77,6 +82,10 @@ def load_config(path: Path | None) -> AgentConfig:
         if name in {"state_dir", "log_file", "ca_bundle", "postpone_reboot_file"}:
             value = Path(value).expanduser() if value else None
         values[name] = value
+    command = values.get("consent_command")
+    if command is not None and (not isinstance(command, list) or not command
+                                or not all(isinstance(part, str) for part in command)):
+        raise SystemExit(f"consent_command in {target} must be a list of strings, e.g. [\"/usr/local/bin/ask\"].")
     if values.get("state_dir") is None:
         values.pop("state_dir", None)
     return AgentConfig(**values)

@@ -25,6 +25,7 @@ from fleetwatch_agent.actions import ActionRunner
 from fleetwatch_agent.config import AgentConfig
 from fleetwatch_agent.envelope import endorsed
 from fleetwatch_agent.ledger import ActionLedger
+from fleetwatch_agent.remote.sessions import RemoteSessions
 from fleetwatch_agent.state import AgentState, StateStore
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,10 @@ class AgentRunner:
             pinned_key=lambda: self.state.signing_public_key, simulate_system_changes=config.simulate_system_changes,
             simulate_reboots=config.simulate_reboots, reboot_request_file=config.postpone_reboot_file,
             on_inventory_changed=self._inventory_changed, on_scan=self._scanned)
+        self.remote = RemoteSessions(
+            state_dir=config.state_dir, device_id=self.state.device_id,
+            pinned_key=lambda: self.state.signing_public_key, complete_since=self.state.enrolled_at,
+            enabled=config.remote_sessions, consent_command=config.consent_command)
 
     def _inventory_changed(self) -> None:
         self.inventory_due = True
@@ -156,7 +161,7 @@ class AgentRunner:
             logger.info("connected to %s", self.state.server)
             session = Session(interval=self.state.heartbeat_interval)
             await socket.send(json.dumps({"type": "hello", "agent_version": __version__,
-                                          "capabilities": ["heartbeat", "inventory", "actions"]}))
+                                          "capabilities": ["heartbeat", "inventory", "actions", "remote"]}))
             reader = asyncio.create_task(self._read(socket, session))
             stopper = asyncio.create_task(self.stopping.wait())
             writer = asyncio.create_task(self._write(socket, session))
@@ -164,6 +169,7 @@ class AgentRunner:
                 done, _ = await asyncio.wait({reader, writer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 self.actions.detach()
+                await self.remote.detach()
             for task in (reader, writer, stopper):
                 task.cancel()
             for task in done:
@@ -177,8 +183,14 @@ class AgentRunner:
 
     async def _read(self, socket: Any, session: Session) -> None:
         async for raw in socket:
+            if isinstance(raw, bytes):
+                await self.remote.handle_data(raw)
+                continue
             frame = json.loads(raw)
             kind = frame.get("type")
+            if isinstance(kind, str) and kind.startswith("remote_"):
+                await self.remote.handle(frame)
+                continue
             if kind == "welcome":
                 session.interval = float(frame.get("heartbeat_interval") or session.interval)
                 session.server_inventory_hash = frame.get("inventory_hash")
@@ -186,6 +198,7 @@ class AgentRunner:
                 self._pin_signing_key(frame)
                 self.backoff.reset()
                 await self.actions.attach(self._sender(socket))
+                self.remote.attach(send_text=self._sender(socket), send_bytes=socket.send)
             elif kind == "action":
                 await self.actions.receive(frame)
             elif kind == "action_cancel" and isinstance(frame.get("action_id"), int):

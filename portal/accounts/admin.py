@@ -34,7 +34,8 @@ class UserAdmin(AuditedAdminMixin, AdminsOnly, DjangoUserAdmin):
     list_filter = ("role", "all_companies", "is_active")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
-        ("Fleetwatch access", {"fields": ("role", "all_companies", "companies", "can_run_inline_scripts")}),
+        ("Fleetwatch access", {"fields": ("role", "all_companies", "companies", "can_run_inline_scripts",
+                                                 "can_open_remote_sessions")}),
     )
     filter_horizontal = ("companies", "groups", "user_permissions")
 

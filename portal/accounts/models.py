@@ -53,6 +53,9 @@ class User(AbstractUser):
                                  help_text="Times on the dashboard are shown in this zone (empty: the server's).")
     can_run_inline_scripts = models.BooleanField(
         default=False, help_text="May run ad-hoc scripts that are not in the library (admins always may).")
+    can_open_remote_sessions = models.BooleanField(
+        verbose_name="May open remote sessions", default=False,
+        help_text="May open a shell or browse files on the endpoints of their companies (admins always may).")
 
     class Meta:
         ordering = ["username"]

@@ -16,7 +16,7 @@ from portal.events.publish import announce_rights_changed
 from portal.tenancy.models import Company
 
 RIGHTS_FIELDS = ("is_active", "is_superuser", "is_staff", "role", "all_companies", "can_run_inline_scripts",
-                 "password")
+                 "can_open_remote_sessions", "password")
 
 
 def _rights_of(user: User) -> tuple[Any, ...]:

@@ -40,7 +40,8 @@ class IssuedToken:
 @transaction.atomic
 def create_user(*, actor: Actor, username: str, role: Role, email: str = "", password: str | None = None,
                 all_companies: bool = False, companies: Iterable[Company] = (),
-                can_run_inline_scripts: bool = False, first_name: str = "", last_name: str = "") -> tuple[User, str]:
+                can_run_inline_scripts: bool = False, can_open_remote_sessions: bool = False, first_name: str = "",
+                last_name: str = "") -> tuple[User, str]:
     """Create a user; returns the user and their password (generated when not given, shown once)."""
     require_role(actor, Role.ADMIN)
     company_list = list(companies)
@@ -52,6 +53,7 @@ def create_user(*, actor: Actor, username: str, role: Role, email: str = "", pas
     password = password or secrets.token_urlsafe(15)
     user = User(username=username, email=email, role=role, all_companies=all_companies,
                 is_staff=role == Role.ADMIN, can_run_inline_scripts=can_run_inline_scripts,
+                can_open_remote_sessions=can_open_remote_sessions,
                 first_name=first_name, last_name=last_name)
     user.set_password(password)
     user.full_clean()
@@ -162,7 +164,8 @@ def set_own_time_zone(*, actor: Actor, time_zone: str) -> User:
 
 # --- users and teams, managed by admins ---------------------------------------------------------------------
 
-USER_FIELDS = ("email", "first_name", "last_name", "role", "can_run_inline_scripts", "is_active")
+USER_FIELDS = ("email", "first_name", "last_name", "role", "can_run_inline_scripts", "can_open_remote_sessions",
+               "is_active")
 
 
 def _managed(actor: Actor, user: User) -> User:

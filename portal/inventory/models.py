@@ -67,6 +67,9 @@ class Device(TenantOwned, Timestamped):
     # The agent connection currently holding the device online; a late disconnect of an older
     # connection must not mark a freshly reconnected device offline.
     agent_connection = models.CharField(max_length=64, blank=True, editable=False)
+    # The channel of the socket that holds the device (a remote session's messages go straight to it, in
+    # whichever server process it is).
+    agent_channel = models.CharField(max_length=200, blank=True, editable=False, default="", db_default="")
     tags = models.ManyToManyField(Tag, blank=True, related_name="devices")
     # The agent's last look for updates (after each inventory collection) and whether a restart is pending.
     updates_scanned_at = models.DateTimeField(null=True, blank=True, editable=False)

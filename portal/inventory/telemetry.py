@@ -175,6 +175,7 @@ class AgentHello:
     device_id: int
     connection_id: str
     agent_version: str = ""
+    channel: str = ""  # the socket's channel-layer channel (remote sessions reach the agent through it)
 
 
 def mark_agent_connected(*, device_id: int, connection_id: str, agent_version: str = "") -> str | None:
@@ -200,7 +201,7 @@ def mark_agents_connected(*, hellos: list[AgentHello]) -> dict[int, str | None]:
             if device is None:
                 continue
             changes: dict[str, Any] = {"status": DeviceStatus.ONLINE, "agent_connection": hello.connection_id,
-                                       "last_seen": now}
+                                       "agent_channel": hello.channel[:200], "last_seen": now}
             if hello.agent_version:
                 changes["agent_version"] = hello.agent_version[:32]
             Device.objects.filter(pk=device.pk).update(**changes)
@@ -227,7 +228,7 @@ def mark_agent_disconnected(*, device_id: int, connection_id: str) -> bool:
     """The agent's socket closed: offline at once, unless a newer connection already holds the device."""
     with transaction.atomic():
         changed = Device.objects.filter(pk=device_id, agent_connection=connection_id).exclude(
-            status=DeviceStatus.OFFLINE).update(status=DeviceStatus.OFFLINE, agent_connection="")
+            status=DeviceStatus.OFFLINE).update(status=DeviceStatus.OFFLINE, agent_connection="", agent_channel="")
         if changed:
             company_id = Device.objects.filter(pk=device_id).values_list("company_id", flat=True).first()
             publish("device.status_changed", company_id=company_id, id=device_id, status="offline")

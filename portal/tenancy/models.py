@@ -62,6 +62,14 @@ class Company(TenantOwned, Timestamped):
     time_zone = models.CharField(max_length=64, blank=True, default="", db_default="",
                                  help_text="Where the company works, e.g. Europe/Berlin: patch windows start in this "
                                            "zone (empty: the server's).")
+    # Remote sessions on this company's endpoints (portal/remote).
+    remote_consent_required = models.BooleanField(
+        verbose_name="Ask the signed-in user before a remote session", default=False, db_default=False,
+        help_text="On a workstation with someone signed in at the desktop, the agent asks them to allow each shell "
+                  "or file session; servers and machines nobody is signed in to are unattended.")
+    remote_banner = models.CharField(
+        verbose_name="Remote session banner", max_length=500, blank=True, default="", db_default="",
+        help_text="Shown to the endpoint's signed-in users when a technician opens a session (empty: no notice).")
     # Ids of the same company in other systems, keyed by source ("pulseway", "freshservice", …).
     external_ids = models.JSONField(verbose_name="External IDs", default=external_ids_default, blank=True)
     # Values of the admins' custom fields (name → value), written only through portal.custom_fields.

@@ -26,16 +26,21 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Set this password instead of generating one.")
         parser.add_argument("--inline-scripts", action="store_true",
                             help="May run ad-hoc scripts that are not in the library (admins always may).")
+        parser.add_argument("--remote-sessions", action="store_true",
+                            help="May open a shell or browse files on the endpoints of their companies (admins "
+                                 "always may).")
 
     def handle(self, *args: Any, username: str, role: str, company: list[str], all_companies: bool, email: str,
-               password: str | None, inline_scripts: bool = False, **options: Any) -> None:
+               password: str | None, inline_scripts: bool = False, remote_sessions: bool = False,
+               **options: Any) -> None:
         if not company and not all_companies:
             raise CommandError("Give at least one --company, or --all-companies.")
         companies = [self._find_company(ref) for ref in company]
         try:
             user, secret = create_user(actor=system_actor("command line"), username=username, role=Role(role),
                                        email=email, password=password, all_companies=all_companies,
-                                       companies=companies, can_run_inline_scripts=inline_scripts)
+                                       companies=companies, can_run_inline_scripts=inline_scripts,
+                                       can_open_remote_sessions=remote_sessions)
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
         self.stdout.write(self.style.SUCCESS(f"Created {role} '{user.username}'."))
