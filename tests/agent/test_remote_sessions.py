@@ -18,7 +18,6 @@ import psutil
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from fleetwatch_agent.envelope import canonical_json
 from fleetwatch_agent.remote.sessions import RemoteSessions
 from fleetwatch_agent.remote.wire import FILE, TERMINAL, WINDOW, pack, unpack
@@ -189,7 +188,7 @@ def test_output_waits_for_acknowledgements_and_closing_kills_the_whole_tree(tmp_
         assert any("sleep" in " ".join(p.cmdline()) for p in family)
         await remote.handle({"type": "remote_close", "session": session, "reason": "done"})
         await asyncio.sleep(0.2)
-        gone, alive = psutil.wait_procs(family, timeout=5)
+        _, alive = psutil.wait_procs(family, timeout=5)
         assert not alive, [p.cmdline() for p in alive]
         assert session not in remote.sessions
         await remote.detach()
@@ -301,7 +300,7 @@ def test_a_disabled_agent_refuses_and_a_lost_connection_ends_every_session(tmp_p
         opened = await server.wait_for(lambda f: f["type"] == "remote_opened")
         shell = psutil.Process(opened["pid"])
         await remote.detach()
-        gone, alive = psutil.wait_procs([shell], timeout=5)
+        _, alive = psutil.wait_procs([shell], timeout=5)
         assert not alive and not remote.sessions
 
     asyncio.run(scenario())

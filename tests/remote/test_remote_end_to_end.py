@@ -177,8 +177,11 @@ def test_files_move_both_ways_with_checksums_and_are_recorded(live_daphne, agent
                 while sent < len(upload) and sent - acked < 256 * 1024:
                     await socket.send(struct.pack(">BI", 2, upload_stream) + upload[sent:sent + 65536])
                     sent += len(upload[sent:sent + 65536])
-                await browser.pump(lambda: any(e.get("event") == "progress" and e["bytes"] > acked
-                                               for e in browser.events) or browser.event("done", id=3))
+                def moved_on(before: int = acked) -> bool:
+                    return browser.event("done", id=3) is not None or any(
+                        e.get("event") == "progress" and e["bytes"] > before for e in browser.events)
+
+                await browser.pump(moved_on)
                 acked = max([e["bytes"] for e in browser.events if e.get("event") == "progress"] or [0])
             await browser.pump(lambda: browser.event("done", id=3))
             await socket.send(json.dumps({"op": "rename", "id": 4, "path": str(area / "new.bin"),
