@@ -25,6 +25,7 @@ from graph.inventory import InventoryMutation, InventoryQuery
 from graph.monitoring import MonitoringMutation, MonitoringQuery
 from graph.patching import PatchingMutation, PatchingQuery
 from graph.policies import PoliciesMutation, PoliciesQuery
+from graph.remote import RemoteQuery
 from graph.subscriptions import Subscription
 from graph.tags import TagsMutation, TagsQuery
 from graph.tenancy import TenancyMutation, TenancyQuery
@@ -51,7 +52,7 @@ class NodeIdCheck(FieldExtension):
 @strawberry.type
 class Query(TenancyQuery, InventoryQuery, EnrollmentQuery, AccountsQuery, ActionsQuery,
             MonitoringQuery, ConnectorsQuery, TagsQuery, CustomFieldsQuery,
-            DynamicGroupsQuery, PoliciesQuery, AlertRoutesQuery, PatchingQuery):
+            DynamicGroupsQuery, PoliciesQuery, AlertRoutesQuery, PatchingQuery, RemoteQuery):
     node: relay.Node | None = strawberry_django.node(description="Any object by its global id.",
                                                       extensions=[NodeIdCheck()])
 

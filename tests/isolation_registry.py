@@ -31,6 +31,7 @@ from portal.inventory import models as inventory
 from portal.inventory.models import Device
 from portal.patching import models as patching
 from portal.policies.models import Level, Policy, PolicyAssignment
+from portal.remote import models as remote
 from portal.tenancy.models import Company, Contact, Group, Site
 from tests import factories
 
@@ -38,6 +39,11 @@ from tests import factories
 def _audit_event_in(company: Company) -> AuditEvent:
     return AuditEvent.objects.create(actor_label="test", action="company.updated", object_type="tenancy.company",
                                      object_id=str(company.pk), object_repr=company.name, company=company)
+
+
+def _remote_session_in(company: Company, kind: str = "shell") -> remote.RemoteSession:
+    return remote.RemoteSession.objects.create(company=company, device=_device_in(company), kind=kind,
+                                               user_label="tech")
 
 
 def _device_in(company: Company) -> Device:
@@ -151,6 +157,11 @@ TENANT_ROW_MAKERS: dict[type[Model], Callable[[Company], Model]] = {
         company=company, day=timezone.localdate()),
     patching.ComplianceReportSchedule: lambda company: patching.ComplianceReportSchedule.objects.create(
         company=company, recipients=["client@example.com"]),
+    remote.RemoteSession: lambda company: _remote_session_in(company),
+    remote.TranscriptChunk: lambda company: remote.TranscriptChunk.objects.create(
+        session=_remote_session_in(company), seq=1, data=b"x", raw_bytes=1),
+    remote.FileTransfer: lambda company: remote.FileTransfer.objects.create(
+        session=_remote_session_in(company, kind="files"), operation="download", path="/etc/hosts"),
 }
 
 # Rows not owned by a company whose visibility follows tenant-owned rows (a batch is visible through its
@@ -189,6 +200,8 @@ OBJECT_PAGES: dict[str, tuple[type[Model], str]] = {
     "policy-patching": (Policy, "POST"),
     "policy-patch-window": (Policy, "POST"),
     "patch-window-delete": (patching.PatchWindow, "POST"),
+    "remote-open": (Device, "POST"),
+    "remote-transcript": (remote.RemoteSession, "GET"),
 }
 # Pages of the shared library (scripts, software, profiles): the same for every signed-in user; and
 # connector and scheduler pages, for administrators who see every company (tests/connectors and

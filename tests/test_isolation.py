@@ -72,7 +72,7 @@ def test_a_model_without_a_declared_visibility_cannot_be_read(actor_of, admin_us
 
 
 OUR_APPS = ("tenancy", "accounts", "inventory", "audit", "actions", "events", "tags", "custom_fields",
-            "dynamic_groups", "policies", "patching", "monitoring", "connectors")
+            "dynamic_groups", "policies", "patching", "monitoring", "connectors", "remote")
 
 
 def test_every_model_of_ours_declares_how_it_is_seen():
@@ -221,7 +221,7 @@ CORE_ROW_MODULES = {
     "portal/custom_fields/services.py", "portal/actions/output_settings.py", "portal/actions/references.py",
     "portal/inventory/updates.py", "portal/patching/evaluation.py", "portal/patching/status.py",
     "portal/patching/rollout.py", "portal/patching/results.py", "portal/patching/services.py",
-    "portal/patching/tasks.py", "portal/patching/reports.py",
+    "portal/patching/tasks.py", "portal/patching/reports.py", "portal/remote/services.py",
 }
 
 

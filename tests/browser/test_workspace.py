@@ -110,7 +110,8 @@ def test_users_two_factor_setup_and_accessibility(live_daphne, tenant_a, admin, 
     device = tenant_a.device
     pages = ["/", "/devices/", f"/devices/{device.pk}/", f"/devices/{device.pk}/?tab=patches", "/actions/",
              "/actions/run/?kind=script", "/alerts/", "/policies/", "/patches/", "/patches/approvals/",
-             "/patches/compliance/", "/users/", "/account/", "/search/?q=alpha", "/companies/", "/scheduler/"]
+             "/patches/compliance/", "/users/", "/account/", "/search/?q=alpha", "/companies/", "/scheduler/",
+             "/remote-sessions/"]
     serious = {}
     for path in pages:
         page.goto(f"{live_daphne.url}{path}")

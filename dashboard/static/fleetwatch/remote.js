@@ -24,6 +24,7 @@
   let socket = null;
   let ended = false;
   let nextId = 0;
+  const state = document.getElementById("session-state");
   const say = (text) => { status.textContent = text; };
   const send = (message) => { if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message)); };
 
@@ -46,7 +47,7 @@
         return;
       }
       const message = JSON.parse(event.data);
-      if (message.event === "opened") handlers.opened(message);
+      if (message.event === "opened") { if (state) state.textContent = "Open"; handlers.opened(message); }
       else if (message.event === "closed" || message.event === "refused") finish(message, handlers);
       else if (message.event === "error") say(message.message);
       else if (handlers[message.event]) handlers[message.event](message);
@@ -60,6 +61,7 @@
   function finish(message, handlers) {
     if (ended) return;
     ended = true;
+    if (state) state.textContent = message.event === "refused" ? "Refused" : "Ended";
     const why = message.event === "refused" ? `Refused: ${message.reason}` : `Session ended: ${message.reason}`;
     say(message.exit_code !== undefined && message.exit_code !== null ? `${why} (exit code ${message.exit_code})` : why);
     document.getElementById("remote-close").disabled = true;
@@ -155,8 +157,8 @@
       return b;
     }
 
-    function open(path) {
-      tell("");
+    function open(path, keepMessage) {
+      if (!keepMessage) tell("");
       ask("list", {path}, {
         reply(message) {
           if (!message.ok) { tell(message.error); return; }
@@ -194,7 +196,7 @@
     function simple(op, fields, doneText) {
       ask(op, fields, {
         reply(message) { if (!message.ok) tell(message.error); },
-        done(message) { tell(message.ok ? doneText : message.error); if (message.ok) open(folder); },
+        done(message) { tell(message.ok ? doneText : message.error); if (message.ok) open(folder, true); },
       });
     }
     function rename(entry) {
@@ -270,7 +272,7 @@
         done(message) {
           tell(message.ok ? `Uploaded ${file.name} (${sizeText(message.size)}, SHA-256 ${message.sha256}, checked by the agent).`
             : `Upload failed: ${message.error}`);
-          if (message.ok) open(folder);
+          if (message.ok) open(folder, true);
         },
       });
     }
