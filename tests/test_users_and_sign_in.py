@@ -11,6 +11,7 @@ import time
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from allauth.usersessions.models import UserSession
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 
@@ -106,7 +107,10 @@ def test_reset_password_deactivate_sessions_and_tokens(team, admin_a):
     assert Client().post(reverse("login"), {"login": "alpha-tech", "password": new_password}).status_code == 302
     client.post(reverse("user-action", args=[user.pk]), {"op": "deactivate"})
     assert Client().post(reverse("login"), {"login": "alpha-tech", "password": new_password}).status_code == 200
-    actions = set(AuditEvent.objects.filter(object_id=str(user.pk)).values_list("action", flat=True))
+    actions = set(AuditEvent.objects.filter(
+        Q(object_type="accounts.user", object_id=str(user.pk)) | Q(object_type="accounts.apitoken",
+                                                                   object_id=str(token.pk))).values_list(
+        "action", flat=True))
     assert {"apitoken.revoked", "user.session_ended", "user.password_reset", "user.updated"} <= actions
 
 
