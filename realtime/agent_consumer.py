@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 from autobahn.exception import Disconnected
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -50,6 +49,7 @@ from realtime.agent_protocol import (
     UpdateScanFrame,
     parse_frame,
 )
+from realtime.dispatch import DirectDispatch
 from realtime.hello_writer import HELLOS
 from realtime.inventory_writer import INVENTORIES
 from realtime.remote_protocol import MAX_CHUNK, WINDOW, pack_for_agent, unpack_from_agent
@@ -136,7 +136,7 @@ def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
     return device.pk, device.heartbeat_interval
 
 
-class AgentConsumer(AsyncWebsocketConsumer):
+class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
     """One connected agent. Nothing is read or written before its token checks out."""
 
     device_id: int | None = None
@@ -145,18 +145,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
     takes_actions = False
     takes_remote = False
     closing = False
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Dispatch without Channels' per-message ``aclose_old_connections``.
-
-        That call hops to the one thread that runs all synchronous database work, so with thousands of
-        agents every heartbeat ack queued behind heartbeat writes (p99 of seconds at 5,000 agents). Every
-        database call here goes through ``agent_db``, which closes stale connections itself.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         token = _bearer(self.scope)

@@ -31,6 +31,7 @@ from portal.remote import services
 from portal.remote.envelopes import request_frame, session_frame
 from portal.remote.models import FileOperation, RemoteSession, SessionKind
 from portal.remote.transcripts import INPUT, OUTPUT, RESIZE, Recorder
+from realtime.dispatch import DirectDispatch
 from realtime.remote_protocol import FILE, MAX_CHUNK, TERMINAL, WINDOW, pack_for_browser, unpack_from_browser
 from realtime.rights import FollowsRights
 from realtime.transcript_writer import TRANSCRIPTS
@@ -100,7 +101,7 @@ def _claim(actor: Actor, key: str, cols: int, rows: int) -> tuple[RemoteSession,
     return session, channel, frame
 
 
-class RemoteConsumer(FollowsRights, AsyncWebsocketConsumer):
+class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
     session: RemoteSession | None = None
     finished = False
 
