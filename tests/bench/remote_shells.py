@@ -19,6 +19,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import queue
 import random
 import struct
 import subprocess
@@ -243,7 +244,8 @@ def main() -> None:
         for _ in swarm:
             try:
                 by_window, _errors = shared.results.get(timeout=60)
-            except Exception:
+            except queue.Empty:
+                print("  (a swarm process did not report its acks)")
                 continue
             for number, values in by_window.items():
                 windows.setdefault(number, []).extend(values)
