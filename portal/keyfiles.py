@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,14 +11,24 @@ from pathlib import Path
 def read_or_create_key_file(*, path: Path, generate: Callable[[], str]) -> str:
     """Return the key stored at ``path``; create it (mode 0600) with ``generate()`` when missing.
 
-    Creation uses O_EXCL so two processes starting at once (daphne and a worker) agree on one key.
+    Several processes start at once (run_fleet's web processes, a worker): the key is written whole to a
+    file of this process's own and then hard-linked into place, which fails when another process got there
+    first — so every process reads one complete key, never a file another is still writing.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return path.read_text(encoding="utf-8").strip()
+    value = generate()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as key_file:
-        value = generate()
         key_file.write(value + "\n")
+        key_file.flush()
+        os.fsync(key_file.fileno())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()  # another process won; its key is complete
+    finally:
+        temporary.unlink(missing_ok=True)
     return value

@@ -95,3 +95,21 @@ def test_postgresql_connections_come_from_one_bounded_pool_per_process():
     assert _database_settings(DATABASE_URL=url, FLEETWATCH_DB_POOL_SIZE="4") == \
         '[0, {"pool": {"min_size": 1, "max_size": 4, "timeout": 30}}]'
     assert _database_settings(DATABASE_URL=url, FLEETWATCH_DB_POOL_SIZE="0") == "[0, {}]"  # behind PgBouncer
+
+
+def test_processes_creating_a_key_at_once_all_read_the_same_whole_key(tmp_path):
+    """run_fleet starts its web processes together, and each makes the signing key on first use: none may read
+    a key file another is still writing (one enrollment in 5,000 failed that way)."""
+    import subprocess
+    import sys
+
+    script = ("import secrets, sys, time; from pathlib import Path; from portal.keyfiles import "
+              "read_or_create_key_file\ndef slow():\n    time.sleep(0.05)\n    return secrets.token_hex(2000)\n"
+              "print(read_or_create_key_file(path=Path(sys.argv[1]), generate=slow))")
+    target = tmp_path / "shared.key"
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+    keys = {process.communicate(timeout=60)[0].strip() for process in processes}
+    assert len(keys) == 1 and len(keys.pop()) == 4000  # one process's key, whole, read by all
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    assert [path.name for path in tmp_path.iterdir()] == ["shared.key"]  # no temporary file left behind
