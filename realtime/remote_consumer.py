@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -295,7 +296,7 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
                 return
             pending.digest.update(data)
             pending.moved += len(data)
-        await self.send(bytes_data=pack_for_browser(kind=kind, stream=stream, data=data))
+        await self._to_browser(bytes_data=pack_for_browser(kind=kind, stream=stream, data=data))
 
     async def remote_from_agent(self, message: dict[str, Any]) -> None:
         frame = message["frame"]
@@ -393,7 +394,13 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
             TRANSCRIPTS.add(session_id=self.session.pk, seq=chunk.seq, data=chunk.data, raw_bytes=chunk.raw_bytes)
 
     async def _tell(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(event))
+        await self._to_browser(text_data=json.dumps(event))
+
+    async def _to_browser(self, **data: Any) -> None:
+        """Send unless the page has gone: what was on its way when it closed is dropped (its disconnect, which
+        ends the session, follows)."""
+        with contextlib.suppress(Disconnected):
+            await self.send(**data)
 
     async def _to_agent_channel(self, message: dict[str, Any]) -> None:
         try:

@@ -32,7 +32,6 @@ from tests.bench.agent_swarm import (
     Fleet,
     Shared,
     _agent,
-    _cpu_seconds,
     _enroll_all,
     _percentile,
     _seed_site,
@@ -128,6 +127,46 @@ def _browsers(urls: list[str], cookie: str, origin: str, rate_kb: int, received,
     asyncio.run(run())
 
 
+def _cpu(processes: list) -> float:
+    """CPU seconds of the processes still there (a shell's command may have ended)."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _family(processes: list) -> list:
+    """The given processes (Popen or multiprocessing) and all their descendants, as psutil processes."""
+    import psutil
+
+    found = []
+    for process in processes:
+        try:
+            root = psutil.Process(process.pid)
+            found += [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+    return found
+
+
+def _settle(web: list, *, limit: float) -> float:
+    """Wait until the web processes are idle enough to measure a steady state (the first inventories of a
+    freshly connected swarm keep them busy for a while); returns how long that took."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        before = _cpu(web)
+        time.sleep(5)
+        if (_cpu(web) - before) / 5 < 0.5:
+            break
+    return time.perf_counter() - started
+
+
 def _open_sessions(device_ids: list[int], username: str) -> list[str]:
     from portal.access import actor_for_user
     from portal.accounts.models import User
@@ -212,17 +251,23 @@ def main() -> None:
         def measure(number: int, label: str) -> None:
             window.value = number
             shared.measuring.set()
-            cpu, bytes_before, started = _cpu_seconds(web), received.value, time.perf_counter()
+            parts = {"web processes": web, "shell agents and their shells": _family(agents),
+                     "browsers": _family([browsers] if browsers else []), "swarm": _family(swarm)}
+            cpu = {name: _cpu(processes) for name, processes in parts.items()}
+            bytes_before, started = received.value, time.perf_counter()
             time.sleep(args.seconds)
             shared.measuring.clear()
             elapsed = time.perf_counter() - started
             rss = sum(process.memory_info().rss for process in web) / 2**20
             moved = (received.value - bytes_before) / elapsed / 2**20
-            print(f"  {label}: web processes {(_cpu_seconds(web) - cpu) / elapsed * 100:.0f}% of one core, "
-                  f"RSS {rss:.0f} MB; shell output delivered {moved:.1f} MB/s in all "
-                  f"({moved / max(1, opened.value) * 1024:.0f} KB/s per open shell, {opened.value} open)")
+            shares = ", ".join(f"{name} {(_cpu(parts[name]) - cpu[name]) / elapsed * 100:.0f}%"
+                               for name in parts)
+            print(f"  {label}: CPU (of one core) {shares}; web RSS {rss:.0f} MB; shell output delivered "
+                  f"{moved:.1f} MB/s in all ({moved / max(1, opened.value) * 1024:.0f} KB/s per open shell, "
+                  f"{opened.value} open)")
 
-        time.sleep(5)
+        settled = _settle(web, limit=240)
+        print(f"  the swarm's first inventories written after {settled:.0f} s more (web processes below half a core)")
         measure(1, "before the shells")
         keys = _open_sessions(shell_devices, "bench-tech")
         connection.close()

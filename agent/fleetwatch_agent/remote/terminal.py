@@ -22,6 +22,9 @@ from fleetwatch_agent.remote.wire import WINDOW
 
 logger = logging.getLogger(__name__)
 READ_SIZE = 16 * 1024
+# A busy shell's output goes out in frames of up to this much: a pseudo-terminal hands over about 4 KB a
+# read, and a message per read costs the server more than the bytes in it.
+FRAME_SIZE = 64 * 1024
 MAX_PENDING_INPUT = 1024 * 1024
 MIN_SIZE, MAX_COLS, MAX_ROWS = 2, 500, 200
 Output = Callable[[bytes], Awaitable[None]]
@@ -163,16 +166,26 @@ class Terminal:
             self._reading = False
 
     def _readable(self) -> None:
-        try:
-            data = os.read(self._fd, min(READ_SIZE, WINDOW - self.in_flight))
-        except BlockingIOError:
-            return
-        except OSError:  # EIO: the shell and every holder of the terminal have gone (Linux)
-            data = b""
-        if not data:
+        data, ended = bytearray(), False
+        limit = min(FRAME_SIZE, WINDOW - self.in_flight)
+        while len(data) < limit:  # what is there now, in one frame
+            try:
+                piece = os.read(self._fd, min(READ_SIZE, limit - len(data)))
+            except BlockingIOError:
+                break
+            except OSError:  # EIO: the shell and every holder of the terminal have gone (Linux)
+                piece = b""
+            if not piece:
+                ended = True
+                break
+            data += piece
+        if data:
+            self._deliver(bytes(data))
+        if ended:
             self._pause_reading()
             self._queue.put_nowait(None)
-            return
+
+    def _deliver(self, data: bytes) -> None:
         self.in_flight += len(data)
         if self.in_flight >= WINDOW:
             self._pause_reading()

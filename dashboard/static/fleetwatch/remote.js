@@ -105,6 +105,14 @@
         }
       }
     };
+    // Ctrl+C interrupts, as in any terminal; Ctrl+Shift+C copies the selection and Ctrl+Shift+V pastes.
+    term.attachCustomKeyEventHandler((event) => {
+      if (event.type === "keydown" && event.ctrlKey && event.shiftKey && event.code === "KeyC") {
+        if (term.hasSelection() && navigator.clipboard) navigator.clipboard.writeText(term.getSelection());
+        return false;
+      }
+      return true;
+    });
     term.onData(type);
     term.onBinary((text) => type(text));
     term.onResize(({cols, rows}) => send({op: "resize", cols, rows}));
