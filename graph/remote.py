@@ -5,11 +5,12 @@ on the session page's own socket."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 import strawberry_django
 from django.db.models import Q
+from graphql import GraphQLError
 from strawberry import auto, relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 DeviceRef = Annotated["DeviceNode", strawberry.lazy("graph.inventory")]
 MAX_TRANSCRIPT_CHARS = 1_000_000
+# Transcripts are read back from their compressed chunks: one request reads at most this much of them.
+TRANSCRIPT_BYTES_PER_REQUEST = 256 * 1024 * 1024
 
 
 @strawberry_django.filter_type(RemoteSession, lookups=True)
@@ -105,12 +108,22 @@ class RemoteSessionNode(Visible, relay.Node):
     file_operations: DjangoListConnection[RemoteFileOperationNode] = strawberry_django.connection(
         field_name="transfers", max_results=MAX_PAGE)
 
-    @strawberry_django.field(only=["id", "kind", "transcript_truncated"],
+    @strawberry_django.field(only=["id", "kind", "transcript_truncated", "transcript_bytes"],
                              description="A shell's transcript (null for a files session); at most maxChars of "
                                          "output, the latest.")
     def transcript(self, info: Info, max_chars: int = 100_000) -> RemoteTranscript | None:
         if self.kind != "shell":
             return None
+        context: Any = info.context
+        read = (context.get("transcript_bytes", 0) if isinstance(context, dict) else getattr(
+            context, "transcript_bytes", 0)) + self.transcript_bytes
+        if read > TRANSCRIPT_BYTES_PER_REQUEST:
+            raise GraphQLError(f"One request reads at most {TRANSCRIPT_BYTES_PER_REQUEST // 2**20} MB of transcripts;"
+                               " ask for fewer sessions' transcripts at once.")
+        if isinstance(context, dict):
+            context["transcript_bytes"] = read
+        else:
+            context.transcript_bytes = read
         recorded = transcript_for(actor=actor_from(info), session=self)
         limit = max(0, min(max_chars, MAX_TRANSCRIPT_CHARS))
         return RemoteTranscript(output=recorded.output[-limit:] if limit else "",

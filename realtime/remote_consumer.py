@@ -124,6 +124,9 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
         self.end_reason = ""
         self.totals = {"to": 0, "from": 0}
         self.pending: dict[int, Pending] = {}
+        # Bytes sent to the page per stream and not acknowledged yet: an acknowledgement is believed only up to
+        # this, so a page cannot open the agent's window wider than what it has really taken.
+        self.unacknowledged: dict[int, int] = {}
         self.next_request = 0
         self.input_bytes = Bucket(INPUT_BYTES_PER_SECOND)
         self.messages = Bucket(MESSAGES_PER_SECOND)
@@ -214,7 +217,11 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
 
     async def _acknowledge(self, message: dict[str, Any]) -> None:
         stream, count = message.get("stream"), message.get("bytes")
-        if isinstance(stream, int) and isinstance(count, int) and 0 < count <= WINDOW + MAX_CHUNK:
+        if not isinstance(stream, int) or not isinstance(count, int) or isinstance(count, bool):
+            return
+        count = min(count, self.unacknowledged.get(stream, 0))
+        if count > 0:
+            self.unacknowledged[stream] -= count
             await self._control({"type": "remote_ack", "session": self.key, "stream": stream, "bytes": count})
 
     # --- files -----------------------------------------------------------------------------------------------
@@ -296,6 +303,7 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
                 return
             pending.digest.update(data)
             pending.moved += len(data)
+        self.unacknowledged[stream] = self.unacknowledged.get(stream, 0) + len(data)
         await self._to_browser(bytes_data=pack_for_browser(kind=kind, stream=stream, data=data))
 
     async def remote_from_agent(self, message: dict[str, Any]) -> None:

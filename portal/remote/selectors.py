@@ -10,8 +10,9 @@ from portal.access import Actor, visible_to
 from portal.remote.models import FileTransfer, RemoteSession, TranscriptChunk
 from portal.remote.transcripts import Transcript, transcript_of
 
-# A search reads transcripts back, so it looks through a bounded number of recent sessions.
+# A search reads transcripts back, so it looks through the latest sessions only, up to a number and a size.
 SEARCHED_SESSIONS = 200
+SEARCHED_BYTES = 256 * 1024 * 1024
 
 
 def sessions_for(*, actor: Actor) -> QuerySet[RemoteSession]:
@@ -33,16 +34,26 @@ class Found:
     snippets: list[str]
 
 
-def search_sessions(*, actor: Actor, device_id: int, query: str) -> list[Found]:
-    """The device's shell sessions whose transcript (output or keystrokes) holds every word of ``query``."""
+@dataclass(frozen=True)
+class SearchResult:
+    found: list[Found]
+    searched: int  # sessions read
+    complete: bool  # False: older sessions were left out (the limits above)
+
+
+def search_sessions(*, actor: Actor, device_id: int, query: str) -> SearchResult:
+    """The device's shell sessions whose transcript (output or keystrokes) holds every word of ``query``, newest
+    first, reading at most SEARCHED_SESSIONS transcripts and SEARCHED_BYTES of them."""
     words = [word.lower() for word in query.split() if word]
-    if not words:
-        return []
-    found = []
-    recent = sessions_for(actor=actor).filter(device_id=device_id, transcript_bytes__gt=0,
-                                              transcript_removed_at__isnull=True)[:SEARCHED_SESSIONS]
-    for session in recent:
-        transcript = transcript_for(actor=actor, session=session)
-        if transcript.matches(words):
-            found.append(Found(session=session, snippets=transcript.snippets(words)))
-    return found
+    recorded = sessions_for(actor=actor).filter(device_id=device_id, transcript_bytes__gt=0,
+                                                transcript_removed_at__isnull=True)
+    found, searched, read = [], 0, 0
+    if words:
+        for session in recorded[:SEARCHED_SESSIONS]:
+            if searched and read + session.transcript_bytes > SEARCHED_BYTES:
+                break
+            transcript = transcript_for(actor=actor, session=session)
+            searched, read = searched + 1, read + session.transcript_bytes
+            if transcript.matches(words):
+                found.append(Found(session=session, snippets=transcript.snippets(words)))
+    return SearchResult(found=found, searched=searched, complete=searched >= recorded.count())

@@ -20,7 +20,7 @@ from portal.remote import services
 from portal.remote.models import RemoteSession
 from tests import factories
 from tests.actions.agent_harness import AgentHandle
-from tests.live import LiveServer, wait_for
+from tests.live import LiveServer, in_thread, wait_for
 from tests.remote.test_remote_end_to_end import Browser, _cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,12 +55,14 @@ def test_a_terminal_works_when_the_browser_and_the_agent_are_on_different_proces
                 await browser.pump(lambda: browser.event("opened"))
                 await browser.type("echo across-$((20+3))\r")
                 await browser.pump(lambda: b"across-23" in browser.output)
-                # Now a browser that stops reading: the shell floods, nothing is acknowledged.
+                # Now a browser that stops reading (the shell floods) and claims to have taken far more than it
+                # was sent: the claim is believed only up to what was sent.
                 await socket.send(struct.pack(">BI", 1, 0) + b"yes flood-line\r")
+                await socket.send(json.dumps({"op": "ack", "stream": 0, "bytes": 50_000_000}))
                 await asyncio.sleep(1)
-                seen_before = _last_seen(agent.device.pk)
+                seen_before = await in_thread(lambda: _last_seen(agent.device.pk))
                 await asyncio.sleep(4)  # heartbeats every second go on while the stream is stalled
-                return browser, seen_before, _last_seen(agent.device.pk)
+                return browser, seen_before, await in_thread(lambda: _last_seen(agent.device.pk))
 
         browser, seen_before, seen_after = asyncio.run(scenario())
         assert seen_after > seen_before  # the agent kept heartbeating behind a stalled terminal
