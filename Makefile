@@ -60,10 +60,12 @@ bench: install-dev  ## Print performance figures (embedded, then PostgreSQL + Re
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m tests.bench.connector_sync
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m tests.bench.targeting
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m tests.bench.patching
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m tests.bench.remote_shells
 	@if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then \
 	  export DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/fleetwatch_bench} \
 	         REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/15} FLEETWATCH_CHANNEL_PREFIX=fleetwatch-bench; \
 	  $(PY) -m tests.bench.graphql_devices && $(PY) -m tests.bench.agent_swarm --footprint-seconds 0 \
 	    && $(PY) -m tests.bench.action_rollout && $(PY) -m tests.bench.live_latency && $(PY) -m tests.bench.snmp_cycle \
-	    && $(PY) -m tests.bench.connector_sync && $(PY) -m tests.bench.targeting && $(PY) -m tests.bench.patching; \
+	    && $(PY) -m tests.bench.connector_sync && $(PY) -m tests.bench.targeting && $(PY) -m tests.bench.patching \
+	    && $(PY) -m tests.bench.remote_shells; \
 	else echo "PostgreSQL or Redis not reachable on 127.0.0.1: skipped the scale-out figures"; fi

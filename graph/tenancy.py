@@ -121,6 +121,8 @@ class CompanyNode(Visible, relay.Node):
     account_number: auto
     notes: auto
     time_zone: auto
+    remote_consent_required: auto
+    remote_banner: auto
     external_ids: JSON = strawberry_django.field(description="Ids of this record in other systems, written by "
                                                             "connectors only (read-only here).")
     created_at: datetime
@@ -205,6 +207,8 @@ class CompanyCreateInput:
     account_number: auto = None
     notes: auto = ""
     time_zone: auto = ""
+    remote_consent_required: auto = False
+    remote_banner: auto = ""
 
 
 @strawberry_django.partial(Company)
@@ -214,6 +218,8 @@ class CompanyUpdateInput:
     account_number: auto
     notes: auto
     time_zone: auto
+    remote_consent_required: auto
+    remote_banner: auto
 
 
 @strawberry_django.input(Site)

@@ -16,7 +16,7 @@ from portal.writes import delete_row, save_changes, save_new
 
 # ``external_ids`` are not in these: they are written by connector syncs only (they say which upstream record
 # a row is, and a Pulseway run goes where they point), never by a person through a form or the API.
-COMPANY_FIELDS = ("name", "account_number", "notes", "time_zone")
+COMPANY_FIELDS = ("name", "account_number", "notes", "time_zone", "remote_consent_required", "remote_banner")
 SITE_FIELDS = ("name", "description", "address", "contact_phone", "contact_email")
 GROUP_FIELDS = ("name", "notes")
 CONTACT_FIELDS = ("name", "email", "phone", "job_title")
@@ -38,12 +38,15 @@ def _save_changes(*, actor: Actor, instance: _Row, changes: dict[str, Any], fiel
 
 @transaction.atomic
 def create_company(*, actor: Actor, name: str, account_number: str | None = None, notes: str = "",
-                   time_zone: str = "", upstream: Upstream | None = None) -> Company:
+                   time_zone: str = "", remote_consent_required: bool = False, remote_banner: str = "",
+                   upstream: Upstream | None = None) -> Company:
     """Add a client company; a scoped admin gets it added to their own scope."""
     require_role(actor, Role.ADMIN)
     require_sync(actor=actor, upstream=upstream)
     company = save_new(actor=actor, announce=upstream is None, instance=Company(
-        name=name, account_number=account_number, notes=notes, time_zone=time_zone, external_ids=_linked(upstream)))
+        name=name, account_number=account_number, notes=notes, time_zone=time_zone,
+        remote_consent_required=remote_consent_required, remote_banner=remote_banner,
+        external_ids=_linked(upstream)))
     if actor.company_ids is not None and actor.user_id is not None:
         company.members.add(actor.user_id)
     return company

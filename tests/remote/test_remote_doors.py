@@ -113,3 +113,19 @@ def test_transcripts_and_lists_of_another_company_are_not_found(tenant_a, tenant
     assert client.get(reverse("remote-transcript", args=[mine.pk])).status_code == 200
     listing = client.get(reverse("resource-list", args=["remote-sessions"])).content.decode()
     assert "bravo-tech" not in listing and "granted" in listing
+
+
+def test_a_company_requires_consent_and_names_a_banner_for_its_sessions(tenant_a, granted, admin_a):
+    from portal.remote.envelopes import session_frame
+
+    device = _online(tenant_a.device)
+    page = logged_in(admin_a).post(reverse("resource-edit", args=["companies", tenant_a.company.pk]), {
+        "name": tenant_a.company.name, "remote_consent_required": "on",
+        "remote_banner": "Your IT provider is connected to this computer."})
+    assert page.status_code == 302, page.content.decode()[:2000]
+    session = services.open_session(actor=actor_for_user(granted), device_id=device.pk, kind="shell")
+    assert session.consent_required
+    frame = session_frame(session, banner=session.company.remote_banner)
+    assert frame["envelope"]["consent"] is True
+    assert frame["envelope"]["banner"] == "Your IT provider is connected to this computer."
+    assert frame["envelope"]["expires"] - frame["envelope"]["issued"] == 60
