@@ -43,6 +43,9 @@ CONSENT_SECONDS = 75  # the agent's dialog waits a minute for the person at the 
 IDLE_CHECK_SECONDS = 15
 INPUT_BYTES_PER_SECOND = 1024 * 1024
 MESSAGES_PER_SECOND = 500.0
+# A page's acknowledgements are passed on to the agent together: 64 KB at a time, or after 20 ms.
+ACK_BATCH = 64 * 1024
+ACK_DELAY_SECONDS = 0.02
 OPERATIONS = {"list", "download", "upload", "delete", "rename", "mkdir"}
 RECORDED_OPERATIONS = {"download": FileOperation.DOWNLOAD, "upload": FileOperation.UPLOAD,
                        "delete": FileOperation.DELETE, "rename": FileOperation.RENAME, "mkdir": FileOperation.MKDIR}
@@ -127,6 +130,9 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
         # Bytes sent to the page per stream and not acknowledged yet: an acknowledgement is believed only up to
         # this, so a page cannot open the agent's window wider than what it has really taken.
         self.unacknowledged: dict[int, int] = {}
+        self.acks_waiting: dict[int, int] = {}
+        self.ack_timer: asyncio.TimerHandle | None = None
+        self.background: set[asyncio.Future] = set()
         self.next_request = 0
         self.input_bytes = Bucket(INPUT_BYTES_PER_SECOND)
         self.messages = Bucket(MESSAGES_PER_SECOND)
@@ -220,8 +226,27 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
         if not isinstance(stream, int) or not isinstance(count, int) or isinstance(count, bool):
             return
         count = min(count, self.unacknowledged.get(stream, 0))
-        if count > 0:
-            self.unacknowledged[stream] -= count
+        if count <= 0:
+            return
+        self.unacknowledged[stream] -= count
+        self.acks_waiting[stream] = self.acks_waiting.get(stream, 0) + count
+        if self.acks_waiting[stream] >= ACK_BATCH:
+            await self._pass_on_acks()
+        elif self.ack_timer is None:
+            self.ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY_SECONDS, self._acks_due)
+
+    def _acks_due(self) -> None:
+        self.ack_timer = None
+        task = asyncio.ensure_future(self._pass_on_acks())
+        self.background.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(self.background.discard)
+
+    async def _pass_on_acks(self) -> None:
+        if self.ack_timer is not None:
+            self.ack_timer.cancel()
+            self.ack_timer = None
+        waiting, self.acks_waiting = self.acks_waiting, {}
+        for stream, count in waiting.items():
             await self._control({"type": "remote_ack", "session": self.key, "stream": stream, "bytes": count})
 
     # --- files -----------------------------------------------------------------------------------------------
@@ -369,6 +394,8 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
         if self.finished or self.session is None:
             return
         self.finished = True
+        if self.ack_timer is not None:
+            self.ack_timer.cancel()
         for timer in self.timers:
             if timer is not asyncio.current_task():
                 timer.cancel()

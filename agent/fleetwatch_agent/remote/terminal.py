@@ -25,6 +25,8 @@ READ_SIZE = 16 * 1024
 # A busy shell's output goes out in frames of up to this much: a pseudo-terminal hands over about 4 KB a
 # read, and a message per read costs the server more than the bytes in it.
 FRAME_SIZE = 64 * 1024
+# Output that keeps coming is gathered this long into one frame; a keystroke's echo waits no longer than this.
+GATHER_SECONDS = 0.005
 MAX_PENDING_INPUT = 1024 * 1024
 MIN_SIZE, MAX_COLS, MAX_ROWS = 2, 500, 200
 Output = Callable[[bytes], Awaitable[None]]
@@ -152,6 +154,8 @@ class Terminal:
         self._fd = self.process.fd
         os.set_blocking(self._fd, False)
         self._pending_input = bytearray()
+        self._gathered = bytearray()
+        self._gather_timer: asyncio.TimerHandle | None = None
         self._reading = False
         self._resume_reading()
 
@@ -166,11 +170,10 @@ class Terminal:
             self._reading = False
 
     def _readable(self) -> None:
-        data, ended = bytearray(), False
-        limit = min(FRAME_SIZE, WINDOW - self.in_flight)
-        while len(data) < limit:  # what is there now, in one frame
+        room, ended = min(FRAME_SIZE, WINDOW - self.in_flight) - len(self._gathered), False
+        while room > 0:  # what is there now, gathered into one frame
             try:
-                piece = os.read(self._fd, min(READ_SIZE, limit - len(data)))
+                piece = os.read(self._fd, min(READ_SIZE, room))
             except BlockingIOError:
                 break
             except OSError:  # EIO: the shell and every holder of the terminal have gone (Linux)
@@ -178,12 +181,24 @@ class Terminal:
             if not piece:
                 ended = True
                 break
-            data += piece
-        if data:
-            self._deliver(bytes(data))
-        if ended:
-            self._pause_reading()
-            self._queue.put_nowait(None)
+            self._gathered += piece
+            room -= len(piece)
+        if ended or room <= 0:
+            self._flush_gathered()
+            if ended:
+                self._pause_reading()
+                self._queue.put_nowait(None)
+        elif self._gathered and self._gather_timer is None:
+            self._gather_timer = self._loop.call_later(GATHER_SECONDS, self._flush_gathered)
+
+    def _flush_gathered(self) -> None:
+        if self._gather_timer is not None:
+            self._gather_timer.cancel()
+            self._gather_timer = None
+        if self._gathered:
+            data = bytes(self._gathered)
+            self._gathered.clear()
+            self._deliver(data)
 
     def _deliver(self, data: bytes) -> None:
         self.in_flight += len(data)
@@ -297,6 +312,8 @@ class Terminal:
         self.closed = True
         if sys.platform != "win32" and self.process is not None:
             self._pause_reading()
+            if self._gather_timer is not None:
+                self._gather_timer.cancel()
             with contextlib.suppress(Exception):
                 self._loop.remove_writer(self._fd)
         self._room.set()
