@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import (
@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 
 from graph.cost import CostLimit, PagingArguments
+from portal.writes import holds_nul
 
 # Relay nesting costs three levels a hop (field, edges, node): company → sites → groups → devices is 13.
 MAX_DEPTH = 15
@@ -33,6 +34,31 @@ class IntrospectionSwitch(SchemaExtension):
             self.execution_context.validation_rules = (
                 *self.execution_context.validation_rules, NoSchemaIntrospectionCustomRule)
         yield
+
+
+class NulCharacterRefusal(SchemaExtension):
+    """Text holding a NUL character is refused before any resolver runs: PostgreSQL cannot store one, and no
+    name, note or path an integrator types needs it. The services refuse it too; this says so up front, for
+    every field at once, instead of per write."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if (context.graphql_document is not None and _document_holds_nul(context.graphql_document)) or \
+                holds_nul(context.variables):
+            context.pre_execution_errors = [GraphQLError("Text may not contain a NUL character.")]
+        yield
+
+
+def _document_holds_nul(document: DocumentNode) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+            nonlocal found
+            found = found or "\x00" in node.value
+
+    visit(document, Finder())
+    return found
 
 
 def is_internal_error(error: GraphQLError) -> bool:
@@ -51,6 +77,7 @@ def hardening_extensions() -> list:
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         IntrospectionSwitch,
+        NulCharacterRefusal,
         # Tracebacks, SQL and internal messages never leave the server; they are logged instead.
         lambda: MaskErrors(should_mask_error=is_internal_error, error_message="Internal error; it has been logged."),
     ]

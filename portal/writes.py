@@ -34,22 +34,28 @@ def _stored(instance: models.Model) -> dict[str, Any]:
 
 
 def validate(instance: models.Model) -> None:
-    """``full_clean``, after refusing a NUL character anywhere in the row's text: PostgreSQL cannot store
-    one (text or JSON) and would fail the write with a database error instead of saying which field."""
-    with_nul = {field.name: ["May not contain a NUL character."] for field in instance._meta.concrete_fields
-                if _holds_nul(field.value_from_object(instance))}
-    if with_nul:
-        raise ValidationError(with_nul)
+    """``full_clean``, after refusing a NUL character anywhere in the row's text."""
+    refuse_nul(instance)
     instance.full_clean()
 
 
-def _holds_nul(value: Any) -> bool:
+def refuse_nul(instance: models.Model) -> None:
+    """Refuse a NUL character anywhere in the row's text: PostgreSQL cannot store one (text or JSON) and
+    would fail the write with a database error instead of saying which field."""
+    with_nul = {field.name: ["May not contain a NUL character."] for field in instance._meta.concrete_fields
+                if holds_nul(field.value_from_object(instance))}
+    if with_nul:
+        raise ValidationError(with_nul)
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a value (text, or JSON-like data holding text) has a NUL character anywhere in it."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
     if isinstance(value, list | tuple):
-        return any(_holds_nul(item) for item in value)
+        return any(holds_nul(item) for item in value)
     return False
 
 

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,14 +254,14 @@ class RemoteConsumer(DirectDispatch, FollowsRights, AsyncWebsocketConsumer):
     async def _file_request(self, op: str, message: dict[str, Any]) -> None:
         browser_id, path, to = message.get("id"), message.get("path"), message.get("to", "")
         if not isinstance(browser_id, int) or not isinstance(path, str) or not isinstance(to, str) or \
-                len(path) > 4096 or len(to) > 4096:
+                len(path) > 4096 or len(to) > 4096 or "\x00" in path or "\x00" in to:
             await self._tell({"event": "error", "message": "A file request needs an id and a path."})
             return
         size, sha256 = message.get("size", 0), message.get("sha256", "")
         if op == "upload":
             limit = settings.FLEETWATCH_REMOTE_FILE_MAX_MB * 1024 * 1024
             if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= limit or \
-                    not isinstance(sha256, str) or len(sha256) != 64:
+                    not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
                 await self._tell({"event": "reply", "id": browser_id, "ok": False, "error":
                                   f"An upload names its size (at most {settings.FLEETWATCH_REMOTE_FILE_MAX_MB} MB) "
                                   "and SHA-256."})

@@ -126,4 +126,6 @@ def test_token_needs_a_name_and_a_future_expiry(operator_a, actor_of):
         create_api_token(actor=actor_of(operator_a), name="   ")
     with pytest.raises(ValidationError):
         create_api_token(actor=actor_of(operator_a), name="old", expires_at=timezone.now() - timedelta(days=1))
+    with pytest.raises(ValidationError, match="NUL"):
+        create_api_token(actor=actor_of(operator_a), name="build\x00bot")
     assert not APIToken.objects.exists()

@@ -23,6 +23,7 @@ from portal.accounts.tokens import digest_secret, format_token, new_token_parts,
 from portal.audit.services import record, snapshot
 from portal.events.publish import announce_rights_changed
 from portal.tenancy.models import Company
+from portal.writes import refuse_nul
 
 
 class TokenRejected(Exception):
@@ -93,10 +94,10 @@ def create_api_token(*, actor: Actor, name: str, expires_at: datetime | None = N
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     parts = new_token_parts()
-    token = APIToken.objects.create(
-        user_id=actor.user_id, name=name[:100], key_id=parts.key_id,
-        secret_digest=digest_secret(parts.secret), expires_at=expires_at,
-    )
+    token = APIToken(user_id=actor.user_id, name=name[:100], key_id=parts.key_id,
+                     secret_digest=digest_secret(parts.secret), expires_at=expires_at)
+    refuse_nul(token)
+    token.save(force_insert=True)
     record(actor=actor, action="apitoken.created", target=token, company_id=None, after=snapshot(token))
     return IssuedToken(token=token, plaintext=format_token(parts))
 

@@ -21,6 +21,7 @@ from portal.events.groups import agent_group
 from portal.events.publish import publish, publish_to_group
 from portal.inventory.models import AgentCredential, Device, DeviceStatus, EnrollmentToken, OsType
 from portal.tenancy.models import Group, Site
+from portal.writes import refuse_nul
 
 FACT_LIMITS = {"hostname": 255, "os_version": 255, "agent_version": 32}
 
@@ -60,10 +61,12 @@ def create_enrollment_token(*, actor: Actor, site: Site, name: str, group: Group
     if not name.strip():
         raise ValidationError({"name": "Give the token a name (e.g. 'Acme HQ rollout')."})
     parts = new_token_parts()
-    token = EnrollmentToken.objects.create(
+    token = EnrollmentToken(
         company_id=site.company_id, site=site, group=group, name=name.strip()[:100], key_id=parts.key_id,
         secret_digest=digest_secret(parts.secret), created_by_id=actor.user_id, expires_at=expires_at,
         max_uses=max_uses)
+    refuse_nul(token)
+    token.save(force_insert=True)
     record(actor=actor, action="enrollmenttoken.created", target=token, company_id=token.company_id,
            after=snapshot(token))
     return IssuedEnrollmentToken(token=token, plaintext=format_token(parts, prefix=EnrollmentToken.PREFIX))

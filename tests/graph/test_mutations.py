@@ -134,3 +134,21 @@ def test_one_node_input_names_what_to_delete(gql_as, operator_a, tenant_a):
     result = gql(NODE_DELETE, {"input": {"id": global_id("Group", tenant_a.group.pk)}})["data"]["deleteGroup"]
     assert result == {"deletedId": global_id("Group", tenant_a.group.pk), "errors": []}
     assert not Group.objects.filter(pk=tenant_a.group.pk).exists()
+
+
+CREATE_API_TOKEN = """mutation ($name: String!) {
+  createApiToken(input: {name: $name}) { token errors { field message code } } }"""
+
+
+def test_text_with_a_nul_character_is_refused_before_any_write(gql_as, operator_a, tenant_a):
+    """PostgreSQL cannot store a NUL; a name holding one gets a clear refusal, never a server error."""
+    gql = gql_as(operator_a)
+    sites_before, tokens_before = Site.objects.count(), operator_a.api_tokens.count()
+    from_variable = gql(CREATE_API_TOKEN, {"name": "build\x00bot"})
+    assert from_variable["data"] is None
+    assert from_variable["errors"][0]["message"] == "Text may not contain a NUL character."
+    company = global_id("Company", tenant_a.company.pk)
+    inline = gql('mutation { createSite(input: {company: "' + company + '", name: "a\\u0000b"}) { node { id } } }')
+    assert inline["errors"][0]["message"] == "Text may not contain a NUL character."
+    assert Site.objects.count() == sites_before
+    assert operator_a.api_tokens.count() == tokens_before

@@ -132,3 +132,11 @@ def test_http_heartbeat_fallback(issued):
     api_token_shaped = Client().post("/api/agent/heartbeat/", "{}", content_type="application/json",
                                      HTTP_AUTHORIZATION="Bearer fwt_0123456789ab_" + "A" * 43)
     assert api_token_shaped.status_code == 401
+
+
+def test_a_token_name_with_a_nul_character_is_refused(tenant_a):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="NUL"):
+        create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="roll\x00out")
+    assert not EnrollmentToken.objects.filter(site=tenant_a.site).exists()

@@ -189,6 +189,12 @@ def test_files_move_both_ways_with_checksums_and_are_recorded(live_daphne, agent
             await browser.pump(lambda: browser.event("done", id=4))
             await socket.send(json.dumps({"op": "delete", "id": 5, "path": str(area / "report.log")}))
             await browser.pump(lambda: browser.event("done", id=5))
+            # A path with a NUL, or an upload whose checksum is not hex, is refused by the server itself.
+            await socket.send(json.dumps({"op": "delete", "id": 6, "path": str(area) + "/x\x00y"}))
+            await browser.pump(lambda: browser.event("error"))
+            await socket.send(json.dumps({"op": "upload", "id": 7, "path": str(area / "bad.bin"), "size": 1,
+                                          "sha256": "z" * 64}))
+            await browser.pump(lambda: browser.event("reply", id=7))
             await socket.send(json.dumps({"op": "close"}))
             await browser.pump(lambda: browser.event("closed"))
             return browser, stream
@@ -206,6 +212,7 @@ def test_files_move_both_ways_with_checksums_and_are_recorded(live_daphne, agent
     assert transfers["download"].size == 700_000 and transfers["download"].status == "succeeded"
     assert transfers["upload"].sha256 == hashlib.sha256(upload).hexdigest() and transfers["upload"].size == 500_000
     assert transfers["rename"].target_path.endswith("renamed.bin") and transfers["delete"].status == "succeeded"
+    assert browser.event("reply", id=7)["ok"] is False and len(transfers) == 4
     assert _fresh(session).end_reason == "closed by the technician"
 
 
