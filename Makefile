@@ -31,7 +31,7 @@ assets:  ## Install the browser packages from the npm registry and copy them int
 	cp node_modules/@xterm/addon-fit/lib/addon-fit.js $(STATIC_VENDOR)/xterm-addon-fit.js
 
 migrate: install
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py upgrade
 
 admin: migrate  ## Create the first administrator (its password is printed once)
 	$(PY) manage.py create_first_admin

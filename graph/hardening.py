@@ -43,10 +43,28 @@ class NulCharacterRefusal(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if (context.graphql_document is not None and _document_holds_nul(context.graphql_document)) or \
-                holds_nul(context.variables):
-            context.pre_execution_errors = [GraphQLError("Text may not contain a NUL character.")]
+        where = _variable_with_nul(context.variables or {}, "$") or (
+            context.graphql_document is not None and _document_holds_nul(context.graphql_document) and "the query")
+        if where:
+            context.pre_execution_errors = [GraphQLError(f"Text may not contain a NUL character (in {where}).")]
         yield
+
+
+def _variable_with_nul(value: object, path: str) -> str | None:
+    """The path of the first variable value holding a NUL (``$input.name``), or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _variable_with_nul(item, f"{path}{key}" if path == "$" else f"{path}.{key}")
+            if found or (isinstance(key, str) and "\x00" in key):
+                return found or path
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _variable_with_nul(item, f"{path}[{index}]")
+            if found:
+                return found
+    elif holds_nul(value):
+        return path
+    return None
 
 
 def _document_holds_nul(document: DocumentNode) -> bool:

@@ -44,8 +44,10 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or read_or_create_key_file(
 )
 # Keys for secrets at rest (vendor credentials, SNMP communities, camera passwords). The first key
 # encrypts; every key decrypts, so a new key can be put first and old rows re-encrypted later.
+# The key file may hold several, comma-separated, as the variable does (a restored backup writes them so).
 FLEETWATCH_SECRETS_KEYS = env_list("FLEETWATCH_SECRETS_KEYS") or [
-    read_or_create_key_file(path=DATA_DIR / "secrets_key", generate=lambda: Fernet.generate_key().decode())
+    key.strip() for key in read_or_create_key_file(
+        path=DATA_DIR / "secrets_key", generate=lambda: Fernet.generate_key().decode()).split(",") if key.strip()
 ]
 
 DEBUG = env_bool("DEBUG")
@@ -66,9 +68,17 @@ if SECURE_COOKIES:
     # Served over HTTPS: browsers are told to keep to it, and plain HTTP is redirected (but the health check,
     # which load balancers call on the plain port).
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+    # The agent endpoints too: an agent never follows a redirect, and only this server's own agent reaches them in
+    # plain HTTP (on the loopback address; the reverse proxy redirects port 80 itself).
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^api/agent/"]
     SECURE_HSTS_SECONDS = int(os.environ.get("FLEETWATCH_HSTS_SECONDS", 365 * 24 * 3600))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FLEETWATCH_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = env_bool("FLEETWATCH_HSTS_PRELOAD")
+# Both are the operator's choice about the whole domain, not this server's: off by default (they would force
+# HTTPS on every other host of the domain), so `check --deploy` is not asked to warn about a deliberate default.
+SILENCED_SYSTEM_CHECKS = [check for check, chosen in (("security.W005", env_bool("FLEETWATCH_HSTS_INCLUDE_SUBDOMAINS")),
+                                                      ("security.W021", env_bool("FLEETWATCH_HSTS_PRELOAD")))
+                          if not chosen]
 
 # Every page works under this policy: scripts and styles from our own static files only, no inline script,
 # no eval, nothing framed, nothing loaded from elsewhere (the live socket is same-origin).
@@ -165,6 +175,7 @@ INSTALLED_APPS = [
     "portal.actions",
     "portal.patching",
     "portal.remote",
+    "portal.operations",
     "monitoring",
     "connectors",
     "dashboard",

@@ -146,9 +146,9 @@ def test_text_with_a_nul_character_is_refused_before_any_write(gql_as, operator_
     sites_before, tokens_before = Site.objects.count(), operator_a.api_tokens.count()
     from_variable = gql(CREATE_API_TOKEN, {"name": "build\x00bot"})
     assert from_variable["data"] is None
-    assert from_variable["errors"][0]["message"] == "Text may not contain a NUL character."
+    assert from_variable["errors"][0]["message"] == "Text may not contain a NUL character (in $name)."
     company = global_id("Company", tenant_a.company.pk)
     inline = gql('mutation { createSite(input: {company: "' + company + '", name: "a\\u0000b"}) { node { id } } }')
-    assert inline["errors"][0]["message"] == "Text may not contain a NUL character."
+    assert inline["errors"][0]["message"] == "Text may not contain a NUL character (in the query)."
     assert Site.objects.count() == sites_before
     assert operator_a.api_tokens.count() == tokens_before

@@ -15,6 +15,8 @@ from graph.cost import MAX_COST
 from portal.access import system_actor
 from portal.actions import library
 from portal.actions.library import MAX_PROFILE_TASKS
+from portal.actions.models import SoftwareItem
+from portal.writes import save_new
 from tests import factories
 from tests.graphql_client import global_id
 
@@ -117,14 +119,17 @@ def test_lists_are_bounded(gql_as, admin_user):
 
 
 def test_nul_characters_are_field_errors_not_database_errors(gql_as, admin_user):
-    """Found by the fuzzer on PostgreSQL, which cannot store NUL in text: every write through the shared
-    write steps refuses it with the field named, on both databases."""
+    """Found by the fuzzer on PostgreSQL, which cannot store NUL in text: GraphQL refuses it before any resolver
+    runs, naming the variable, and every write through the shared write steps refuses it with the field named,
+    on both databases."""
     gql = gql_as(admin_user)
-    result = gql("""mutation ($name: String!) { createSoftwareItem(input: {name: $name, wingetId: "Vendor.App"}) {
-        node { id } errors { field code message } } }""", {"name": "app\x00name"})
-    payload = result["data"]["createSoftwareItem"]
-    assert payload["node"] is None and payload["errors"] == [
-        {"field": "name", "code": "invalid", "message": "May not contain a NUL character."}], result
+    result = gql("""mutation ($input: SoftwareItemCreateInput!) { createSoftwareItem(input: $input) {
+        node { id } errors { field code message } } }""", {"input": {"name": "app\x00name", "wingetId": "Vendor.App"}})
+    assert result["data"] is None and result["errors"][0]["message"] == \
+        "Text may not contain a NUL character (in $input.name)."
+    with pytest.raises(ValidationError) as refused:
+        save_new(actor=system_actor(), instance=SoftwareItem(name="app\x00name", winget_id="Vendor.App"))
+    assert refused.value.message_dict == {"name": ["May not contain a NUL character."]}
     with pytest.raises(ValidationError) as refused:
         library.create_script(actor=system_actor(), name="s", language="bash", content="id",
                               environment={"X": "a\x00b"})

@@ -38,6 +38,8 @@ class Command(BaseCommand):
         parser.add_argument("--web-processes", type=int, default=None,
                             help="daphne processes to start (default: FLEETWATCH_WEB_PROCESSES, or one per core).")
         parser.add_argument("--no-worker", action="store_true", help="Start the web server only.")
+        parser.add_argument("--no-upgrade", action="store_true",
+                            help="Do not apply pending migrations first (they are applied under a lock otherwise).")
         parser.add_argument("--with-local-agent", action="store_true",
                             help="Also run a Fleetwatch agent for this machine (enrolled on first start).")
 
@@ -45,7 +47,8 @@ class Command(BaseCommand):
                with_local_agent: bool, **options: Any) -> None:
         from django.core.management import call_command
 
-        call_command("sync_schedules")
+        if not options["no_upgrade"]:
+            call_command("upgrade")  # migrations under a lock: several services may start at once
         manage = [sys.executable, "manage.py"]
         count = web_processes or web_process_count()
         if count < 1:
