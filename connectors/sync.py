@@ -13,6 +13,7 @@ from connectors.engine import SyncContext, announce_run
 from connectors.http import ConnectorError, VendorClient
 from connectors.models import Connector, ConnectorKind, SyncRun, SyncStatus
 from portal.access import rows_for_system
+from portal.operations.metrics import SYNC_RUNS
 
 VENDORS = {ConnectorKind.PULSEWAY: pulseway, ConnectorKind.DATTO: datto, ConnectorKind.FRESHSERVICE: freshservice}
 
@@ -44,4 +45,5 @@ def run_sync(*, connector: Connector, client: VendorClient | None = None) -> Syn
                                                      last_error=run.error)
     announce_run(run)
     announce_changes(context.changes)
+    SYNC_RUNS.labels(vendor=connector.kind, result=run.status).inc()
     return run

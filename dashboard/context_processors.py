@@ -20,4 +20,5 @@ def actor(request: HttpRequest) -> dict[str, Any]:
         "nav_sections": sections,
         # Single sign-on is offered on the sign-in page only when a provider is configured.
         "single_sign_on": bool(settings.SOCIALACCOUNT_PROVIDERS),
+        "fleetwatch_version": settings.FLEETWATCH_VERSION,
     }

@@ -54,7 +54,8 @@ SECTIONS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
     ("Integrations", (_resource("Connectors", "connectors", is_msp_admin), Entry("API tokens", "api-tokens"),
                       Entry("GraphQL", "graphql"))),
     ("Administration", (Entry("Users", "users", allowed=_admins), _resource("Audit log", "audit"),
-                        Entry("Scheduler", "scheduler", allowed=is_msp_admin), Entry("Your settings", "account"))),
+                        Entry("Scheduler", "scheduler", allowed=is_msp_admin),
+                        Entry("System", "system-status", allowed=is_msp_admin), Entry("Your settings", "account"))),
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ from monitoring.models import NetworkDevice, NetworkInterface, NetworkPollSample
 from monitoring.snmp import PollResult, SnmpTarget, octets_rate, poll_many
 from portal.access import rows_for_system
 from portal.events.publish import batched_publishing, publish
+from portal.operations.metrics import SNMP_CYCLE_SECONDS, SNMP_POLLS
 
 CHUNK_TASK = "monitoring.tasks.poll_network_chunk_task"
 CLAIM_SECONDS = 15 * 60  # a chunk lost with its worker frees its devices after this
@@ -152,11 +154,15 @@ def poll_devices(*, devices: Iterable[NetworkDevice], claim: str = "") -> dict[s
     targets = [(device.pk, target_of(device)) for device in devices]
     if not targets:
         return {}
+    started = time.monotonic()
     results = asyncio.run(poll_many(targets, concurrency=settings.FLEETWATCH_SNMP_CONCURRENCY))
     stored = store_poll_results(results=results, claim=claim)
     counts: dict[str, int] = {"dropped": len(results) - stored} if stored < len(results) else {}
     for _, result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
+    SNMP_CYCLE_SECONDS.observe(time.monotonic() - started)
+    for status, count in counts.items():
+        SNMP_POLLS.labels(result=status).inc(count)
     return counts
 
 

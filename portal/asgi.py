@@ -11,6 +11,8 @@ django_http = get_asgi_application()
 # These need Django set up first.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from portal.operations.metrics import remove_files_of_ended_processes  # noqa: E402
+from portal.operations.services import ensure_beating  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 from realtime.auth import ActorMiddleware  # noqa: E402
 from realtime.autobahn_logging import format_config_only_when_debugging  # noqa: E402
@@ -23,7 +25,15 @@ gc.collect()
 gc.freeze()
 gc.set_threshold(50_000, 50, 100)
 
-application = ProtocolTypeRouter({
+remove_files_of_ended_processes()  # the metric files of web processes and workers that have ended
+
+router = ProtocolTypeRouter({
     "http": django_http,
     "websocket": ActorMiddleware(URLRouter(websocket_urlpatterns)),
 })
+
+
+async def application(scope, receive, send):
+    """The router, after making sure this process beats (started on the loop of its first connection)."""
+    ensure_beating()
+    return await router(scope, receive, send)

@@ -16,6 +16,8 @@ from django.views.decorators.http import require_GET
 from django_q.brokers import Broker, get_broker
 from django_q.status import Stat
 
+from portal.operations.selectors import processes_seen
+
 logger = logging.getLogger(__name__)
 CHANNEL_LAYER_TIMEOUT_SECONDS = 3
 
@@ -72,10 +74,27 @@ def run_checks() -> dict[str, dict[str, Any]]:
     return results
 
 
+def _process_summary() -> dict[str, dict[str, Any]]:
+    """How many processes of each kind beat lately, and the oldest beat's age; hosts and pids are on the
+    signed-in System page, not here (this answer is public)."""
+    try:
+        seen = processes_seen()
+    except Exception as error:
+        logger.warning("could not list server processes: %s: %s", type(error).__name__, error)
+        return {}
+    summary: dict[str, dict[str, Any]] = {}
+    for process in seen:
+        kind = summary.setdefault(process.kind, {"beating": 0, "silent": 0, "oldest_beat_seconds": 0.0})
+        kind["beating" if process.alive else "silent"] += 1
+        kind["oldest_beat_seconds"] = round(max(kind["oldest_beat_seconds"], process.seconds_since_beat), 1)
+    return summary
+
+
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     components = run_checks()
     healthy = all(component["status"] == "ok" for component in components.values())
-    body = {"status": "ok" if healthy else "error", "version": settings.FLEETWATCH_VERSION, **components}
+    body = {"status": "ok" if healthy else "error", "version": settings.FLEETWATCH_VERSION, **components,
+            "processes": _process_summary()}
     return JsonResponse(body, status=200 if healthy else 503)

@@ -38,6 +38,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("FLEETWATCH_DATA_DIR") or BASE_DIR / "var").resolve()
 protect_directory(DATA_DIR)  # 0700: the database, keys and cache are the server's alone
 FLEETWATCH_VERSION = __version__
+# Prometheus metrics: every process of this host writes its figures here and /metrics adds them up
+# (prometheus-client's multiprocess mode reads the variable when first imported, so it is set this early).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+# /metrics answers only with this bearer token; unset, it is off (404).
+FLEETWATCH_METRICS_TOKEN = os.environ.get("FLEETWATCH_METRICS_TOKEN", "")
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or read_or_create_key_file(
     path=DATA_DIR / "secret_key", generate=lambda: secrets.token_urlsafe(50)
@@ -70,7 +76,7 @@ if SECURE_COOKIES:
     SECURE_SSL_REDIRECT = True
     # The agent endpoints too: an agent never follows a redirect, and only this server's own agent reaches them in
     # plain HTTP (on the loopback address; the reverse proxy redirects port 80 itself).
-    SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^api/agent/"]
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^api/agent/", r"^metrics$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("FLEETWATCH_HSTS_SECONDS", 365 * 24 * 3600))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FLEETWATCH_HSTS_INCLUDE_SUBDOMAINS")
     SECURE_HSTS_PRELOAD = env_bool("FLEETWATCH_HSTS_PRELOAD")
@@ -184,6 +190,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.operations.observation.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -349,11 +356,20 @@ FLEETWATCH_GRAPHQL_INTROSPECTION = env_bool("FLEETWATCH_GRAPHQL_INTROSPECTION", 
 FLEETWATCH_TOKEN_TOUCH_SECONDS = 60
 FLEETWATCH_TRUST_X_FORWARDED_FOR = env_bool("FLEETWATCH_TRUST_X_FORWARDED_FOR")
 
+# FLEETWATCH_LOG_FORMAT=json: one JSON object per line, with the request id and the signed-in user.
+FLEETWATCH_LOG_FORMAT = "json" if os.environ.get("FLEETWATCH_LOG_FORMAT", "").strip().lower() == "json" else "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "portal.operations.observation.RequestContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(actor)s %(process)d",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": FLEETWATCH_LOG_FORMAT,
+                             "filters": ["request"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("FLEETWATCH_LOG_LEVEL", "INFO")},
     # httpx logs every request at INFO: a connector sync would write thousands of lines.
     # django-axes logs every failed sign-in at INFO; the audit log keeps them.

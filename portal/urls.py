@@ -8,10 +8,12 @@ from django.views.generic.base import RedirectView
 from dashboard.api import whoami
 from graph.views import graphql_view
 from portal.health import health
+from portal.operations.views import metrics
 from realtime import agent_http
 
 urlpatterns = [
     path("api/health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("api/whoami/", whoami, name="whoami"),
     path("api/agent/enroll/", agent_http.enroll, name="agent-enroll"),
     path("api/agent/heartbeat/", agent_http.heartbeat, name="agent-heartbeat"),

@@ -34,6 +34,7 @@ from portal.inventory.telemetry import (
     mark_agent_disconnected,
 )
 from portal.ratelimit import Limit, ProcessWindows
+from realtime import agent_metrics
 from realtime.action_writer import ACTIONS
 from realtime.agent_db import agent_db
 from realtime.agent_protocol import (
@@ -150,9 +151,11 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
         token = _bearer(self.scope)
         identity = await _authenticate(token, time.monotonic()) if token else None
         if identity is None:
+            agent_metrics.handshake_refused("token")
             await self.close()  # refused during the handshake: HTTP 403, never a session cookie fallback
             return
         if identity == STALE:  # not a refusal (403 would make the agent stop): come back later
+            agent_metrics.handshake_refused("busy")
             await self.accept()
             await self.close(code=CLOSE_TRY_LATER)
             return
@@ -212,11 +215,13 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._end_remote_link(session, "the agent disconnected")
         await self.channel_layer.group_discard(agent_group(self.device_id), self.channel_name)
         if self.said_hello:
+            agent_metrics.disconnected()
             with contextlib.suppress(Exception):
                 await agent_db(mark_agent_disconnected)(device_id=self.device_id,
                                                                       connection_id=self.connection_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.frame_arrived = time.monotonic()
         try:
             if bytes_data is not None and self.takes_remote:
                 await self.on_remote_data(bytes_data)
@@ -259,6 +264,7 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.remote_allowance -= 1
 
     async def _reject(self, error: FrameError) -> None:
+        agent_metrics.frame_refused(error.code)
         self.bad_frames += 1
         await self._send({"type": "error", "code": error.code, "message": str(error)})
         if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE:
@@ -290,6 +296,7 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if greeting is None:
             raise ObjectDoesNotExist(f"device {self.device_id} is gone")
         self.said_hello = True
+        agent_metrics.connected()
         await self._send({"type": "welcome", "device_id": self.device_id,
                           "heartbeat_interval": self.heartbeat_interval, "inventory_hash": greeting.inventory_hash,
                           "server_version": settings.FLEETWATCH_VERSION,
@@ -362,6 +369,7 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if time.monotonic() - self.joined_group_at > REJOIN_GROUP_SECONDS:
             await self._join_agent_group()
         await self._send({"type": "ack", "seq": heartbeat.seq})
+        agent_metrics.heartbeat_answered(arrived=self.frame_arrived)
 
     async def on_update_scan(self, scan: UpdateScanFrame) -> None:
         # Buffered like heartbeats and written with them: a fleet's reconnect sends thousands at once.

@@ -18,6 +18,7 @@ from portal.access import actor_for_user
 from portal.accounts.services import TokenRejected, authenticate_api_token, has_second_factor, second_factor_required
 
 AGENT_PATH_PREFIX = "/api/agent/"
+METRICS_PATH = "/metrics"
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -38,8 +39,8 @@ class ActorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         header = request.headers.get("Authorization", "")
         via_token = False
-        # Agent endpoints authenticate agent tokens themselves; an agent is never a user.
-        if header and not request.path.startswith(AGENT_PATH_PREFIX):
+        # Agent endpoints authenticate agent tokens themselves, and /metrics its own token: neither is a user.
+        if header and not request.path.startswith(AGENT_PATH_PREFIX) and request.path != METRICS_PATH:
             scheme, _, credentials = header.partition(" ")
             if scheme.lower() != "bearer" or not credentials.strip():
                 return _unauthorized("Use 'Authorization: Bearer <API token>'.")
