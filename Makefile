@@ -32,6 +32,7 @@ assets:  ## Install the browser packages from the npm registry and copy them int
 
 migrate: install
 	$(PY) manage.py upgrade
+	$(PY) manage.py build_agent
 
 admin: migrate  ## Create the first administrator (its password is printed once)
 	$(PY) manage.py create_first_admin

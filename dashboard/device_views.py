@@ -16,6 +16,8 @@ from dashboard.forms import EnrollmentTokenForm
 from portal.access import Role, require_role
 from portal.inventory import enrollment
 from portal.inventory.selectors import devices_for, enrollment_tokens_for
+from portal.operations.agent_release import current_release
+from portal.operations.agent_release import server_url as install_server_url
 from portal.pages import redirect_to
 
 
@@ -50,8 +52,10 @@ def enrollment_tokens(request: HttpRequest) -> HttpResponse:
         require_role(request.actor, Role.ADMIN)
     tokens = enrollment_tokens_for(actor=request.actor)[:200]
     server_url = request.build_absolute_uri("/").rstrip("/")
+    install_url = install_server_url() if current_release() is not None else None
     return render(request, "web/enrollment_tokens.html", {
-        "tokens": tokens, "form": form, "issued": issued, "can_manage": can_manage, "server_url": server_url})
+        "tokens": tokens, "form": form, "issued": issued, "can_manage": can_manage, "server_url": server_url,
+        "install_url": install_url})
 
 
 @login_required

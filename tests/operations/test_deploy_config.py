@@ -96,9 +96,9 @@ def test_values_that_could_write_configuration_are_refused(tmp_path, option, val
     assert not (tmp_path / "out").exists()
 
 
-def _command_lines(unit: Path, key: str) -> list[str]:
-    """An Exec line as systemd runs it: split like a shell, with ``%%`` meaning ``%``."""
-    line = next(line for line in unit.read_text().splitlines() if line.startswith(f"{key}="))
+def _command_lines(unit: Path, key: str, number: int = 0) -> list[str]:
+    """An Exec line as systemd runs it (the ``number``-th of that key): split like a shell, ``%%`` meaning ``%``."""
+    line = [line for line in unit.read_text().splitlines() if line.startswith(f"{key}=")][number]
     return shlex.split(line.split("=", 1)[1].replace("%%", "%"))
 
 
@@ -127,14 +127,16 @@ def test_the_units_command_lines_bring_up_a_fleet(tmp_path, scratch_database):
     (tmp_path / "backups").mkdir()
     (etc / "backup-passphrase").write_text("a passphrase only this test knows\n")
 
-    def run(unit: str, key: str, **changes: str) -> subprocess.CompletedProcess:
+    def run(unit: str, key: str, number: int = 0) -> subprocess.CompletedProcess:
         command = [part.replace("/etc/fleetwatch-agent/agent.toml", str(tmp_path / "agent.toml"))
-                   for part in _command_lines(output / unit, key)]
-        return subprocess.run(command, cwd=REPO, env=env | changes, capture_output=True, text=True, timeout=240)
+                   for part in _command_lines(output / unit, key, number)]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
 
     (tmp_path / "agent.toml").write_text(agent_toml)
     upgraded = run("fleetwatch-web.service", "ExecStartPre")
     assert upgraded.returncode == 0 and "migration(s) applied" in upgraded.stdout, upgraded.stderr
+    built = run("fleetwatch-web.service", "ExecStartPre", 1)
+    assert built.returncode == 0 and "Agent 0.1.0 ready" in built.stdout, built.stderr
     processes = []
     try:
         web = _command_lines(output / "fleetwatch-web.service", "ExecStart")

@@ -61,3 +61,10 @@ def test_two_services_starting_together_both_come_up(fresh_server):
     again = subprocess.run([sys.executable, "manage.py", "migrate", "--check"], cwd=REPO, env=fresh_server,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_changelog_describes_the_running_version():
+    from portal import __version__
+
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    assert f"\n## {__version__}\n" in changelog and "\n## Unreleased\n" in changelog

@@ -1,0 +1,3 @@
+from fleetwatch_agent.cli import main
+
+main()
