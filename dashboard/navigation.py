@@ -55,7 +55,9 @@ SECTIONS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
                       Entry("GraphQL", "graphql"))),
     ("Administration", (Entry("Users", "users", allowed=_admins), _resource("Audit log", "audit"),
                         Entry("Scheduler", "scheduler", allowed=is_msp_admin),
-                        Entry("System", "system-status", allowed=is_msp_admin), Entry("Your settings", "account"))),
+                        Entry("System", "system-status", allowed=is_msp_admin),
+                        Entry("Agent updates", "agent-updates", allowed=is_msp_admin),
+                        Entry("Your settings", "account"))),
 )
 
 

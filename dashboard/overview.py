@@ -27,4 +27,6 @@ def fleet_overview(*, actor: Actor) -> dict[str, Any]:
         "with_patches": devices.filter(pending_patches__isnull=False).distinct().count(),
         "open_actions": actions.filter(status__in=UNFINISHED).count(),
         "recent_actions": actions.order_by("-queued_at", "-id")[:10],
+        "agent_versions": list(devices.exclude(agent_version="").values_list("agent_version")
+                               .annotate(n=Count("id")).order_by("-n", "agent_version")[:10]),
     }

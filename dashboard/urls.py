@@ -4,6 +4,7 @@ from django.urls import include, path
 from connectors import views as connector_views
 from dashboard import (
     action_views,
+    agent_update_views,
     custom_field_views,
     device_tabs,
     device_views,
@@ -87,6 +88,7 @@ urlpatterns = [
     path("policies/<int:pk>/patch-windows/", patch_views.policy_patch_window, name="policy-patch-window"),
     path("patch-windows/<int:pk>/delete/", patch_views.patch_window_delete, name="patch-window-delete"),
     path("system/", system_views.system_status, name="system-status"),
+    path("agent-updates/", agent_update_views.agent_updates, name="agent-updates"),
     path("scheduler/", scheduler_views.scheduler, name="scheduler"),
     path("scheduler/<int:pk>/", scheduler_views.scheduler_job, name="scheduler-job"),
     path("scheduler/<int:pk>/enable/", scheduler_views.scheduler_enable, name="scheduler-enable"),

@@ -33,6 +33,7 @@ from portal.inventory.telemetry import (
     heartbeat_from,
     mark_agent_disconnected,
 )
+from portal.operations.rollouts import update_offer_for
 from portal.ratelimit import Limit, ProcessWindows
 from realtime import agent_metrics
 from realtime.action_writer import ACTIONS
@@ -297,10 +298,12 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
             raise ObjectDoesNotExist(f"device {self.device_id} is gone")
         self.said_hello = True
         agent_metrics.connected()
+        offer = await agent_db(update_offer_for)(device_id=self.device_id, agent_version=hello.agent_version)
         await self._send({"type": "welcome", "device_id": self.device_id,
                           "heartbeat_interval": self.heartbeat_interval, "inventory_hash": greeting.inventory_hash,
                           "server_version": settings.FLEETWATCH_VERSION,
-                          "signing_public_key": public_key_text(), "signing_key_endorsement": key_endorsement()})
+                          "signing_public_key": public_key_text(), "signing_key_endorsement": key_endorsement(),
+                          **({"agent_update": offer} if offer else {})})
         if self.takes_actions:
             for frame in greeting.cancels:
                 await self._send(frame)

@@ -185,6 +185,12 @@ class ActionRunner:
             await self._finish(action_id, Outcome(status="cancelled", error="Cancelled before it started."),
                                started_at=None)
 
+    async def wait_idle(self, *, timeout: float = 600) -> None:
+        """Until no action runs or waits (a restart for an update must not cut one short); at most ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while (self.current_id is not None or not self.queue.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+
     # --- running ------------------------------------------------------------------------------------
     async def run_forever(self) -> None:
         while True:

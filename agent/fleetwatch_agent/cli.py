@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from fleetwatch_agent import __version__, collect, reboots, service
+from fleetwatch_agent import __version__, collect, reboots, self_update, service
 from fleetwatch_agent.config import AgentConfig, default_config_path, load_config
 from fleetwatch_agent.state import AgentState, StateStore, TokenStoreError, mask
 from fleetwatch_agent.transport import AgentRunner, TokenRefused, check_server_url, tls_context
@@ -86,6 +86,8 @@ def cmd_enroll(args: argparse.Namespace, config: AgentConfig) -> int:
 
 def cmd_run(args: argparse.Namespace, config: AgentConfig) -> int:
     _setup_logging(config, to_file=True)
+    # Runs the version an update installed (or rolls a failed one back); returns when it is this one.
+    self_update.launch(state_dir=config.state_dir, argv=sys.argv[1:], trial_seconds=config.update_trial_seconds)
     store = StateStore(config.state_dir)
     if not store.is_enrolled():
         logging.error("This agent is not enrolled. Run: fleetwatch-agent enroll --server URL --token TOKEN")
@@ -108,6 +110,9 @@ def cmd_run(args: argparse.Namespace, config: AgentConfig) -> int:
             logging.error("%s Enroll this agent again: fleetwatch-agent enroll --force --server URL --token TOKEN",
                           refusal)
             return EXIT_REFUSED
+        if runner.restart_for_update:
+            logging.warning("exiting so the service manager starts the updated agent")
+            return self_update.EXIT_RESTART_FOR_UPDATE
         logging.info("stopped")
         return 0
 

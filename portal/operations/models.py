@@ -29,3 +29,27 @@ class ServerProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.host}:{self.pid}"
+
+
+class AgentRollout(models.Model):
+    """The agent version endpoints are offered, to a ring of the fleet: a dynamic group, and/or a percentage
+    of devices (chosen by a stable hash of device and version, so a device stays in or out as the ring
+    widens). Only the newest rollout is active; stopping it offers nothing more (installed agents stay)."""
+
+    visibility = MspAdminsOnly()
+
+    version = models.CharField(max_length=32)
+    percent = models.PositiveSmallIntegerField(help_text="Share of every company's devices offered the version "
+                                                         "(0 to 100).")
+    dynamic_group = models.ForeignKey("dynamic_groups.DynamicGroup", on_delete=models.SET_NULL, null=True,
+                                      blank=True, related_name="+", help_text="Its devices are offered the version "
+                                                                              "first, whatever the percentage.")
+    active = models.BooleanField(default=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    started_by_label = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"agent {self.version} to {self.percent}%"

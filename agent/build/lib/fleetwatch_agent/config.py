@@ -58,6 +58,10 @@ class AgentConfig:
     # Replaces the built-in "allow this session?" dialog when a company requires consent: the command runs with
     # FLEETWATCH_CONSENT_MESSAGE, FLEETWATCH_TECHNICIAN and FLEETWATCH_SESSION_KIND set; exit status 0 allows.
     consent_command: list[str] | None = None
+    # Take newer agent versions the server offers (signed by its pinned key); a new version that has not
+    # connected within update_trial_seconds of starting is rolled back at the next start.
+    self_update: bool = True
+    update_trial_seconds: float = 60.0
 
     @property
     def resolved_log_file(self) -> Path:

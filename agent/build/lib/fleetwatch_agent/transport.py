@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from fleetwatch_agent import __version__, collect, updates
+from fleetwatch_agent import __version__, collect, self_update, updates
 from fleetwatch_agent.actions import ActionRunner
 from fleetwatch_agent.config import AgentConfig
 from fleetwatch_agent.envelope import endorsed
@@ -101,6 +101,8 @@ class AgentRunner:
         self.stopping = asyncio.Event()
         self.backoff = Backoff(config.backoff_initial, config.backoff_max)
         self.inventory_due = False
+        self.restart_for_update = False
+        self.update_task: asyncio.Task | None = None
         self.actions = ActionRunner(
             ledger=ActionLedger(config.state_dir, started_at=self.state.enrolled_at),
             work_dir=config.state_dir / "work", device_id=self.state.device_id,
@@ -196,6 +198,7 @@ class AgentRunner:
                 session.server_inventory_hash = frame.get("inventory_hash")
                 self._remember_interval(int(session.interval))
                 self._pin_signing_key(frame)
+                self._consider_update(frame)
                 self.backoff.reset()
                 await self.actions.attach(self._sender(socket))
                 self.remote.attach(send_text=self._sender(socket), send_bytes=socket.send)
@@ -244,6 +247,32 @@ class AgentRunner:
             return
         self.state.signing_public_key = offered
         self.store.save_state(self.state)
+
+    def _consider_update(self, welcome: dict[str, Any]) -> None:
+        """Confirm this version's trial, and take a newer version the server offers (once per run)."""
+        self_update.confirm_connected(state_dir=self.config.state_dir)
+        try:
+            offer = self_update.offer_from(welcome)
+        except self_update.UpdateRefused as refusal:
+            logger.error("update refused: %s", refusal)
+            return
+        if not self.config.self_update or self.update_task is not None or \
+                not self_update.wanted(offer, state_dir=self.config.state_dir):
+            return
+        self.update_task = asyncio.create_task(self._update_to(offer), name="fleetwatch-self-update")
+
+    async def _update_to(self, offer: self_update.Offer) -> None:
+        try:
+            data = await asyncio.to_thread(self_update.download, server=self.state.server, offer=offer,
+                                           ssl_context=self.ssl)
+            self_update.check(data, offer=offer, pinned_key=self.state.signing_public_key)
+            await asyncio.to_thread(self_update.install, data, offer=offer, state_dir=self.config.state_dir)
+        except (self_update.UpdateRefused, OSError) as error:
+            logger.error("update to %s refused or failed: %s", offer.version, error)
+            return
+        await self.actions.wait_idle()
+        self.restart_for_update = True
+        self.stop()
 
     def _remember_interval(self, interval: int) -> None:
         if interval != self.state.heartbeat_interval and interval > 0:
