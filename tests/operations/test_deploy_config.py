@@ -182,3 +182,12 @@ def test_the_units_command_lines_bring_up_a_fleet(tmp_path, scratch_database):
                 process.kill()
         time.sleep(0.2)
         print((tmp_path / "web.log").read_text(errors="replace")[-5000:] if (tmp_path / "web.log").exists() else "")
+
+
+def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
+    output = _deploy(tmp_path, "--data-dir", str(tmp_path / "data"))
+    env = _environment(output / "fleetwatch.env")
+    checked = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "System check identified no issues" in checked.stdout
