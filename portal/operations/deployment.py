@@ -25,7 +25,7 @@ _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # file written → (template, mode, what it is for)
 FILES = {
     "fleetwatch.env": ("fleetwatch.env", 0o600, "settings every unit reads (install as the env file below)"),
-    "fleetwatch-web.service": ("fleetwatch-web.service", 0o644, "daphne per core; migrations, agent build first"),
+    "fleetwatch-web.service": ("fleetwatch-web.service", 0o644, "daphne, one process per core, migrations first"),
     "fleetwatch-worker.service": ("fleetwatch-worker.service", 0o644, "the django-q2 task cluster"),
     "fleetwatch-agent.service": ("fleetwatch-agent.service", 0o644, "this server's own agent, enrolled on first start"),
     "fleetwatch-agent.toml": ("agent.toml", 0o600, "that agent's settings (install at the agent config path)"),

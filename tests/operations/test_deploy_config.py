@@ -135,8 +135,6 @@ def test_the_units_command_lines_bring_up_a_fleet(tmp_path, scratch_database):
     (tmp_path / "agent.toml").write_text(agent_toml)
     upgraded = run("fleetwatch-web.service", "ExecStartPre")
     assert upgraded.returncode == 0 and "migration(s) applied" in upgraded.stdout, upgraded.stderr
-    built = run("fleetwatch-web.service", "ExecStartPre", 1)
-    assert built.returncode == 0 and "Agent 0.1.0 ready" in built.stdout, built.stderr
     processes = []
     try:
         web = _command_lines(output / "fleetwatch-web.service", "ExecStart")

@@ -23,7 +23,9 @@ Install them as root, with Fleetwatch installed in {install_dir} (owned by root)
   systemctl enable --now fleetwatch-web fleetwatch-worker fleetwatch-agent fleetwatch-backup.timer
   systemd-run --quiet --pipe --wait --uid={user} --gid={user} -p EnvironmentFile={env_file} \\
       -p WorkingDirectory={install_dir} {python} manage.py create_first_admin    # prints the password once
-Endpoints then install the agent with the one-liners of the Enrollment page (the web service builds it).
+  systemd-run --quiet --pipe --wait --uid={user} --gid={user} -p EnvironmentFile={env_file} \\
+      -p WorkingDirectory={install_dir} {python} manage.py build_agent    # again after each upgrade
+Endpoints then install that agent with the one-liners of the Enrollment page.
 Then one reverse proxy:
   Caddy:  cp {output}/Caddyfile /etc/caddy/Caddyfile && systemctl reload caddy
   nginx:  cp {output}/nginx-fleetwatch.conf /etc/nginx/sites-available/fleetwatch
