@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from portal.access import is_msp_admin, rows_for_system
-from portal.dynamic_groups.models import DynamicGroup
 from portal.dynamic_groups.selectors import dynamic_groups_for
 from portal.inventory.selectors import devices_for
 from portal.operations import rollouts
@@ -27,7 +26,7 @@ class RolloutForm(forms.Form):
     percent = forms.IntegerField(min_value=0, max_value=100, initial=10, label="Share of devices (%)",
                                  help_text="Devices of every company, chosen by a stable hash: raising it later "
                                            "keeps those already chosen.")
-    dynamic_group = forms.ModelChoiceField(queryset=DynamicGroup.objects.none(), required=False,
+    dynamic_group = forms.ModelChoiceField(queryset=None, required=False,
                                            label="Dynamic group first",
                                            help_text="Its devices are offered the version whatever the share.")
 
