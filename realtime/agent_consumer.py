@@ -54,6 +54,7 @@ from realtime.agent_protocol import (
 from realtime.dispatch import DirectDispatch
 from realtime.hello_writer import HELLOS
 from realtime.inventory_writer import INVENTORIES
+from realtime.reconnect_pacing import reconnect_spread
 from realtime.remote_protocol import MAX_CHUNK, WINDOW, pack_for_agent, unpack_from_agent
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,12 @@ def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
         logger.warning("device %s connects more than %s times a minute; refused", device.pk, CONNECT_LIMIT.count)
         return None
     return device.pk, device.heartbeat_interval
+
+
+def _welcome_extras(*, device_id: int, agent_version: str) -> tuple[dict[str, Any] | None, float]:
+    """What the welcome adds from the database, in one trip to a thread: an agent update on offer, and the
+    window the fleet spreads reconnects over (both read at most every few seconds per process)."""
+    return update_offer_for(device_id=device_id, agent_version=agent_version), reconnect_spread()
 
 
 class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
@@ -298,9 +305,10 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
             raise ObjectDoesNotExist(f"device {self.device_id} is gone")
         self.said_hello = True
         agent_metrics.connected()
-        offer = await agent_db(update_offer_for)(device_id=self.device_id, agent_version=hello.agent_version)
+        offer, spread = await agent_db(_welcome_extras)(device_id=self.device_id, agent_version=hello.agent_version)
         await self._send({"type": "welcome", "device_id": self.device_id,
                           "heartbeat_interval": self.heartbeat_interval, "inventory_hash": greeting.inventory_hash,
+                          "reconnect_spread": spread,
                           "server_version": settings.FLEETWATCH_VERSION,
                           "signing_public_key": public_key_text(), "signing_key_endorsement": key_endorsement(),
                           **({"agent_update": offer} if offer else {})})

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import os
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -27,12 +30,21 @@ def _with_fresh_connection(work: Callable[[], _T]) -> _T:
         close_old_connections()
 
 
+def _lower_this_threads_priority(niceness: int) -> None:
+    """On Linux a thread is a task of its own, so its niceness can be raised alone: the scheduler then gives a
+    busy process's other threads (the event loop answering sockets) the core first. Elsewhere ``setpriority``
+    with a thread id would name a process, so it is left alone."""
+    if niceness and sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
 class BatchWriter(abc.ABC):
     """Subclasses keep their own queue, say whether it holds work and write one batch of it."""
 
-    def __init__(self, *, name: str) -> None:
+    def __init__(self, *, name: str, niceness: int = 0) -> None:
         self._name = name
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fleetwatch-{name}")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fleetwatch-{name}",
+                                            initializer=_lower_this_threads_priority, initargs=(niceness,))
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
 

@@ -62,21 +62,32 @@ def websocket_url(server: str) -> str:
     return f"{scheme}://{parsed.netloc}{parsed.path.rstrip('/')}/ws/agent/"
 
 
+# The longest reconnect window a server may ask for (a server of 180,000 agents at 300 reconnects a second).
+MAX_RECONNECT_SPREAD = 600.0
+
+
 @dataclass
 class Backoff:
     initial: float
     maximum: float
     attempt: int = 0
+    # The server's advice, from its welcome: the window over which its whole fleet should spread a reconnect.
+    spread: float = 0.0
 
     def next_delay(self) -> float:
-        """Full jitter: a random wait up to an exponentially growing cap, so a restarted server is not
-        hit by every agent at once."""
-        cap = min(self.maximum, self.initial * 2 ** self.attempt)
+        """Full jitter: a random wait up to an exponentially growing cap, and never under the server's spread,
+        so a restarted server is not hit by every agent at once — its fleet comes back at a pace it takes."""
+        cap = max(min(self.maximum, self.initial * 2 ** self.attempt), self.spread, self.initial / 2)
         self.attempt += 1
         return random.uniform(self.initial / 2, cap)
 
     def reset(self) -> None:
         self.attempt = 0
+
+    def advised(self, spread: object) -> None:
+        """Take the welcome's ``reconnect_spread`` (seconds); anything but a sane number leaves it as it was."""
+        if isinstance(spread, int | float) and not isinstance(spread, bool) and 0 <= spread < float("inf"):
+            self.spread = min(float(spread), MAX_RECONNECT_SPREAD)
 
 
 @dataclass
@@ -200,6 +211,7 @@ class AgentRunner:
                 self._pin_signing_key(frame)
                 self._consider_update(frame)
                 self.backoff.reset()
+                self.backoff.advised(frame.get("reconnect_spread"))
                 await self.actions.attach(self._sender(socket))
                 self.remote.attach(send_text=self._sender(socket), send_bytes=socket.send)
             elif kind == "action":

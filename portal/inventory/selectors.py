@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from portal.access import Actor, visible_to
+from portal.access import Actor, rows_for_system, visible_to
 from portal.inventory.models import (
+    AgentCredential,
     Device,
     DeviceInventory,
     DeviceService,
@@ -47,3 +48,8 @@ def inventory_changes_for(*, actor: Actor) -> QuerySet[InventoryChange]:
 
 def metric_samples_for(*, actor: Actor) -> QuerySet[MetricSample]:
     return visible_to(MetricSample.objects.all(), actor)
+
+
+def connectable_agent_count() -> int:
+    """System read (no actor): agents holding a live token, i.e. how many may reconnect at once."""
+    return rows_for_system(AgentCredential).filter(revoked_at__isnull=True).count()

@@ -4,9 +4,10 @@ Each simulated agent enrolls through `POST /api/agent/enroll/` (16 at a time, on
 MDM roll-out does), connects with its token, says hello with the real agent's capabilities, sends its
 full inventory (the real agent's recorded `collect` output, varied per agent) when the server's hash
 differs, heartbeats at the interval the server gives, keeps websocket pings at 20 s, and reconnects with
-the real agent's full-jitter backoff. Prints enrollment rate, connects and failed connects, heartbeat-ack
-p50/p99, the server's CPU and memory (all its web processes), how a reconnect storm after a server
-restart went, and the real agent's own footprint at a 30 s interval.
+the real agent's full-jitter backoff (never under the reconnect window its welcome gives). Prints
+enrollment rate, connects and failed connects, heartbeat-ack p50/p99, the server's CPU and memory (all its
+web processes), how a reconnect storm after a server restart went, and the real agent's own footprint at a
+30 s interval.
 
 Uses a throw-away database: a fresh SQLite file, or ``DATABASE_URL`` (emptied first).
 """
@@ -184,6 +185,7 @@ async def _agent(token: str, number: int, url: str, shared: Shared, acks: list[f
                 interval = welcome["heartbeat_interval"]
                 in_session = True
                 backoff.reset()
+                backoff.advised(welcome.get("reconnect_spread"))  # as the real agent does
                 _add(shared.connected)
                 _add(shared.connects)
                 if welcome.get("inventory_hash") != content_hash:

@@ -1,4 +1,4 @@
-"""Benchmark: ``devices(first: 100)`` with site, company and group, the dashboard's device list
+"""Benchmark: ``devices(first: 100)`` with site, company and group, the dashboard's overview and device list
 (first page, a search, filters) and the global search box as it answers while typing, over 10,000 devices.
 
 Prints median and p95 latency and the SQL query count of each. Runs against a throw-away database: a fresh
@@ -96,6 +96,7 @@ def _dashboard_pages(runs: int, device_count: int) -> None:
     client.force_login(User.objects.get(username="bench"))
     company = Company.objects.order_by("pk").first()
     pages = {
+        "overview": ("/", {}),
         "device list, first page": ("/devices/", {}),
         "device list, search 'host-0042' (htmx swap)": ("/devices/", {"q": "host-0042", "HTTP_HX_REQUEST": "true"}),
         "device list, search an IP '10.16.200.7'": ("/devices/", {"q": "10.16.200.7", "HTTP_HX_REQUEST": "true"}),

@@ -4,12 +4,15 @@ batches, one per device at a time (a newer one replaces an older one not yet wri
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 
 import pytest
 
 from portal.inventory.models import DeviceInventory, InstalledSoftware
 from portal.inventory.pending import PendingInventory, Stored, apply_inventories
-from realtime.inventory_writer import InventoryWriter
+from realtime.inventory_writer import NICENESS, InventoryWriter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,3 +61,16 @@ def test_an_inventory_from_the_socket_waits_compressed_and_is_written_as_sent(te
     assert apply_inventories([pending]) == {tenant_a.device.pk: Stored.CHANGED}
     assert InstalledSoftware.objects.filter(device=tenant_a.device).count() == 501
     assert DeviceInventory.objects.get(device=tenant_a.device).content_hash == "f" * 64
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is a Linux scheduler feature")
+def test_the_inventory_writer_thread_runs_at_a_lower_priority_than_the_event_loop():
+    def niceness_here() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def on_the_writer_thread() -> int:
+        return await InventoryWriter()._on_thread(niceness_here)
+
+    loop_niceness = niceness_here()
+    assert asyncio.run(on_the_writer_thread()) == min(loop_niceness + NICENESS, 19)
+    assert niceness_here() == loop_niceness  # the process and its other threads keep theirs
