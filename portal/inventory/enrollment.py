@@ -99,9 +99,13 @@ def _clean_facts(facts: dict[str, Any]) -> dict[str, str]:
     return {name: value[: FACT_LIMITS.get(name, 255)] for name, value in cleaned.items()}
 
 
-@transaction.atomic
 def enroll_agent(*, enrollment_token: str, facts: dict[str, Any]) -> Enrollment:
-    """Exchange an enrollment token and the agent's facts for a new device and its agent token."""
+    """Exchange an enrollment token and the agent's facts for a new device and its agent token.
+
+    Everything that only reads (the token, the facts, the device's placement) is checked before the
+    transaction: on SQLite a write transaction holds the database's one write lock from its start, so a
+    roll-out's enrollments queued behind each other's reads. The token's use is still taken atomically at
+    the end (a token revoked or used up meanwhile rolls the new device back)."""
     parts = parse_token(enrollment_token, prefix=EnrollmentToken.PREFIX)
     if parts is None:
         raise EnrollmentRefused("The enrollment token is malformed.")
@@ -116,13 +120,14 @@ def enroll_agent(*, enrollment_token: str, facts: dict[str, Any]) -> Enrollment:
                     agent_version=clean["agent_version"], status=DeviceStatus.UNKNOWN,
                     heartbeat_interval=settings.FLEETWATCH_HEARTBEAT_SECONDS)
     device.full_clean()
-    device.save()
-    agent_token = issue_agent_token(device=device)
-    actor = system_actor(f"enrollment {token.key_id}")
-    record(actor=actor, action="device.enrolled", target=device, company_id=device.company_id,
-           after=snapshot(device) | {"enrollment_token": token.key_id})
-    publish("device.created", company_id=device.company_id, id=device.pk)
-    _take_one_use(token)
+    with transaction.atomic():
+        device.save()
+        agent_token = _new_agent_token(device=device)
+        actor = system_actor(f"enrollment {token.key_id}")
+        record(actor=actor, action="device.enrolled", target=device, company_id=device.company_id,
+               after=snapshot(device) | {"enrollment_token": token.key_id})
+        publish("device.created", company_id=device.company_id, id=device.pk)
+        _take_one_use(token)
     return Enrollment(device=device, agent_token=agent_token)
 
 
@@ -143,6 +148,11 @@ def _take_one_use(token: EnrollmentToken) -> None:
 def issue_agent_token(*, device: Device) -> str:
     """A new agent token for a device; earlier tokens of the device are revoked."""
     AgentCredential.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return _new_agent_token(device=device)
+
+
+def _new_agent_token(*, device: Device) -> str:
+    """A token for a device that holds none yet (a device just enrolled)."""
     parts = new_token_parts()
     AgentCredential.objects.create(device=device, key_id=parts.key_id, secret_digest=digest_secret(parts.secret))
     return format_token(parts, prefix=AgentCredential.PREFIX)
