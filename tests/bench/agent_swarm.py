@@ -256,10 +256,15 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
 
 
-def _wait_connected(shared: Shared, target: int, limit: float) -> float:
-    started = time.perf_counter()
+def _wait_connected(shared: Shared, target: int, limit: float, *, since: float | None = None,
+                    progress: list[tuple[int, int]] | None = None) -> float:
+    """Seconds until ``target`` agents connected (or ``limit``), from ``since``; ``progress`` gets how many
+    had every 15 s."""
+    started = time.perf_counter() if since is None else since
     while shared.connects.value < target and time.perf_counter() - started < limit:
         time.sleep(0.25)
+        if progress is not None and time.perf_counter() - started >= 15 * (len(progress) + 1):
+            progress.append((15 * (len(progress) + 1), shared.connects.value))
     return time.perf_counter() - started
 
 
@@ -307,13 +312,14 @@ def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_
     fleet.start(on_listening=listening)
     shared.server_up.set()
     answered_after = time.perf_counter() - restarted_at
-    _wait_connected(shared, len(tokens), 180)
-    took = time.perf_counter() - restarted_at
+    progress: list[tuple[int, int]] = []
+    took = _wait_connected(shared, len(tokens), 180, since=restarted_at, progress=progress)
     listened = listening_after[0] if listening_after else answered_after
     print(f"  reconnect storm after a restart: {shared.connects.value}/{len(tokens)} back {took:.1f} s after "
           f"run_fleet was started (its port listened after {listened:.1f} s, "
           f"its health page answered after {answered_after:.1f} s); "
-          f"{shared.failed_while_up.value} failed connects once the port listened")
+          f"{shared.failed_while_up.value} failed connects once the port listened; back after "
+          f"{', '.join(f'{at} s: {count}' for at, count in progress) or '-'}")
     shared.stop.set()
     acks: list[float] = []
     errors: dict[str, int] = {}
