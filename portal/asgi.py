@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from portal.operations.metrics import remove_files_of_ended_processes  # noqa: E402
 from portal.operations.services import ensure_beating  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
+from realtime.agent_http_handler import AgentHttpHandler, is_agent_http  # noqa: E402
 from realtime.auth import ActorMiddleware  # noqa: E402
 from realtime.autobahn_logging import format_config_only_when_debugging  # noqa: E402
 
@@ -31,9 +32,12 @@ router = ProtocolTypeRouter({
     "http": django_http,
     "websocket": ActorMiddleware(URLRouter(websocket_urlpatterns)),
 })
+agent_http = AgentHttpHandler()
 
 
 async def application(scope, receive, send):
     """The router, after making sure this process beats (started on the loop of its first connection)."""
     ensure_beating()
+    if is_agent_http(scope):  # enrollment and the heartbeat fallback: see realtime/agent_http_handler.py
+        return await agent_http(scope, receive, send)
     return await router(scope, receive, send)

@@ -276,7 +276,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "realtime.layers.PooledRedisChannelLayer",
+            "BACKEND": "realtime.layers.FleetRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8's default socket timeout equals the layer's 5 s blocking receive and
                 # kills consumers. The pool waits up to 30 s for one of its connections (see the layer).

@@ -1,13 +1,21 @@
 """The channel layers: Channels' in-memory layer with its expiry sweep rate-limited (embedded), and
-channels-redis with a pool that waits for a connection (with Redis)."""
+channels-redis with a pool that waits for a connection and per-process agent groups (with Redis)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
+from collections import defaultdict
+from typing import Any
 
 import redis.asyncio
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
+
+logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 1.0
 
@@ -43,3 +51,158 @@ class PooledRedisChannelLayer(RedisChannelLayer):
         host = dict(self.hosts[index])
         address = host.pop("address")
         return redis.asyncio.BlockingConnectionPool.from_url(address, **host)
+
+
+# Groups of one member each, held in the process of that member: an agent's socket (``agent.<device id>``).
+PROCESS_LOCAL_GROUP_PREFIXES = ("agent.",)
+SUBSCRIBED_WITHIN_SECONDS = 5.0
+RESUBSCRIBE_AFTER_SECONDS = 1.0
+
+
+class _LoopGroups:
+    """One event loop's process-local groups and its subscription to the messages sent to them."""
+
+    def __init__(self) -> None:
+        self.members: defaultdict[str, set[str]] = defaultdict(set)
+        self.subscribed = asyncio.Event()
+        self.listener: asyncio.Task | None = None
+        self.deliveries: set[asyncio.Future] = set()
+
+
+class FleetRedisChannelLayer(PooledRedisChannelLayer):
+    """channels-redis, except that an agent socket's group lives in the memory of the process holding it.
+
+    Upstream keeps every group in Redis: each agent handshake adds its socket to its device's group (two
+    commands) and each disconnect takes it out again. In a reconnect storm of 15,000 agents those commands
+    queued behind each other on the pool while the event loop was saturated, and handshakes timed out
+    waiting for them. A device's group has exactly one member, on the process that holds its socket, so here
+    joining and leaving one is a dictionary update. A message for such a group is published once on a Redis
+    pub/sub channel that every process of the fleet (of this prefix) subscribes to; each process hands it to
+    the sockets of that group it holds (most hold none and drop it) through the socket's own channel. The
+    handshake and the disconnect cost no Redis command at all. Like every channel-layer message, one that no
+    process holds a member for is dropped (actions are acknowledged at their own level and fetched again on
+    the agent's next hello).
+
+    Pub/sub runs on the first host: with several hosts (sharding), every process subscribes there."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.local_groups_channel = f"{self.prefix}:process-local-groups"
+        self.subscriber_name = f"{self.prefix}-agent-groups"  # as CLIENT LIST shows it
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopGroups] = {}
+
+    @staticmethod
+    def is_process_local(group: str) -> bool:
+        return group.startswith(PROCESS_LOCAL_GROUP_PREFIXES)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        if not self.is_process_local(group):
+            await super().group_add(group, channel)
+            return
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        groups = await self._subscribed_groups()
+        groups.members[group].add(channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        if not self.is_process_local(group):
+            await super().group_discard(group, channel)
+            return
+        groups = self._loops.get(asyncio.get_running_loop())
+        if groups is None:
+            return
+        members = groups.members.get(group)
+        if members is not None:
+            members.discard(channel)
+            if not members:
+                del groups.members[group]
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        if not self.is_process_local(group):
+            await super().group_send(group, message)
+            return
+        assert self.require_valid_group_name(group), "Group name not valid"
+        await self.connection(0).publish(self.local_groups_channel, self.serialize({"g": group, "m": message}))
+
+    def local_members(self, group: str) -> set[str]:
+        """This process's (this loop's) sockets in a process-local group."""
+        groups = self._loops.get(asyncio.get_running_loop())
+        return set(groups.members.get(group, ())) if groups is not None else set()
+
+    async def _subscribed_groups(self) -> _LoopGroups:
+        loop = asyncio.get_running_loop()
+        groups = self._loops.get(loop)
+        if groups is None:
+            groups = self._loops[loop] = _LoopGroups()
+        if groups.listener is None or groups.listener.done():
+            groups.listener = loop.create_task(self._listen(groups), name="fleetwatch-agent-groups")
+        if not groups.subscribed.is_set():
+            try:
+                await asyncio.wait_for(asyncio.shield(groups.subscribed.wait()), SUBSCRIBED_WITHIN_SECONDS)
+            except TimeoutError:
+                raise ConnectionError("Could not subscribe to the agent groups' channel on Redis.") from None
+        return groups
+
+    async def _listen(self, groups: _LoopGroups) -> None:
+        """Hand each published message to this process's members of its group, resubscribing after an outage
+        (messages published meanwhile are lost, as they are for every Redis command during one)."""
+        while True:
+            pool = self.create_pool(0)
+            pool.connection_kwargs["client_name"] = self.subscriber_name
+            client = redis.asyncio.Redis(connection_pool=pool)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.local_groups_channel)
+                    async for published in pubsub.listen():
+                        if published["type"] == "subscribe":
+                            groups.subscribed.set()
+                        elif published["type"] == "message":
+                            self._deliver_locally(groups, published["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                groups.subscribed.clear()
+                logger.warning("agent groups' subscription lost (%s: %s); subscribing again",
+                               type(error).__name__, error)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose(close_connection_pool=True)
+            await asyncio.sleep(RESUBSCRIBE_AFTER_SECONDS)
+
+    def _deliver_locally(self, groups: _LoopGroups, data: bytes) -> None:
+        try:
+            envelope = self.deserialize(data)
+            members = groups.members.get(envelope["g"])
+            message = envelope["m"]
+        except Exception:
+            logger.warning("a malformed message on the agent groups' channel was dropped")
+            return
+        for channel in members or ():
+            # Through channels-redis's own send: its receive loop blocks on Redis for whichever socket holds
+            # the process's receive lock, and would not see a message put straight into a local queue.
+            delivery = asyncio.ensure_future(self._send_to_member(channel, message))
+            groups.deliveries.add(delivery)  # held until done: the loop keeps only weak references to tasks
+            delivery.add_done_callback(groups.deliveries.discard)
+
+    async def _send_to_member(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await self.send(channel, message)
+        except ChannelFull:
+            logger.warning("channel %s is full; a message for its agent group was dropped", channel)
+        except Exception as error:
+            logger.warning("could not hand a message to %s (%s: %s)", channel, type(error).__name__, error)
+
+    async def flush(self) -> None:
+        await self._stop_listening()
+        await super().flush()
+
+    async def close_pools(self) -> None:
+        await self._stop_listening()
+        await super().close_pools()
+
+    async def _stop_listening(self) -> None:
+        groups = self._loops.pop(asyncio.get_running_loop(), None)
+        if groups is not None and groups.listener is not None:
+            groups.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await groups.listener

@@ -28,7 +28,7 @@ def test_database_follows_database_url(db):
 def test_channel_layer_and_broker_follow_redis_url():
     layer = get_channel_layer()
     if os.environ.get("REDIS_URL"):
-        assert type(layer).__name__ == "PooledRedisChannelLayer"
+        assert type(layer).__name__ == "FleetRedisChannelLayer"
         assert settings.Q_CLUSTER["redis"] == os.environ["REDIS_URL"]
         assert "orm" not in settings.Q_CLUSTER
     else:

@@ -1,3 +1,0 @@
-from fleetwatch_agent.cli import main
-
-main()

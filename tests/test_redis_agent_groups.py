@@ -1,0 +1,129 @@
+"""With Redis, an agent socket's group lives in the process holding the socket: joining and leaving it
+touch no Redis key, and a message for it, sent from any process, is published once and handed over by
+the process that holds the socket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+
+import pytest
+import redis.asyncio
+
+from realtime.layers import FleetRedisChannelLayer
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _layer(prefix: str) -> FleetRedisChannelLayer:
+    return FleetRedisChannelLayer(hosts=[{"address": REDIS_URL, "socket_timeout": None, "max_connections": 20,
+                                          "timeout": 10}], prefix=prefix)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"fleetwatch-groups-test-{secrets.token_hex(4)}"
+
+
+async def _nothing_arrives(layer: FleetRedisChannelLayer, channel: str) -> bool:
+    try:
+        await asyncio.wait_for(layer.receive(channel), 0.5)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def _close(*layers: FleetRedisChannelLayer) -> None:
+    for layer in layers:
+        await layer.flush()
+
+
+def test_a_message_for_an_agent_reaches_the_process_holding_its_socket_and_no_other(prefix):
+    async def scenario() -> None:
+        first, second, worker = _layer(prefix), _layer(prefix), _layer(prefix)  # two web processes, a task worker
+        on_first, on_second = await first.new_channel(), await second.new_channel()
+        await first.group_add("agent.5", on_first)
+        await second.group_add("agent.6", on_second)
+        await worker.group_send("agent.5", {"type": "agent.deliver", "n": 1})
+        assert await asyncio.wait_for(first.receive(on_first), 5) == {"type": "agent.deliver", "n": 1}
+        assert await _nothing_arrives(second, on_second)
+        await first.group_send("agent.6", {"type": "agent.cancel", "action_id": 9})
+        assert await asyncio.wait_for(second.receive(on_second), 5) == {"type": "agent.cancel", "action_id": 9}
+        # Nothing of the agent groups is kept in Redis: a handshake costs no command at all.
+        keys = await first.connection(0).keys(f"{prefix}:group:*")
+        assert keys == []
+        await _close(first, second, worker)
+
+    asyncio.run(scenario())
+
+
+def test_a_socket_that_left_its_group_gets_nothing_more(prefix):
+    async def scenario() -> None:
+        web, worker = _layer(prefix), _layer(prefix)
+        channel = await web.new_channel()
+        await web.group_add("agent.7", channel)
+        assert web.local_members("agent.7") == {channel}
+        await web.group_discard("agent.7", channel)
+        await web.group_discard("agent.7", channel)  # twice is harmless, as upstream
+        assert web.local_members("agent.7") == set()
+        await worker.group_send("agent.7", {"type": "agent.disconnect"})
+        assert await _nothing_arrives(web, channel)
+        await _close(web, worker)
+
+    asyncio.run(scenario())
+
+
+def test_other_groups_stay_in_redis_for_every_process(prefix):
+    async def scenario() -> None:
+        first, second = _layer(prefix), _layer(prefix)
+        on_first, on_second = await first.new_channel(), await second.new_channel()
+        await first.group_add("company.3", on_first)
+        await second.group_add("company.3", on_second)
+        assert await first.connection(0).zcard(first._group_key("company.3")) == 2
+        await first.group_send("company.3", {"type": "event"})
+        assert await asyncio.wait_for(first.receive(on_first), 5) == {"type": "event"}
+        assert await asyncio.wait_for(second.receive(on_second), 5) == {"type": "event"}
+        await _close(first, second)
+
+    asyncio.run(scenario())
+
+
+def test_garbage_on_the_channel_is_dropped_and_a_lost_subscription_comes_back(prefix):
+    async def scenario() -> None:
+        web, worker = _layer(prefix), _layer(prefix)
+        channel = await web.new_channel()
+        await web.group_add("agent.8", channel)
+        admin = redis.asyncio.Redis.from_url(REDIS_URL)
+        await admin.publish(web.local_groups_channel, b"\x00not msgpack")
+        await admin.publish(web.local_groups_channel, web.serialize({"no": "group"}))
+        # Redis drops the subscriber's connection (a restart, a network cut): it subscribes again.
+        killed = 0
+        for client in await admin.client_list(_type="pubsub"):
+            if client.get("name") == web.subscriber_name:
+                killed += await admin.client_kill_filter(_id=client["id"])
+        assert killed == 1
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if web._loops[asyncio.get_running_loop()].subscribed.is_set() and any(
+                    client.get("name") == web.subscriber_name
+                    for client in await admin.client_list(_type="pubsub")):
+                break
+        await worker.group_send("agent.8", {"type": "agent.deliver"})
+        assert await asyncio.wait_for(web.receive(channel), 5) == {"type": "agent.deliver"}
+        await admin.aclose()
+        await _close(web, worker)
+
+    asyncio.run(scenario())
+
+
+def test_a_join_fails_clearly_when_redis_cannot_be_reached(prefix):
+    layer = FleetRedisChannelLayer(hosts=[{"address": "redis://127.0.0.1:1/0", "socket_timeout": 1}], prefix=prefix)
+
+    async def scenario() -> None:
+        channel = await layer.new_channel()
+        with pytest.raises(ConnectionError, match="agent groups"):
+            await layer.group_add("agent.9", channel)
+        await layer.close_pools()
+
+    asyncio.run(scenario())
