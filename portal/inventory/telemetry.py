@@ -298,18 +298,28 @@ def _json_list(data: dict[str, Any], key: str, limit: int = 500) -> list[Any]:
 
 
 def _insert_rows(model: type, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Insert plain rows with one ``executemany``.
+    """Insert plain rows: with one ``executemany`` (SQLite), or one ``COPY`` (PostgreSQL).
 
     A first inventory is ~1,000 rows; building a model instance per row and letting bulk_create compile
-    them cost ~100 ms per inventory, which a fleet's first connect multiplies by thousands."""
+    them cost ~100 ms per inventory, which a fleet's first connect multiplies by thousands. On PostgreSQL
+    even 1,000 single-row INSERTs in one pipeline took ~45 ms of an inventory's ~130 ms, with the server
+    parsing and planning each; ``COPY`` streams the rows as one statement."""
     if not rows:
         return
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(model._meta.get_field(column).column) for column in columns)
-    placeholders = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # model metadata only
+                for row in rows:
+                    copy.write_row(row)
+            return
+        placeholders = ", ".join(["%s"] * len(columns))
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)  # noqa: S608 (model metadata)
 
+
+CHANGE_COLUMNS = ("device", "at", "kind", "change", "name", "before", "after")
+CHANGE_ATTRIBUTES = ("device_id", "at", "kind", "change", "name", "before", "after")
 
 Plan = tuple[list[InventoryChange], Callable[[], None]]
 """What an inventory changes (history rows) and the writes that store it, run later inside the lock."""
@@ -521,7 +531,8 @@ def _write_inventory(device: Device, data: dict[str, Any], content_hash: str, at
     for kind_changes, write in plans:
         write()
         changes += kind_changes
-    InventoryChange.objects.bulk_create(_bounded(changes, device=device, at=at), batch_size=1000)
+    _insert_rows(InventoryChange, CHANGE_COLUMNS, [tuple(getattr(change, column) for column in CHANGE_ATTRIBUTES)
+                                                   for change in _bounded(changes, device=device, at=at)])
     os_version = _text(system.get("os_version"))
     hostname = _text(system.get("hostname"))
     serial_number = _text(system.get("serial_number"), 100)

@@ -128,6 +128,21 @@ def test_garbage_inventory_is_stored_as_far_as_it_makes_sense(tenant_a):
     assert list(InstalledSoftware.objects.filter(device=tenant_a.device).values_list("name", flat=True)) == ["ok"]
 
 
+def test_names_with_tabs_newlines_backslashes_and_quotes_are_stored_as_sent(tenant_a):
+    """Rows go in with COPY on PostgreSQL: characters its text format escapes come back unchanged."""
+    awkward = ["tab\there", "new\nline", "back\\slash \\N", "quote ' \" ; --", "nul-free ünïcödé ✓", "\\."]
+    data = {"software": [{"name": name, "version": name, "source": "dpkg"} for name in awkward],
+            "services": [{"name": name, "status": "running"} for name in awkward]}
+    assert apply_inventory(device_id=tenant_a.device.pk, content_hash="e" * 64, data=data)
+    stored = dict(InstalledSoftware.objects.filter(device=tenant_a.device).values_list("name", "version"))
+    assert stored == {name: name for name in awkward}
+    assert set(DeviceService.objects.filter(device=tenant_a.device).values_list("name", flat=True)) == set(awkward)
+    data["software"] = data["software"][1:]  # one removed: its history row holds the awkward name
+    assert apply_inventory(device_id=tenant_a.device.pk, content_hash="f" * 64, data=data)
+    assert list(InventoryChange.objects.filter(device=tenant_a.device, change="removed")
+                .values_list("name", "before")) == [(awkward[0], awkward[0])]
+
+
 def test_connection_state_follows_the_newest_connection(tenant_a, published):
     device = tenant_a.device
     mark_agent_connected(device_id=device.pk, connection_id="first", agent_version="0.1.0")
