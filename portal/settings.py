@@ -283,6 +283,9 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 200, "timeout": 30}],
                 "prefix": os.environ.get("FLEETWATCH_CHANNEL_PREFIX", "fleetwatch"),
                 "capacity": 1000,
+                # All of a process's sockets share one inbox list in Redis: with thousands of agents per
+                # process, a reconnect storm hands over one message per hello (see realtime/layers.py).
+                "channel_capacity": {"specific.*": 20000},
                 "expiry": 60,
             },
         }

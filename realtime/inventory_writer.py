@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from portal.inventory.pending import PendingInventory, Stored, apply_inventories
 from realtime.batch_writer import BatchWriter
@@ -20,6 +21,11 @@ logger = logging.getLogger(__name__)
 # SQLite's one write lock without waiting on a stream of inventories.
 BATCH = 8
 PAUSE_SECONDS = 0.01
+# After each batch the writer also rests as long as the batch took: at most half of the process's time goes
+# to inventories. Niceness lowers only the thread's share of the CPU, not of Python's one interpreter lock,
+# and on PostgreSQL the server's own work for the rows runs in another process at normal priority; in a
+# 15,000-agent first connect a writer running flat out kept the loop from answering handshakes in time.
+REST_PER_BUSY_SECOND = 1.0
 # A fleet's first connect is minutes of inventory CPU (~25 ms each) on the cores that also answer every
 # handshake and heartbeat: the writer's thread runs at a lower priority, so an inventory waits, not an ack.
 NICENESS = 10
@@ -48,6 +54,7 @@ class InventoryWriter(BatchWriter):
         return bool(self._pending)
 
     async def _write_some(self) -> None:
+        started = time.monotonic()
         device_ids = list(self._pending)[:BATCH]
         batch = [self._pending.pop(device_id) for device_id in device_ids]
         try:
@@ -58,7 +65,7 @@ class InventoryWriter(BatchWriter):
         for pending, outcome in batch:
             if not outcome.done():
                 outcome.set_result(outcomes.get(pending.device_id, Stored.FAILED))
-        await asyncio.sleep(PAUSE_SECONDS)
+        await asyncio.sleep(max(PAUSE_SECONDS, (time.monotonic() - started) * REST_PER_BUSY_SECOND))
 
 
 INVENTORIES = InventoryWriter()

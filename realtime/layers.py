@@ -11,7 +11,6 @@ from collections import defaultdict
 from typing import Any
 
 import redis.asyncio
-from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 
@@ -57,6 +56,14 @@ class PooledRedisChannelLayer(RedisChannelLayer):
 PROCESS_LOCAL_GROUP_PREFIXES = ("agent.",)
 SUBSCRIBED_WITHIN_SECONDS = 5.0
 RESUBSCRIBE_AFTER_SECONDS = 1.0
+# What channels-redis's send does for a process's channel, in one round trip.
+SEND_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+if redis.call('ZCOUNT', KEYS[1], '-inf', '+inf') >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
 
 
 class _LoopGroups:
@@ -185,12 +192,21 @@ class FleetRedisChannelLayer(PooledRedisChannelLayer):
             delivery.add_done_callback(groups.deliveries.discard)
 
     async def _send_to_member(self, channel: str, message: dict[str, Any]) -> None:
+        """channels-redis's ``send`` to one of this process's channels, as one script instead of four round
+        trips (expire old messages, count, add, set expiry): a reconnect storm hands over one message per
+        hello."""
+        key = self.prefix + self.non_local_name(channel)
+        connection = self.connection(self.consistent_hash(channel))
+        now = time.time()
         try:
-            await self.send(channel, message)
-        except ChannelFull:
-            logger.warning("channel %s is full; a message for its agent group was dropped", channel)
+            added = await connection.eval(
+                SEND_SCRIPT, 1, key, int(now) - int(self.expiry), self.get_capacity(channel), now,
+                self.serialize({**message, "__asgi_channel__": channel}), int(self.expiry))
         except Exception as error:
             logger.warning("could not hand a message to %s (%s: %s)", channel, type(error).__name__, error)
+            return
+        if not added:
+            logger.warning("channel %s is full; a message for its agent group was dropped", channel)
 
     async def flush(self) -> None:
         await self._stop_listening()

@@ -127,3 +127,22 @@ def test_a_join_fails_clearly_when_redis_cannot_be_reached(prefix):
         await layer.close_pools()
 
     asyncio.run(scenario())
+
+
+def test_a_process_whose_inbox_is_full_drops_the_message_instead_of_growing(prefix, caplog):
+    async def scenario() -> list[dict]:
+        web = FleetRedisChannelLayer(hosts=[{"address": REDIS_URL, "socket_timeout": None}], prefix=prefix,
+                                     capacity=2)
+        worker = _layer(prefix)
+        channel = await web.new_channel()
+        await web.group_add("agent.10", channel)
+        for number in range(4):
+            await worker.group_send("agent.10", {"type": "agent.deliver", "n": number})
+        await asyncio.sleep(0.5)
+        received = [await asyncio.wait_for(web.receive(channel), 5) for _ in range(2)]
+        assert await _nothing_arrives(web, channel)
+        await _close(web, worker)
+        return received
+
+    assert [message["n"] for message in asyncio.run(scenario())] == [0, 1]
+    assert caplog.text.count("is full; a message for its agent group was dropped") == 2

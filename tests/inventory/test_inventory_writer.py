@@ -4,6 +4,7 @@ batches, one per device at a time (a newer one replaces an older one not yet wri
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import threading
@@ -74,3 +75,32 @@ def test_the_inventory_writer_thread_runs_at_a_lower_priority_than_the_event_loo
     loop_niceness = niceness_here()
     assert asyncio.run(on_the_writer_thread()) == min(loop_niceness + NICENESS, 19)
     assert niceness_here() == loop_niceness  # the process and its other threads keep theirs
+
+
+def test_the_writer_rests_after_each_batch_as_long_as_the_batch_took(monkeypatch):
+    """At most half of the process's time goes to inventories, so handshakes and acks get the rest."""
+    import time
+
+    from realtime import inventory_writer
+
+    batches: list[tuple[float, float]] = []
+
+    def slow_apply(batch: list[PendingInventory]) -> dict[int, Stored]:
+        started = time.monotonic()
+        time.sleep(0.2)
+        batches.append((started, time.monotonic()))
+        return {pending.device_id: Stored.CHANGED for pending in batch}
+
+    monkeypatch.setattr(inventory_writer, "apply_inventories", slow_apply)
+    monkeypatch.setattr(inventory_writer, "BATCH", 1)
+
+    async def submit_three() -> list[Stored]:
+        writer = InventoryWriter()
+        outcomes = [writer.submit(PendingInventory(device_id=device_id, content_hash="h", data={}))
+                    for device_id in (1, 2, 3)]
+        return [await asyncio.wait_for(outcome, 10) for outcome in outcomes]
+
+    assert asyncio.run(submit_three()) == [Stored.CHANGED] * 3
+    assert len(batches) == 3
+    for (_, ended), (next_started, _) in itertools.pairwise(batches):
+        assert next_started - ended >= 0.2 * inventory_writer.REST_PER_BUSY_SECOND  # asyncio.sleep never wakes early
