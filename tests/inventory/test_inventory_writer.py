@@ -104,3 +104,33 @@ def test_the_writer_rests_after_each_batch_as_long_as_the_batch_took(monkeypatch
     assert len(batches) == 3
     for (_, ended), (next_started, _) in itertools.pairwise(batches):
         assert next_started - ended >= 0.2 * inventory_writer.REST_PER_BUSY_SECOND  # asyncio.sleep never wakes early
+
+
+def test_the_writer_rests_on_while_the_event_loop_is_late(monkeypatch):
+    """A loop that wakes a rest late is busy with handshakes and acks: inventories wait (up to a bound)."""
+    import time
+
+    from realtime import inventory_writer
+
+    monkeypatch.setattr(inventory_writer, "BUSY_REST_SECONDS", 0.05)
+    monkeypatch.setattr(inventory_writer, "MAX_BUSY_RESTS", 4)
+
+    async def rests_while(busy: bool) -> int:
+        sleeps: list[float] = []
+        real_sleep = asyncio.sleep
+
+        async def counting_sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            await real_sleep(seconds)
+            if busy:
+                time.sleep(0.1)  # another task held the loop meanwhile
+
+        monkeypatch.setattr(inventory_writer.asyncio, "sleep", counting_sleep)
+        try:
+            await InventoryWriter()._rest(busy_seconds=0.0)
+        finally:
+            monkeypatch.setattr(inventory_writer.asyncio, "sleep", real_sleep)
+        return len(sleeps)
+
+    assert asyncio.run(rests_while(False)) == 1
+    assert asyncio.run(rests_while(True)) == 4  # rested on, and stopped at the bound
