@@ -23,7 +23,6 @@ from portal.actions.delivery import AgentReport
 from portal.actions.signing import key_endorsement, public_key_text
 from portal.events.groups import agent_group
 from portal.events.relay import ensure_relay_running
-from portal.inventory.enrollment import AgentTokenRejected, authenticate_agent
 from portal.inventory.pending import PendingInventory, Stored
 from portal.inventory.telemetry import (
     HEARTBEATS,
@@ -56,6 +55,7 @@ from realtime.hello_writer import HELLOS
 from realtime.inventory_writer import INVENTORIES
 from realtime.reconnect_pacing import reconnect_spread
 from realtime.remote_protocol import MAX_CHUNK, WINDOW, pack_for_agent, unpack_from_agent
+from realtime.token_checker import TokenChecker
 
 logger = logging.getLogger(__name__)
 
@@ -122,21 +122,26 @@ def ensure_heartbeat_flusher() -> None:
         _flusher = loop.create_task(_flush_heartbeats_forever(), name="fleetwatch-heartbeat-flusher")
 
 
-@agent_db
-def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
+TOKENS = TokenChecker(touch=HEARTBEATS.touch_credential, stale_after_seconds=STALE_HANDSHAKE_SECONDS)
+
+
+async def _authenticate(raw: str, queued_at: float) -> tuple[int, int] | str | None:
     """The device and its heartbeat interval; None for a refused token or a device connecting too often,
     STALE for a handshake that waited too long to be worth checking."""
     if time.monotonic() - queued_at > STALE_HANDSHAKE_SECONDS:
         return STALE
     try:
-        device = authenticate_agent(raw=raw, touch=HEARTBEATS.touch_credential)
-    except AgentTokenRejected:
+        identity = await TOKENS.check(raw, queued_at)
+    except TimeoutError:
+        return STALE
+    if identity is None:
         return None
     # Counted per token (its key id), so a re-enrolled device starts afresh and ids never collide.
     if CONNECTS.take(raw.split("_")[1]):
-        logger.warning("device %s connects more than %s times a minute; refused", device.pk, CONNECT_LIMIT.count)
+        logger.warning("device %s connects more than %s times a minute; refused", identity.device_id,
+                       CONNECT_LIMIT.count)
         return None
-    return device.pk, device.heartbeat_interval
+    return identity.device_id, identity.heartbeat_interval
 
 
 def _welcome_extras(*, device_id: int, agent_version: str) -> tuple[dict[str, Any] | None, float]:

@@ -180,6 +180,35 @@ def authenticate_agent(*, raw: str, touch: Callable[[int], None] | None = None) 
     return credential.device
 
 
+@dataclass(frozen=True)
+class AgentIdentity:
+    device_id: int
+    heartbeat_interval: int
+
+
+def authenticate_agents(*, raws: list[str], touch: Callable[[int], None]) -> dict[str, AgentIdentity]:
+    """``authenticate_agent`` for many presented tokens in one query (the agent sockets' handshakes of the
+    last moment): the device behind each valid, unrevoked token; the others are left out. Last uses go to
+    ``touch``, as above."""
+    presented = {raw: parts for raw in raws if (parts := parse_token(raw, prefix=AgentCredential.PREFIX))}
+    rows = {key_id: row for key_id, *row in AgentCredential.objects.filter(
+        key_id__in=sorted({parts.key_id for parts in presented.values()})).values_list(
+        "key_id", "pk", "secret_digest", "revoked_at", "last_used_at", "device_id", "device__heartbeat_interval")}
+    stale_before = timezone.now() - timedelta(minutes=1)
+    identities: dict[str, AgentIdentity] = {}
+    for raw, parts in presented.items():
+        row = rows.get(parts.key_id)
+        if row is None:
+            continue
+        credential_id, secret_digest, revoked_at, last_used_at, device_id, heartbeat_interval = row
+        if revoked_at is not None or not hmac.compare_digest(secret_digest, digest_secret(parts.secret)):
+            continue
+        if last_used_at is None or last_used_at < stale_before:
+            touch(credential_id)
+        identities[raw] = AgentIdentity(device_id=device_id, heartbeat_interval=heartbeat_interval)
+    return identities
+
+
 @transaction.atomic
 def revoke_agent_tokens(*, actor: Actor, device: Device) -> int:
     """Revoke the device's agent tokens: its socket closes within seconds and reconnects are refused."""
