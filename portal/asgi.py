@@ -11,6 +11,7 @@ django_http = get_asgi_application()
 # These need Django set up first.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from portal.operations.gc_pauses import watch_garbage_collection  # noqa: E402
 from portal.operations.metrics import remove_files_of_ended_processes  # noqa: E402
 from portal.operations.services import ensure_beating  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
@@ -25,6 +26,7 @@ format_config_only_when_debugging()
 gc.collect()
 gc.freeze()
 gc.set_threshold(50_000, 50, 100)
+watch_garbage_collection()
 
 remove_files_of_ended_processes()  # the metric files of web processes and workers that have ended
 

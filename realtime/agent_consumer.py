@@ -54,6 +54,7 @@ from realtime.dispatch import DirectDispatch
 from realtime.hello_writer import HELLOS
 from realtime.inventory_writer import INVENTORIES
 from realtime.reconnect_pacing import reconnect_spread
+from realtime.release_on_exit import release_held_devices_at_exit
 from realtime.remote_protocol import MAX_CHUNK, WINDOW, pack_for_agent, unpack_from_agent
 from realtime.token_checker import TokenChecker
 
@@ -310,6 +311,7 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
             raise ObjectDoesNotExist(f"device {self.device_id} is gone")
         self.said_hello = True
         agent_metrics.connected()
+        release_held_devices_at_exit(channel_name=self.channel_name)
         offer, spread = await agent_db(_welcome_extras)(device_id=self.device_id, agent_version=hello.agent_version)
         await self._send({"type": "welcome", "device_id": self.device_id,
                           "heartbeat_interval": self.heartbeat_interval, "inventory_hash": greeting.inventory_hash,

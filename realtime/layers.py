@@ -56,6 +56,7 @@ class PooledRedisChannelLayer(RedisChannelLayer):
 PROCESS_LOCAL_GROUP_PREFIXES = ("agent.",)
 SUBSCRIBED_WITHIN_SECONDS = 5.0
 RESUBSCRIBE_AFTER_SECONDS = 1.0
+HANDOVER_BATCH = 500
 # What channels-redis's send does for a process's channel, in one round trip.
 SEND_SCRIPT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
@@ -73,7 +74,9 @@ class _LoopGroups:
         self.members: defaultdict[str, set[str]] = defaultdict(set)
         self.subscribed = asyncio.Event()
         self.listener: asyncio.Task | None = None
-        self.deliveries: set[asyncio.Future] = set()
+        # Messages for this loop's members, handed over in the order they were published.
+        self.handovers: list[tuple[str, dict[str, Any]]] = []
+        self.handing_over: asyncio.Task | None = None
 
 
 class FleetRedisChannelLayer(PooledRedisChannelLayer):
@@ -184,29 +187,44 @@ class FleetRedisChannelLayer(PooledRedisChannelLayer):
         except Exception:
             logger.warning("a malformed message on the agent groups' channel was dropped")
             return
-        for channel in members or ():
-            # Through channels-redis's own send: its receive loop blocks on Redis for whichever socket holds
-            # the process's receive lock, and would not see a message put straight into a local queue.
-            delivery = asyncio.ensure_future(self._send_to_member(channel, message))
-            groups.deliveries.add(delivery)  # held until done: the loop keeps only weak references to tasks
-            delivery.add_done_callback(groups.deliveries.discard)
+        # Through channels-redis's own send: its receive loop blocks on Redis for whichever socket holds the
+        # process's receive lock, and would not see a message put straight into a local queue.
+        groups.handovers.extend((channel, message) for channel in members or ())
+        if groups.handovers and (groups.handing_over is None or groups.handing_over.done()):
+            groups.handing_over = asyncio.ensure_future(self._hand_over(groups))
 
-    async def _send_to_member(self, channel: str, message: dict[str, Any]) -> None:
-        """channels-redis's ``send`` to one of this process's channels, as one script instead of four round
+    async def _hand_over(self, groups: _LoopGroups) -> None:
+        """One task per loop hands the messages over in order (a configuration change, then a revocation,
+        arrive as they were sent), whatever queued meanwhile in one pipeline per Redis host."""
+        while groups.handovers:
+            batch, groups.handovers = groups.handovers[:HANDOVER_BATCH], groups.handovers[HANDOVER_BATCH:]
+            by_host: defaultdict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+            for channel, message in batch:  # a channel always hashes to the same host: its order is kept
+                by_host[self.consistent_hash(channel)].append((channel, message))
+            for index, handovers in by_host.items():
+                await self._send_to_members(index, handovers)
+
+    async def _send_to_members(self, index: int, handovers: list[tuple[str, dict[str, Any]]]) -> None:
+        """channels-redis's ``send`` to this process's channels, each as one script instead of four round
         trips (expire old messages, count, add, set expiry): a reconnect storm hands over one message per
         hello."""
-        key = self.prefix + self.non_local_name(channel)
-        connection = self.connection(self.consistent_hash(channel))
         now = time.time()
         try:
-            added = await connection.eval(
-                SEND_SCRIPT, 1, key, int(now) - int(self.expiry), self.get_capacity(channel), now,
-                self.serialize({**message, "__asgi_channel__": channel}), int(self.expiry))
+            async with self.connection(index).pipeline(transaction=False) as pipeline:
+                for channel, message in handovers:
+                    pipeline.eval(SEND_SCRIPT, 1, self.prefix + self.non_local_name(channel),
+                                  int(now) - int(self.expiry), self.get_capacity(channel), now,
+                                  self.serialize({**message, "__asgi_channel__": channel}), int(self.expiry))
+                results = await pipeline.execute(raise_on_error=False)
         except Exception as error:
-            logger.warning("could not hand a message to %s (%s: %s)", channel, type(error).__name__, error)
+            logger.warning("could not hand %s messages to this process's agent sockets (%s: %s)", len(handovers),
+                           type(error).__name__, error)
             return
-        if not added:
-            logger.warning("channel %s is full; a message for its agent group was dropped", channel)
+        for (channel, _), added in zip(handovers, results, strict=True):
+            if isinstance(added, Exception):
+                logger.warning("could not hand a message to %s (%s: %s)", channel, type(added).__name__, added)
+            elif not added:
+                logger.warning("channel %s is full; a message for its agent group was dropped", channel)
 
     async def flush(self) -> None:
         await self._stop_listening()
@@ -218,7 +236,10 @@ class FleetRedisChannelLayer(PooledRedisChannelLayer):
 
     async def _stop_listening(self) -> None:
         groups = self._loops.pop(asyncio.get_running_loop(), None)
-        if groups is not None and groups.listener is not None:
-            groups.listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await groups.listener
+        if groups is None:
+            return
+        for task in (groups.listener, groups.handing_over):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task

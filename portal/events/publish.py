@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -13,6 +14,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from portal.bulk_insert import insert_new
 from portal.events.groups import agent_group, api_token_group, company_group, user_group
@@ -25,9 +27,20 @@ _batch = threading.local()
 
 
 def uses_event_table() -> bool:
-    """True in embedded mode, where the channel layer lives inside one process only (anything but Redis)."""
-    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    return not backend.startswith("channels_redis.")
+    """True in embedded mode, where the channel layer's groups live inside one process only (anything but
+    channels-redis or a layer built on it)."""
+    return not _layer_reaches_every_process(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+
+
+@functools.cache
+def _layer_reaches_every_process(backend: str) -> bool:
+    """Whether the layer carries a group send to every process by itself. Asked of the class, not its dotted
+    path: a layer of ours built on channels-redis must not also relay events through the table (every
+    process relaying every event made each listener hear it once per process)."""
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    return bool(backend) and issubclass(import_string(backend), RedisChannelLayer | RedisPubSubChannelLayer)
 
 
 def publish(event: str, *, company_id: int | None, **ids: Any) -> None:

@@ -192,26 +192,46 @@ def mark_agents_connected(*, hellos: list[AgentHello]) -> dict[int, str | None]:
     moment: a reconnect storm is thousands a second, and SQLite takes one writer at a time). Returns the
     stored inventory hash of each device that still exists; a device named twice is held by its last hello."""
     device_ids = sorted({hello.device_id for hello in hellos})  # locked in id order, as the heartbeat writer
-    now = timezone.now()
+    stored_now = connection.ops.adapt_datetimefield_value(timezone.now())
     with transaction.atomic(), batched_publishing():
         devices = {device.pk: device for device in Device.objects.select_for_update().filter(
-            pk__in=device_ids).only("pk", "status", "company_id").order_by("pk")}
+            pk__in=device_ids).only("pk", "status", "company_id", "agent_connection").order_by("pk")}
+        held: dict[int, tuple[Any, ...]] = {}
         for hello in hellos:
             device = devices.get(hello.device_id)
             if device is None:
                 continue
-            changes: dict[str, Any] = {"status": DeviceStatus.ONLINE, "agent_connection": hello.connection_id,
-                                       "agent_channel": hello.channel[:200], "last_seen": now}
-            if hello.agent_version:
-                changes["agent_version"] = hello.agent_version[:32]
-            Device.objects.filter(pk=device.pk).update(**changes)
-            # One socket per device: whichever process holds an older one closes it.
-            publish_to_group(agent_group(device.pk), {"type": "agent.replaced", "connection_id": hello.connection_id})
+            held[device.pk] = (DeviceStatus.ONLINE.value, hello.connection_id, hello.channel[:200], stored_now,
+                               (hello.agent_version or "")[:32] or None, device.pk)
+            if device.agent_connection and device.agent_connection != hello.connection_id:
+                # One socket per device: whichever process holds the older one closes it. A device no
+                # connection holds (its socket closed cleanly) has none to close, so a fleet's reconnect
+                # after a restart sends nothing here.
+                publish_to_group(agent_group(device.pk), {"type": "agent.replaced",
+                                                          "connection_id": hello.connection_id})
+            device.agent_connection = hello.connection_id  # a second hello of the same batch replaces this one
             if device.status != DeviceStatus.ONLINE:
                 device.status = DeviceStatus.ONLINE
                 publish("device.status_changed", company_id=device.company_id, id=device.pk, status="online")
+        with connection.cursor() as cursor:
+            # One statement for the batch (a pipeline on PostgreSQL), not an ORM update per hello: this runs
+            # on a thread beside thousands of sockets, and compiling 500 updates held their interpreter lock.
+            cursor.executemany(
+                f"UPDATE {connection.ops.quote_name(Device._meta.db_table)} SET status = %s, "  # noqa: S608 (model metadata)
+                "agent_connection = %s, agent_channel = %s, last_seen = %s, "
+                "agent_version = COALESCE(%s, agent_version) WHERE id = %s", [held[pk] for pk in sorted(held)])
     hashes = dict(DeviceInventory.objects.filter(device_id__in=list(devices)).values_list("device_id", "content_hash"))
     return {device_id: hashes.get(device_id) for device_id in devices}
+
+
+def release_devices_held_through(*, channel_prefix: str) -> int:
+    """A server process is ending: the devices its sockets held are held by no connection. They stay online
+    until their agents come back or miss their heartbeats; their next hello then has no older socket to
+    close, so a fleet reconnecting after a restart announces nothing. Returns how many were released."""
+    if not channel_prefix.startswith("specific.") or not channel_prefix.endswith("!"):
+        raise ValueError("a process's channel prefix looks like 'specific.<process>!'")
+    return Device.objects.filter(agent_channel__startswith=channel_prefix).exclude(agent_connection="").update(
+        agent_connection="", agent_channel="")
 
 
 def stored_inventory_hash(*, device_id: int) -> str | None:

@@ -30,6 +30,9 @@ HANDSHAKES_REFUSED = Counter("fleetwatch_agent_handshakes_refused", "Agent conne
 HTTP_SECONDS = Histogram("fleetwatch_http_request_seconds", "HTTP answers by route, method and status class.",
                          ["route", "method", "status"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+GC_PAUSE_SECONDS = Histogram("fleetwatch_gc_pause_seconds", "Python's garbage collections in web processes, by "
+                             "generation: every thread of the process waits while one runs.", ["generation"],
+                             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 SNMP_CYCLE_SECONDS = Histogram("fleetwatch_snmp_chunk_seconds", "One SNMP poll chunk (a share of a cycle), from "
                                "start to stored results.", buckets=(0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120))
 SNMP_POLLS = Counter("fleetwatch_snmp_polls", "SNMP device polls, by result.", ["result"])

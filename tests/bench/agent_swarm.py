@@ -6,8 +6,9 @@ full inventory (the real agent's recorded `collect` output, varied per agent) wh
 differs, heartbeats at the interval the server gives, keeps websocket pings at 20 s, and reconnects with
 the real agent's full-jitter backoff (never under the reconnect window its welcome gives). Prints
 enrollment rate, connects and failed connects, heartbeat-ack p50/p99, the server's CPU and memory (all its
-web processes), how a reconnect storm after a server restart went, and the real agent's own footprint at a
-30 s interval.
+web processes), how long the fleet's first inventories took to be stored, how a reconnect storm after a
+server restart went (once they are stored; ``--restart-during-backlog`` restarts while they are still being
+written), and the real agent's own footprint at a 30 s interval.
 
 Uses a throw-away database: a fresh SQLite file, or ``DATABASE_URL`` (emptied first).
 """
@@ -268,7 +269,27 @@ def _wait_connected(shared: Shared, target: int, limit: float, *, since: float |
     return time.perf_counter() - started
 
 
-def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_processes: int) -> None:
+def _wait_inventories_stored(count: int, limit: float = 900) -> None:
+    """Wait until the first inventories of the whole fleet are stored, and say how long their writing went
+    on after the steady-state window (a fleet's first connect leaves a backlog the writers work off)."""
+    from django.db import connection
+
+    from portal.inventory.models import DeviceInventory
+
+    started = time.perf_counter()
+    stored = 0
+    while time.perf_counter() - started < limit:
+        stored = DeviceInventory.objects.count()
+        if stored >= count:
+            break
+        time.sleep(2)
+    connection.close()
+    print(f"  first inventories: {stored}/{count} stored {time.perf_counter() - started:.1f} s after the steady-state "
+          "window ended (the restart below is of a fleet whose inventories are stored)")
+
+
+def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_processes: int,
+           restart_during_backlog: bool) -> None:
     import psutil
 
     shared = Shared()
@@ -296,6 +317,9 @@ def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_
     held = [sum(1 for c in process.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED) for process in web]
     print(f"  steady state, {seconds:.0f} s: {shared.connected.value} connected (per web process {held}); "
           f"daphne CPU {cpu_share:.0f}% of one core over {len(web)} processes, RSS {rss:.0f} MB in all")
+
+    if not restart_during_backlog:
+        _wait_inventories_stored(len(tokens))
 
     shared.failed_while_up.value = 0
     shared.server_up.clear()
@@ -373,6 +397,9 @@ def main() -> None:
                         help="daphne processes run_fleet starts (default: one per core)")
     parser.add_argument("--client-processes", type=int, default=2,
                         help="processes the simulated agents are spread over")
+    parser.add_argument("--restart-during-backlog", action="store_true",
+                        help="restart right after the steady-state window, while first inventories are still "
+                             "being written (their agents send them again), instead of once all are stored")
     parser.add_argument("--footprint-seconds", type=float, default=60,
                         help="how long to watch the real agent (0: skip)")
     args = parser.parse_args()
@@ -390,7 +417,7 @@ def main() -> None:
     fleet.start()
     try:
         tokens = _enroll_all(f"http://127.0.0.1:{fleet.port}", enrollment_token, args.agents)
-        _swarm(tokens, fleet, args.seconds, args.ramp, args.client_processes)
+        _swarm(tokens, fleet, args.seconds, args.ramp, args.client_processes, args.restart_during_backlog)
         if args.footprint_seconds > 0:
             fleet.interval = 30
             fleet.stop()

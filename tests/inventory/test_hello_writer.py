@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from django.utils import timezone
 
+from portal.inventory import telemetry
 from portal.inventory.models import Device, DeviceInventory, DeviceStatus
 from portal.inventory.telemetry import AgentHello, mark_agents_connected
 from realtime import hello_writer
@@ -32,6 +33,35 @@ def test_a_batch_marks_each_device_held_by_its_last_hello(tenant_a, published):
     assert Device.objects.get(pk=tenant_a.device.pk).agent_connection == "only"
     status_events = [m for m in published if m["event"] == "device.status_changed"]
     assert [(m["id"], m["status"]) for m in status_events] == [(offline.pk, "online")]  # once, for the change
+
+
+def test_only_a_device_held_by_another_connection_is_told_it_was_replaced(tenant_a, monkeypatch):
+    published: list[tuple[str, dict]] = []
+    monkeypatch.setattr(telemetry, "publish_to_group", lambda group, message: published.append((group, message)))
+    free = DeviceFactory(site=tenant_a.site, status=DeviceStatus.OFFLINE, agent_connection="")
+    held = DeviceFactory(site=tenant_a.site, status=DeviceStatus.ONLINE, agent_connection="older")
+    again = DeviceFactory(site=tenant_a.site, status=DeviceStatus.ONLINE, agent_connection="same")
+    mark_agents_connected(hellos=[
+        AgentHello(device_id=free.pk, connection_id="first"),
+        AgentHello(device_id=held.pk, connection_id="newer"),
+        AgentHello(device_id=again.pk, connection_id="same"),
+        AgentHello(device_id=free.pk, connection_id="second"),  # the same batch: "first" must close
+    ])
+    replaced = [(group, m["connection_id"]) for group, m in published if m["type"] == "agent.replaced"]
+    # A reconnect storm of devices no socket holds announces nothing.
+    assert sorted(replaced) == sorted([(f"agent.{held.pk}", "newer"), (f"agent.{free.pk}", "second")])
+
+
+def test_an_ending_process_releases_only_the_devices_held_through_its_channels(tenant_a):
+    mine = DeviceFactory(site=tenant_a.site, agent_connection="a", agent_channel="specific.0123ab!x1")
+    other = DeviceFactory(site=tenant_a.site, agent_connection="b", agent_channel="specific.0123abcd!x2")
+    assert telemetry.release_devices_held_through(channel_prefix="specific.0123ab!") == 1
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert (mine.agent_connection, mine.agent_channel) == ("", "")
+    assert (other.agent_connection, other.agent_channel) == ("b", "specific.0123abcd!x2")
+    with pytest.raises(ValueError):
+        telemetry.release_devices_held_through(channel_prefix="")  # never every device at once
 
 
 def test_concurrent_hellos_are_written_together(tenant_a, monkeypatch):

@@ -20,7 +20,7 @@ from portal.inventory.enrollment import create_enrollment_token, enroll_agent
 from portal.inventory.models import Device, InstalledSoftware, InventoryChange, MetricSample
 from portal.inventory.telemetry import HEARTBEATS, MAX_CHANGES_PER_INVENTORY, apply_inventory, prune_inventory_history
 from realtime.agent_protocol import INVENTORY_LIMITS
-from tests.live import wait_for
+from tests.live import in_thread, wait_for
 
 HASH = "a" * 64
 
@@ -69,6 +69,29 @@ def test_a_second_socket_of_the_same_device_replaces_the_first(live_daphne, tena
     error, code, ack, status = asyncio.run(scenario())
     assert error["code"] == "replaced" and code == 4409 and ack == {"type": "ack", "seq": 1}
     assert status == "online"  # the old socket's close did not take the device offline
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_that_stops_releases_the_devices_it_held(live_daphne, tenant_a):
+    device_id, token = _enrolled(tenant_a, "held-at-shutdown")
+
+    def row() -> tuple[str, str, str]:
+        device = Device.objects.get(pk=device_id)
+        return device.agent_connection, device.agent_channel, device.status
+
+    async def scenario():
+        socket = await _open(live_daphne, token)
+        assert (await _hello(socket))["type"] == "welcome"
+        held = await in_thread(row)
+        await asyncio.to_thread(live_daphne.stop)  # SIGTERM, as a service manager stops it
+        await socket.close()
+        return held, await in_thread(row)
+
+    held, released = asyncio.run(scenario())
+    assert held[0] and held[1].startswith("specific.")
+    # Its next hello (after the restart) has no older socket to announce it replaced; it stays online
+    # until its agent comes back or misses its heartbeats.
+    assert released == ("", "", "online")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,63 @@
+"""Which way a published event travels: through the event table only when the channel layer's groups stay in
+their process. With Redis (channels-redis or our layer built on it) the layer itself reaches every process;
+relaying through the table as well made every process send every event, so each listener heard it once per
+web process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from portal.events.groups import company_group
+from portal.events.models import RealtimeEvent
+from portal.events.publish import publish, uses_event_table
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.mark.parametrize(("backend", "through_table"), [
+    ("realtime.layers.FleetRedisChannelLayer", False),
+    ("channels_redis.core.RedisChannelLayer", False),
+    ("channels_redis.pubsub.RedisPubSubChannelLayer", False),
+    ("realtime.peer_layer.PeerChannelLayer", True),
+    ("channels.layers.InMemoryChannelLayer", True),
+])
+def test_events_go_through_the_table_only_when_the_layer_stays_in_its_process(settings, backend, through_table):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend}}
+    assert uses_event_table() is through_table
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_an_event_reaches_a_listener_once_and_writes_no_row(settings, tenant_a):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.FleetRedisChannelLayer", "CONFIG": {
+        "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+        "prefix": f"fleetwatch-event-path-{secrets.token_hex(4)}"}}}
+    layer = get_channel_layer()
+    group = company_group(tenant_a.company.pk)
+
+    async def listen() -> str:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        return channel
+
+    async def heard(channel: str) -> list[dict]:
+        messages = []
+        try:
+            while True:
+                messages.append(await asyncio.wait_for(layer.receive(channel), 1.0))
+        except TimeoutError:
+            return messages
+
+    channel = async_to_sync(listen)()
+    with transaction.atomic():
+        publish("device.updated", company_id=tenant_a.company.pk, id=tenant_a.device.pk)
+    assert not RealtimeEvent.objects.exists()
+    messages = async_to_sync(heard)(channel)
+    assert [message["event"] for message in messages] == ["device.updated"]
+    async_to_sync(layer.flush)()
