@@ -11,6 +11,7 @@ django_http = get_asgi_application()
 # These need Django set up first.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from portal.events.publish import send_through_this_loop  # noqa: E402
 from portal.operations.gc_pauses import watch_garbage_collection  # noqa: E402
 from portal.operations.metrics import remove_files_of_ended_processes  # noqa: E402
 from portal.operations.services import ensure_beating  # noqa: E402
@@ -40,6 +41,7 @@ agent_http = AgentHttpHandler()
 async def application(scope, receive, send):
     """The router, after making sure this process beats (started on the loop of its first connection)."""
     ensure_beating()
+    send_through_this_loop()
     if is_agent_http(scope):  # enrollment and the heartbeat fallback: see realtime/agent_http_handler.py
         return await agent_http(scope, receive, send)
     return await router(scope, receive, send)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import zlib
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.core.files import locks
+from django.utils.functional import cached_property
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,47 @@ class JsonSerializer:
         except (ValueError, UnicodeDecodeError):
             logger.warning("a cache entry in Redis is not JSON; treated as missing")
             return None
+
+
+class SharedRedisCacheClient(RedisCacheClient):
+    """Django's Redis cache client, keeping one redis-py client per connection pool.
+
+    Upstream builds a new ``redis.Redis`` for every cache call; since redis-py 6 each construction sets up an
+    event dispatcher with half a dozen listeners, so an enrollment's rate-limit check built three of them
+    and left them for the garbage collector. A client is safe to share between threads (it takes a
+    connection from its pool per command)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: str | None = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return client
+
+
+_SHARED_CLIENTS: dict[str, SharedRedisCacheClient] = {}
+_SHARED_CLIENTS_LOCK = threading.Lock()
+
+
+class FleetRedisCache(RedisCache):
+    """Django's Redis cache with one client (and its pools) per process and configuration.
+
+    Django makes a cache backend per thread and per request context, each with pools of its own, so every
+    enrollment request also opened a fresh Redis connection. Here they all share the client above. Set
+    ``OPTIONS["serializer"]`` to ``JsonSerializer``."""
+
+    @cached_property
+    def _cache(self) -> SharedRedisCacheClient:
+        identity = repr((self._servers, sorted(self._options.items())))
+        with _SHARED_CLIENTS_LOCK:
+            client = _SHARED_CLIENTS.get(identity)
+            if client is None:
+                client = _SHARED_CLIENTS[identity] = SharedRedisCacheClient(self._servers, **self._options)
+        return client
 
 
 class JsonFileCache(FileBasedCache):

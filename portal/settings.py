@@ -291,7 +291,7 @@ if REDIS_URL:
         }
     }
     # JSON, never pickles: whoever can write a key must not be able to run code here (portal/cache.py).
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+    CACHES = {"default": {"BACKEND": "portal.cache.FleetRedisCache", "LOCATION": REDIS_URL,
                           "OPTIONS": {"serializer": "portal.cache.JsonSerializer"}}}
     Q_BROKER = {"redis": REDIS_URL}
 else:

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,7 +23,9 @@ from portal.events.models import RealtimeEvent
 logger = logging.getLogger(__name__)
 RIGHTS_CHANGED = "actor.changed"
 SENDS_IN_FLIGHT = 50  # channel-layer sends at once when a batch goes out
+SEND_WAIT_SECONDS = 10.0
 _batch = threading.local()
+_server_loop: asyncio.AbstractEventLoop | None = None
 
 
 def uses_event_table() -> bool:
@@ -94,9 +96,8 @@ def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    in_flight = asyncio.Semaphore(SENDS_IN_FLIGHT)
 
-    async def send(group: str, message: dict[str, Any]) -> None:
+    async def send(group: str, message: dict[str, Any], in_flight: asyncio.Semaphore) -> None:
         async with in_flight:
             try:
                 await layer.group_send(group, message)
@@ -105,12 +106,45 @@ def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
                 logger.exception("could not publish %s to %s", message.get("event", message["type"]), group)
 
     async def send_all() -> None:
-        await asyncio.gather(*(send(group, message) for group, message in messages))
+        in_flight = asyncio.Semaphore(SENDS_IN_FLIGHT)
+        await asyncio.gather(*(send(group, message, in_flight) for group, message in messages))
 
     try:
-        async_to_sync(send_all)()
+        if not _sent_through_server_loop(send_all):
+            async_to_sync(send_all)()
     except Exception:
         logger.exception("could not publish %s events", len(messages))
+
+
+def send_through_this_loop() -> None:
+    """Called on a web process's event loop: what its writer threads publish goes out through this loop.
+
+    Those threads run no loop of their own, so ``async_to_sync`` made a new event loop for every batch, and
+    channels-redis (which keeps its connections per loop) a new Redis connection and client with it: a
+    thousand connections a minute in a reconnect storm, each a handshake with Redis and garbage to collect."""
+    global _server_loop
+    loop = asyncio.get_running_loop()
+    if _server_loop is not loop:
+        _server_loop = loop
+
+
+def _sent_through_server_loop(send_all: Callable[[], Awaitable[None]]) -> bool:
+    loop = _server_loop
+    if loop is None or not loop.is_running() or _running_loop() is not None:
+        return False
+    future = asyncio.run_coroutine_threadsafe(send_all(), loop)
+    try:
+        future.result(timeout=SEND_WAIT_SECONDS)
+    except TimeoutError:  # the sends go on; the writer does not wait for a loop that is that far behind
+        logger.warning("publishing %s waited over %s s for the server's event loop", "events", SEND_WAIT_SECONDS)
+    return True
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def announce_rights_changed(*, user_ids: Iterable[int] = (), api_token_ids: Iterable[int] = ()) -> None:

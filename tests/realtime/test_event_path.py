@@ -61,3 +61,49 @@ def test_with_redis_an_event_reaches_a_listener_once_and_writes_no_row(settings,
     messages = async_to_sync(heard)(channel)
     assert [message["event"] for message in messages] == ["device.updated"]
     async_to_sync(layer.flush)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_thread_publishes_through_the_server_loop(settings, tenant_a, monkeypatch):
+    """A web process's writer threads run no event loop: publishing used to make one per batch (and with it a
+    new Redis connection). With the process's loop known, their sends go out through it."""
+    import threading
+
+    from portal.events import publish as publishing
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.FleetRedisChannelLayer", "CONFIG": {
+        "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+        "prefix": f"fleetwatch-event-path-{secrets.token_hex(4)}"}}}
+    layer = get_channel_layer()
+    group = company_group(tenant_a.company.pk)
+    server_loop = asyncio.new_event_loop()
+    threading.Thread(target=server_loop.run_forever, daemon=True).start()
+
+    async def start_listening() -> str:
+        publishing.send_through_this_loop()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        return channel
+
+    async def heard(channel: str) -> list[dict]:
+        messages = []
+        try:
+            while True:
+                messages.append(await asyncio.wait_for(layer.receive(channel), 1.0))
+        except TimeoutError:
+            return messages
+
+    def no_new_loop(*args, **kwargs):
+        raise AssertionError("a writer thread made an event loop of its own to publish")
+
+    try:
+        channel = asyncio.run_coroutine_threadsafe(start_listening(), server_loop).result(10)
+        monkeypatch.setattr(publishing, "async_to_sync", no_new_loop)
+        with transaction.atomic():  # on a plain thread, as the hello and action writers are
+            publish("device.updated", company_id=tenant_a.company.pk, id=tenant_a.device.pk)
+        messages = asyncio.run_coroutine_threadsafe(heard(channel), server_loop).result(10)
+        assert [message["event"] for message in messages] == ["device.updated"]
+        asyncio.run_coroutine_threadsafe(layer.flush(), server_loop).result(10)
+    finally:
+        monkeypatch.setattr(publishing, "_server_loop", None)
+        server_loop.call_soon_threadsafe(server_loop.stop)

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 
-from portal.cache import JsonFileCache
+from portal.cache import FleetRedisCache, JsonFileCache
 
 
 class Planted:
@@ -26,11 +25,11 @@ class Planted:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _redis_cache() -> RedisCache:
+def _redis_cache() -> FleetRedisCache:
     location = settings.REDIS_URL or "redis://127.0.0.1:6379/15"
-    return RedisCache(location, {"OPTIONS": settings.CACHES["default"].get("OPTIONS")
-                                 if settings.REDIS_URL else {"serializer": "portal.cache.JsonSerializer"},
-                                 "KEY_PREFIX": "fleetwatch-test-pickle"})
+    return FleetRedisCache(location, {"OPTIONS": settings.CACHES["default"].get("OPTIONS")
+                                      if settings.REDIS_URL else {"serializer": "portal.cache.JsonSerializer"},
+                                      "KEY_PREFIX": "fleetwatch-test-pickle"})
 
 
 def test_the_configured_cache_serializes_json():
@@ -91,3 +90,23 @@ def test_the_default_cache_works_for_what_fleetwatch_stores():
     assert cache.get_many(["fleetwatch-test:mark"]) == {"fleetwatch-test:mark": 1}
     assert cache.add("fleetwatch-test:lock", "running", 30)
     cache.delete_many(["fleetwatch-test:mark", "fleetwatch-test:lock"])
+
+
+def test_the_redis_cache_keeps_one_client_shared_by_threads():
+    """Django builds a redis-py client per call (each with its event dispatcher and listeners) and pools per
+    thread and request; ours keeps one client per process and configuration, serving concurrent threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = _redis_cache()
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=False)
+    assert _redis_cache()._cache is cache._cache  # another thread's or request's backend shares it too
+
+    def count(number: int) -> int:
+        cache.add(f"shared-{number % 4}", 0, 30)
+        return cache.incr(f"shared-{number % 4}")
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(count, range(200)))
+        assert sorted(results) == sorted(n for _ in range(4) for n in range(1, 51))  # atomic, none lost
+    finally:
+        cache.delete_many([f"shared-{n}" for n in range(4)])

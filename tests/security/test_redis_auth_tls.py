@@ -20,7 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from django.core.cache.backends.redis import RedisCache
+
+from portal.cache import FleetRedisCache
 
 PASSWORD = "redis-pass-7f3a"
 
@@ -69,7 +70,7 @@ def tls_redis(tmp_path) -> Iterator[str]:
 
 
 def test_cache_channel_layer_and_broker_over_tls_with_a_password(tls_redis):
-    cache = RedisCache(tls_redis, {"OPTIONS": {"serializer": "portal.cache.JsonSerializer"}})
+    cache = FleetRedisCache(tls_redis, {"OPTIONS": {"serializer": "portal.cache.JsonSerializer"}})
     cache.set("fleetwatch-tls", {"ok": True}, 30)
     assert cache.get("fleetwatch-tls") == {"ok": True}
 
@@ -102,4 +103,4 @@ def test_a_wrong_password_is_refused(tls_redis):
 
     wrong = tls_redis.replace(PASSWORD, "guess")
     with pytest.raises(redis.exceptions.AuthenticationError):
-        RedisCache(wrong, {}).get("anything")
+        FleetRedisCache(wrong, {}).get("anything")
