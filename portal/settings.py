@@ -352,7 +352,7 @@ FLEETWATCH_HEARTBEAT_SECONDS = int(os.environ.get("FLEETWATCH_HEARTBEAT_SECONDS"
 FLEETWATCH_AGENT_DB_THREADS = int(os.environ.get("FLEETWATCH_AGENT_DB_THREADS", 8))
 # Reconnects a second the fleet is asked to keep to after a restart: each welcome tells the agent to spread
 # its first reconnect over (agents enrolled / this) seconds (realtime/reconnect_pacing.py).
-FLEETWATCH_RECONNECTS_PER_SECOND = int(os.environ.get("FLEETWATCH_RECONNECTS_PER_SECOND", 300))
+FLEETWATCH_RECONNECTS_PER_SECOND = int(os.environ.get("FLEETWATCH_RECONNECTS_PER_SECOND", 400))
 FLEETWATCH_OFFLINE_AFTER_MISSED = 3
 FLEETWATCH_METRICS_RETENTION_DAYS = int(os.environ.get("FLEETWATCH_METRICS_RETENTION_DAYS", 30))
 FLEETWATCH_INVENTORY_HISTORY_DAYS = int(os.environ.get("FLEETWATCH_INVENTORY_HISTORY_DAYS", 180))

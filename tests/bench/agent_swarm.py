@@ -323,7 +323,9 @@ def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_
 
     shared.failed_while_up.value = 0
     shared.server_up.clear()
+    stopping_at = time.perf_counter()
     fleet.stop()
+    stopped_after = time.perf_counter() - stopping_at
     time.sleep(1)
     with shared.connects.get_lock():
         shared.connects.value = 0
@@ -340,7 +342,8 @@ def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_
     took = _wait_connected(shared, len(tokens), 180, since=restarted_at, progress=progress)
     listened = listening_after[0] if listening_after else answered_after
     print(f"  reconnect storm after a restart: {shared.connects.value}/{len(tokens)} back {took:.1f} s after "
-          f"run_fleet was started (its port listened after {listened:.1f} s, "
+          f"run_fleet was started (it took {stopped_after:.1f} s to stop, 1 s before the start; its port "
+          f"listened after {listened:.1f} s, "
           f"its health page answered after {answered_after:.1f} s); "
           f"{shared.failed_while_up.value} failed connects once the port listened; back after "
           f"{', '.join(f'{at} s: {count}' for at, count in progress) or '-'}")
