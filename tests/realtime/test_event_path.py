@@ -74,6 +74,7 @@ def test_a_writer_thread_publishes_through_the_server_loop(settings, tenant_a, m
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.FleetRedisChannelLayer", "CONFIG": {
         "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
         "prefix": f"fleetwatch-event-path-{secrets.token_hex(4)}"}}}
+    monkeypatch.setattr(publishing, "_server_loop", None)  # put back as it was (none) after the test
     layer = get_channel_layer()
     group = company_group(tenant_a.company.pk)
     server_loop = asyncio.new_event_loop()
@@ -105,5 +106,4 @@ def test_a_writer_thread_publishes_through_the_server_loop(settings, tenant_a, m
         assert [message["event"] for message in messages] == ["device.updated"]
         asyncio.run_coroutine_threadsafe(layer.flush(), server_loop).result(10)
     finally:
-        monkeypatch.setattr(publishing, "_server_loop", None)
         server_loop.call_soon_threadsafe(server_loop.stop)
