@@ -12,6 +12,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
@@ -39,9 +41,6 @@ def _layer_reaches_every_process(backend: str) -> bool:
     """Whether the layer carries a group send to every process by itself. Asked of the class, not its dotted
     path: a layer of ours built on channels-redis must not also relay events through the table (every
     process relaying every event made each listener hear it once per process)."""
-    from channels_redis.core import RedisChannelLayer
-    from channels_redis.pubsub import RedisPubSubChannelLayer
-
     return bool(backend) and issubclass(import_string(backend), RedisChannelLayer | RedisPubSubChannelLayer)
 
 
@@ -136,7 +135,7 @@ def _sent_through_server_loop(send_all: Callable[[], Awaitable[None]]) -> bool:
     try:
         future.result(timeout=SEND_WAIT_SECONDS)
     except TimeoutError:  # the sends go on; the writer does not wait for a loop that is that far behind
-        logger.warning("publishing %s waited over %s s for the server's event loop", "events", SEND_WAIT_SECONDS)
+        logger.warning("publishing waited over %s s for the server's event loop", SEND_WAIT_SECONDS)
     return True
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import threading
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from portal.events import publish as publishing
 from portal.events.groups import company_group
 from portal.events.models import RealtimeEvent
 from portal.events.publish import publish, uses_event_table
@@ -33,32 +35,37 @@ def test_events_go_through_the_table_only_when_the_layer_stays_in_its_process(se
     assert uses_event_table() is through_table
 
 
-@pytest.mark.django_db(transaction=True)
-def test_with_redis_an_event_reaches_a_listener_once_and_writes_no_row(settings, tenant_a):
+def _use_redis_layer(settings) -> None:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.FleetRedisChannelLayer", "CONFIG": {
         "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
         "prefix": f"fleetwatch-event-path-{secrets.token_hex(4)}"}}}
+
+
+async def _listen(layer, group: str) -> str:
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return channel
+
+
+async def _heard(layer, channel: str) -> list[dict]:
+    """Every message that arrives on ``channel`` until a second passes without one."""
+    messages = []
+    try:
+        while True:
+            messages.append(await asyncio.wait_for(layer.receive(channel), 1.0))
+    except TimeoutError:
+        return messages
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_an_event_reaches_a_listener_once_and_writes_no_row(settings, tenant_a):
+    _use_redis_layer(settings)
     layer = get_channel_layer()
-    group = company_group(tenant_a.company.pk)
-
-    async def listen() -> str:
-        channel = await layer.new_channel()
-        await layer.group_add(group, channel)
-        return channel
-
-    async def heard(channel: str) -> list[dict]:
-        messages = []
-        try:
-            while True:
-                messages.append(await asyncio.wait_for(layer.receive(channel), 1.0))
-        except TimeoutError:
-            return messages
-
-    channel = async_to_sync(listen)()
+    channel = async_to_sync(_listen)(layer, company_group(tenant_a.company.pk))
     with transaction.atomic():
         publish("device.updated", company_id=tenant_a.company.pk, id=tenant_a.device.pk)
     assert not RealtimeEvent.objects.exists()
-    messages = async_to_sync(heard)(channel)
+    messages = async_to_sync(_heard)(layer, channel)
     assert [message["event"] for message in messages] == ["device.updated"]
     async_to_sync(layer.flush)()
 
@@ -67,32 +74,15 @@ def test_with_redis_an_event_reaches_a_listener_once_and_writes_no_row(settings,
 def test_a_writer_thread_publishes_through_the_server_loop(settings, tenant_a, monkeypatch):
     """A web process's writer threads run no event loop: publishing used to make one per batch (and with it a
     new Redis connection). With the process's loop known, their sends go out through it."""
-    import threading
-
-    from portal.events import publish as publishing
-
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.FleetRedisChannelLayer", "CONFIG": {
-        "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-        "prefix": f"fleetwatch-event-path-{secrets.token_hex(4)}"}}}
+    _use_redis_layer(settings)
     monkeypatch.setattr(publishing, "_server_loop", None)  # put back as it was (none) after the test
     layer = get_channel_layer()
-    group = company_group(tenant_a.company.pk)
     server_loop = asyncio.new_event_loop()
     threading.Thread(target=server_loop.run_forever, daemon=True).start()
 
     async def start_listening() -> str:
         publishing.send_through_this_loop()
-        channel = await layer.new_channel()
-        await layer.group_add(group, channel)
-        return channel
-
-    async def heard(channel: str) -> list[dict]:
-        messages = []
-        try:
-            while True:
-                messages.append(await asyncio.wait_for(layer.receive(channel), 1.0))
-        except TimeoutError:
-            return messages
+        return await _listen(layer, company_group(tenant_a.company.pk))
 
     def no_new_loop(*args, **kwargs):
         raise AssertionError("a writer thread made an event loop of its own to publish")
@@ -102,7 +92,7 @@ def test_a_writer_thread_publishes_through_the_server_loop(settings, tenant_a, m
         monkeypatch.setattr(publishing, "async_to_sync", no_new_loop)
         with transaction.atomic():  # on a plain thread, as the hello and action writers are
             publish("device.updated", company_id=tenant_a.company.pk, id=tenant_a.device.pk)
-        messages = asyncio.run_coroutine_threadsafe(heard(channel), server_loop).result(10)
+        messages = asyncio.run_coroutine_threadsafe(_heard(layer, channel), server_loop).result(10)
         assert [message["event"] for message in messages] == ["device.updated"]
         asyncio.run_coroutine_threadsafe(layer.flush(), server_loop).result(10)
     finally:
