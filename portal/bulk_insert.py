@@ -5,9 +5,9 @@ SQLite it sends 999 parameters per statement. For a 5-task profile on 1,000 devi
 5,000 audit events) that was ~1 s of the ~1.5 s the queueing took, against ~0.2 s spent in the database.
 Here each column's conversion is chosen once, values the database driver takes as they are (a ``str`` for
 a text column, an ``int`` for an integer or key column) pass straight through, and the rows go in
-multi-row INSERTs as large as the database allows, returning their ids in order. Everything else is what
-``bulk_create`` does: ``auto_now``/``auto_now_add`` fields set, the instances given their ids and marked
-saved. No signals are sent (``bulk_create`` sends none either).
+multi-row INSERTs as large as SQLite allows, returning their ids in order, or on PostgreSQL with COPY.
+Everything else is what ``bulk_create`` does: ``auto_now``/``auto_now_add`` fields set, the instances given
+their ids and marked saved. No signals are sent (``bulk_create`` sends none either).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ _TAKEN_AS_IS: dict[type[models.Field], type] = {
     models.PositiveIntegerField: int, models.PositiveBigIntegerField: int, models.PositiveSmallIntegerField: int,
     models.AutoField: int, models.BigAutoField: int, models.BooleanField: bool,
 }
-ROWS_PER_STATEMENT_POSTGRESQL = 1000
 _NOTHING = object()
 
 
@@ -52,13 +51,12 @@ def insert_new(objs: Sequence[_M], *, using: str = "default") -> list[_M]:
     columns = ", ".join(quote(field.column) for field in fields)
     row_placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     connection.ensure_connection()
-    per_statement = _rows_per_statement(connection, len(fields))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            _insert_in_a_pipeline(cursor, objs, converters, attnames, using=using,
-                                  sql=f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {row_placeholders} "  # noqa: S608
-                                      f"RETURNING {quote(meta.pk.column)}")
+            _copy_in(cursor, objs, converters, attnames, using=using, table=meta.db_table, pk_column=meta.pk.column,
+                     sql=f"COPY {quote(meta.db_table)} ({quote(meta.pk.column)}, {columns}) FROM STDIN")
             return list(objs)
+        per_statement = _rows_per_statement(connection, len(fields))
         for start in range(0, len(objs), per_statement):
             chunk = objs[start:start + per_statement]
             params: list[Any] = []
@@ -75,22 +73,27 @@ def insert_new(objs: Sequence[_M], *, using: str = "default") -> list[_M]:
     return list(objs)
 
 
-def _insert_in_a_pipeline(cursor: Any, objs: Sequence[_M], converters: list[Callable[[Any], Any]],
-                          attnames: list[str], *, using: str, sql: str) -> None:
-    """PostgreSQL: one single-row INSERT sent for every row in one pipeline (psycopg's ``executemany``).
+def _copy_in(cursor: Any, objs: Sequence[_M], converters: list[Callable[[Any], Any]], attnames: list[str], *,
+             using: str, table: str, pk_column: str, sql: str) -> None:
+    """PostgreSQL: the rows' ids taken from the table's sequence in one query, then every row sent with COPY.
 
-    psycopg binds parameters on the client and parses a statement's text for its placeholders each time one
-    is too large to cache: a multi-row INSERT of 1,000 rows × 20 columns spent more time being parsed than
-    in the database (1.5 s of a 3.1 s roll-out of 5,000 actions). One short statement is parsed once."""
-    rows = [[convert(obj.__dict__[attname]) for convert, attname in zip(converters, attnames, strict=True)]
-            for obj in objs]
+    INSERTs cost a statement each on the server, even pipelined (5,000 actions and their 5,000 audit events
+    were ~1.2 s of a 2.2 s roll-out); COPY writes them as one stream. The ids come from the same sequence
+    the table's default draws from, in ascending order, so rows inserted together keep the order they were
+    given in, as with ``INSERT … RETURNING``."""
     driver_cursor = cursor.cursor
-    driver_cursor.executemany(sql, rows, returning=True)
-    for obj in objs:
-        (obj.pk,) = driver_cursor.fetchone()
+    driver_cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                          [table, pk_column, len(objs)])
+    ids = sorted(pk for (pk,) in driver_cursor.fetchall())
+    with driver_cursor.copy(sql) as copy:
+        for pk, obj in zip(ids, objs, strict=True):
+            values = obj.__dict__
+            copy.write_row([pk, *(convert(values[attname]) for convert, attname in zip(converters, attnames,
+                                                                                        strict=True))])
+    for pk, obj in zip(ids, objs, strict=True):
+        obj.pk = pk
         obj._state.adding = False
         obj._state.db = using
-        driver_cursor.nextset()
 
 
 def _converter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
@@ -109,8 +112,6 @@ def _converter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
 
 
 def _rows_per_statement(connection: Any, column_count: int) -> int:
-    if connection.vendor == "sqlite":
-        # The library's own limit (32,766 since SQLite 3.32), not Django's conservative 999.
-        limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        return max(1, limit // column_count)
-    return ROWS_PER_STATEMENT_POSTGRESQL
+    """SQLite: the library's own limit (32,766 since SQLite 3.32), not Django's conservative 999."""
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, limit // column_count)

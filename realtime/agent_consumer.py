@@ -32,7 +32,7 @@ from portal.inventory.telemetry import (
     heartbeat_from,
     mark_agent_disconnected,
 )
-from portal.operations.rollouts import update_offer_for
+from portal.operations.rollouts import no_offer_known, update_offer_for
 from portal.ratelimit import Limit, ProcessWindows
 from realtime import agent_metrics
 from realtime.action_writer import ACTIONS
@@ -53,7 +53,7 @@ from realtime.agent_protocol import (
 from realtime.dispatch import DirectDispatch
 from realtime.hello_writer import HELLOS
 from realtime.inventory_writer import INVENTORIES
-from realtime.reconnect_pacing import reconnect_spread
+from realtime.reconnect_pacing import counted_spread, reconnect_spread
 from realtime.release_on_exit import release_held_devices_at_exit
 from realtime.remote_protocol import MAX_CHUNK, WINDOW, pack_for_agent, unpack_from_agent
 from realtime.token_checker import TokenChecker
@@ -149,6 +149,15 @@ def _welcome_extras(*, device_id: int, agent_version: str) -> tuple[dict[str, An
     """What the welcome adds from the database, in one trip to a thread: an agent update on offer, and the
     window the fleet spreads reconnects over (both read at most every few seconds per process)."""
     return update_offer_for(device_id=device_id, agent_version=agent_version), reconnect_spread()
+
+
+async def _welcome_extras_for(*, device_id: int, agent_version: str) -> tuple[dict[str, Any] | None, float]:
+    """``_welcome_extras``, from this process's memory when both are known there (nearly every welcome of a
+    reconnect storm), else through a database thread."""
+    spread = counted_spread()
+    if spread is not None and no_offer_known(agent_version=agent_version):
+        return None, spread
+    return await agent_db(_welcome_extras)(device_id=device_id, agent_version=agent_version)
 
 
 class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
@@ -306,13 +315,14 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
         self.takes_remote = "remote" in hello.capabilities
         self.sent_actions: set[int] = set()
         greeting = await HELLOS.greet(AgentHello(device_id=self.device_id, connection_id=self.connection_id,
-                                                 agent_version=hello.agent_version, channel=self.channel_name))
+                                                 agent_version=hello.agent_version, channel=self.channel_name),
+                                      takes_actions=self.takes_actions)
         if greeting is None:
             raise ObjectDoesNotExist(f"device {self.device_id} is gone")
         self.said_hello = True
         agent_metrics.connected()
         release_held_devices_at_exit(channel_name=self.channel_name)
-        offer, spread = await agent_db(_welcome_extras)(device_id=self.device_id, agent_version=hello.agent_version)
+        offer, spread = await _welcome_extras_for(device_id=self.device_id, agent_version=hello.agent_version)
         await self._send({"type": "welcome", "device_id": self.device_id,
                           "heartbeat_interval": self.heartbeat_interval, "inventory_hash": greeting.inventory_hash,
                           "reconnect_spread": spread,
@@ -322,7 +332,10 @@ class AgentConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if self.takes_actions:
             for frame in greeting.cancels:
                 await self._send(frame)
-            await self._deliver_actions()
+            if greeting.deliveries is not None:
+                await self._send_deliveries(greeting.deliveries)
+            if greeting.deliveries is None or len(greeting.deliveries) >= delivery.MAX_ACTIONS_PER_DELIVERY:
+                await self._deliver_actions()  # what the greeting could not carry
 
     async def _send_deliveries(self, frames: list[dict[str, Any]]) -> None:
         for frame in frames:

@@ -30,6 +30,14 @@ def reconnect_spread() -> float:
     return round(agents / max(1, settings.FLEETWATCH_RECONNECTS_PER_SECOND), 1)
 
 
+def counted_spread() -> float | None:
+    """``reconnect_spread()`` while its count is fresh, without counting; None when it needs counting."""
+    counted_at, agents = _counted
+    if time.monotonic() - counted_at > REFRESH_SECONDS:
+        return None
+    return round(agents / max(1, settings.FLEETWATCH_RECONNECTS_PER_SECOND), 1)
+
+
 def forget_count() -> None:
     global _counted
     _counted = (float("-inf"), 0)

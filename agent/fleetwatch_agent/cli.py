@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fleetwatch_agent import __version__, collect, reboots, self_update, service
 from fleetwatch_agent.config import AgentConfig, default_config_path, load_config
+from fleetwatch_agent.crypto import CryptoUnavailable
 from fleetwatch_agent.state import AgentState, StateStore, TokenStoreError, mask
 from fleetwatch_agent.transport import AgentRunner, TokenRefused, check_server_url, tls_context
 
@@ -97,6 +98,9 @@ def cmd_run(args: argparse.Namespace, config: AgentConfig) -> int:
     except (TokenStoreError, ValueError) as error:
         logging.error("%s", error)
         return EXIT_NOT_ENROLLED
+    except CryptoUnavailable as error:  # not a broken enrollment: the service manager starts the agent again
+        logging.error("cannot open the stored token: %s", error)
+        return 1
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import platform
-import plistlib
 import shutil
 import socket
 import subprocess
@@ -231,6 +230,8 @@ def _windows_uninstall_registry() -> list[dict[str, Any]]:
 
 
 def _mac_applications() -> list[dict[str, Any]]:
+    import plistlib  # macOS only: its XML parser is ~0.3 MB the agent carries nowhere else
+
     apps = []
     for bundle in Path("/Applications").glob("*.app"):
         info = bundle / "Contents" / "Info.plist"

@@ -7,16 +7,13 @@ tampered, expired and other-device actions; replays are caught by the ledger (ac
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fleetwatch_agent import crypto
 
 ENDORSEMENT_PREFIX = b"fleetwatch-signing-key:"
 SUPPORTED_TYPES = {"run_script", "reboot", "install_patches", "install_software", "scan_updates"}
@@ -46,16 +43,12 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _public_key(text: str) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-
-
 def _verify_signature(key_text: str, signature: str, data: bytes) -> bool:
+    """Checked by a child process (see crypto); one that cannot run is a refusal, never a pass."""
     try:
-        _public_key(key_text).verify(base64.b64decode(signature, validate=True), data)
-    except (InvalidSignature, ValueError, binascii.Error):
-        return False
-    return True
+        return crypto.verify_signature(public_key=key_text, signature=signature, data=data)
+    except crypto.CryptoUnavailable as error:
+        raise Refused("unverifiable", f"This agent could not check the signature: {error}") from error
 
 
 def action_id_of(frame: dict[str, Any]) -> int | None:
@@ -98,5 +91,9 @@ def verify(frame: dict[str, Any], *, pinned_key: str | None, device_id: int, now
 
 
 def endorsed(*, pinned_key: str, new_key: str, endorsement: str | None) -> bool:
-    """True when the pinned key signed ``new_key`` (a server key rotation)."""
-    return bool(endorsement) and _verify_signature(pinned_key, endorsement, ENDORSEMENT_PREFIX + new_key.encode())
+    """True when the pinned key signed ``new_key`` (a server key rotation); False when that cannot be checked."""
+    try:
+        return bool(endorsement) and _verify_signature(pinned_key, endorsement,
+                                                       ENDORSEMENT_PREFIX + new_key.encode())
+    except Refused:
+        return False

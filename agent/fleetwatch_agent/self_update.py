@@ -14,7 +14,6 @@ dependencies) and ``update.json``::
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -29,10 +28,7 @@ from pathlib import Path
 from ssl import SSLContext
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from fleetwatch_agent import __version__
+from fleetwatch_agent import __version__, crypto
 
 logger = logging.getLogger(__name__)
 LAUNCHED = "FLEETWATCH_AGENT_LAUNCHED"
@@ -145,10 +141,11 @@ def check(data: bytes, *, offer: Offer, pinned_key: str | None) -> None:
     if not pinned_key:
         raise UpdateRefused("no server key is pinned yet to check the update's signature")
     try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(pinned_key)).verify(
-            base64.b64decode(offer.signature), data)
-    except (InvalidSignature, ValueError) as error:
-        raise UpdateRefused("the update is not signed by the pinned server key") from error
+        signed = crypto.verify_signature(public_key=pinned_key, signature=offer.signature, data=data)
+    except crypto.CryptoUnavailable as error:
+        raise UpdateRefused(f"the update's signature could not be checked: {error}") from error
+    if not signed:
+        raise UpdateRefused("the update is not signed by the pinned server key")
 
 
 def download(*, server: str, offer: Offer, ssl_context: SSLContext | None) -> bytes:

@@ -10,8 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from fleetwatch_agent import crypto
 
 STATE_FILE = "agent.json"
 TOKEN_FILE = "token.enc"  # noqa: S105  (a file name, not a secret)
@@ -70,7 +69,7 @@ class StateStore:
         nonce = secrets.token_bytes(12)
         # The device id and server are bound in as associated data: a token file moved to another
         # agent's state, or an edited state file, fails to decrypt.
-        ciphertext = AESGCM(key).encrypt(nonce, token.encode(), self._associated_data(state))
+        ciphertext = crypto.seal_token(key=key, nonce=nonce, token=token, associated_data=self._associated_data(state))
         _write_private(self.key_path, key)
         _write_private(self.token_path, TOKEN_FORMAT_VERSION + nonce + ciphertext)
         self.save_state(state)
@@ -94,10 +93,10 @@ class StateStore:
         if len(key) != 32 or not blob.startswith(TOKEN_FORMAT_VERSION) or len(blob) < 3 + 12 + 16:
             raise TokenStoreError("The stored token or its key is damaged.")
         nonce, ciphertext = blob[3:15], blob[15:]
-        try:
-            return AESGCM(key).decrypt(nonce, ciphertext, self._associated_data(state)).decode()
-        except InvalidTag as error:
-            raise TokenStoreError("The stored token failed its integrity check (tampered or damaged).") from error
+        token = crypto.open_token(key=key, nonce=nonce, sealed=ciphertext, associated_data=self._associated_data(state))
+        if token is None:
+            raise TokenStoreError("The stored token failed its integrity check (tampered or damaged).")
+        return token
 
     def touch_contact(self, state: AgentState) -> None:
         """Record the last contact with the server, at most once a minute (it is shown by `status`)."""

@@ -79,6 +79,15 @@ def _active() -> tuple[AgentRollout | None, AgentRelease | None]:
     return rollout, release
 
 
+def no_offer_known(*, agent_version: str) -> bool:
+    """True when this process knows without the database that the welcome offers no update (no roll-out,
+    or the agent runs its version): a reconnect storm's welcomes then need no trip to a database thread."""
+    fetched_at, rollout, release = _cached
+    if time.monotonic() - fetched_at > CACHE_SECONDS:
+        return False
+    return rollout is None or release is None or agent_version == rollout.version or release.version != rollout.version
+
+
 def update_offer_for(*, device_id: int, agent_version: str) -> dict[str, Any] | None:
     """What the welcome tells an agent about a newer version: None when it is not in the ring."""
     rollout, release = _active()

@@ -61,8 +61,22 @@ def test_the_welcome_gives_the_window_for_the_fleets_size(tenant_a):
 
     try:
         answer = asyncio.run(welcome())
+        again = asyncio.run(welcome())  # from the process's memory this time (counted within the minute)
     finally:
         server.stop()
-    assert answer["type"] == "welcome"
-    assert answer["reconnect_spread"] == round(live / 2, 1)
+    assert answer["type"] == again["type"] == "welcome"
+    assert answer["reconnect_spread"] == again["reconnect_spread"] == round(live / 2, 1)
     assert live >= 4  # the revoked agent is not counted, the four others are
+
+
+def test_the_counted_window_is_known_without_counting_only_while_fresh(tenant_a, settings, monkeypatch):
+    from realtime import reconnect_pacing
+
+    settings.FLEETWATCH_RECONNECTS_PER_SECOND = 4
+    reconnect_pacing.forget_count()
+    assert reconnect_pacing.counted_spread() is None  # never counted: the welcome asks a database thread
+    counted = reconnect_pacing.reconnect_spread()
+    assert reconnect_pacing.counted_spread() == counted
+    monkeypatch.setattr(reconnect_pacing, "REFRESH_SECONDS", -1.0)
+    assert reconnect_pacing.counted_spread() is None  # stale: counted again
+    reconnect_pacing.forget_count()

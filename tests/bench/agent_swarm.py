@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import multiprocessing
 import os
@@ -288,8 +289,50 @@ def _wait_inventories_stored(count: int, limit: float = 900) -> None:
           "window ended (the restart below is of a fleet whose inventories are stored)")
 
 
+def _restart(fleet: Fleet, shared: Shared, fleet_size: int) -> None:
+    """Stop the server as a service manager would, start it again, and measure how the fleet comes back."""
+    shared.failed_while_up.value = 0
+    shared.server_up.clear()
+    stopping_at = time.perf_counter()
+    fleet.stop()
+    stopped_after = time.perf_counter() - stopping_at
+    time.sleep(1)
+    with shared.connects.get_lock():
+        shared.connects.value = 0
+    restarted_at = time.perf_counter()
+    listening_after: list[float] = []
+
+    def listening() -> None:
+        listening_after.append(time.perf_counter() - restarted_at)
+        shared.server_up.set()
+    fleet.start(on_listening=listening)
+    shared.server_up.set()
+    answered_after = time.perf_counter() - restarted_at
+    progress: list[tuple[int, int]] = []
+    took = _wait_connected(shared, fleet_size, 180, since=restarted_at, progress=progress)
+    listened = listening_after[0] if listening_after else answered_after
+    print(f"  reconnect storm after a restart: {shared.connects.value}/{fleet_size} back {took:.1f} s after "
+          f"run_fleet was started, {took + stopped_after + 1:.1f} s after it was told to stop (it took "
+          f"{stopped_after:.1f} s to stop, 1 s before the start; its port "
+          f"listened after {listened:.1f} s, "
+          f"its health page answered after {answered_after:.1f} s); "
+          f"{shared.failed_while_up.value} failed connects once the port listened; back after "
+          f"{', '.join(f'{at} s: {count}' for at, count in progress) or '-'}")
+
+
+def _watch_in_browser(fleet: Fleet, watched: tuple[int, str, str], rounds: int, fleet_size: int) -> None:
+    """Event → screen while the whole fleet heartbeats: a browser watches one device's row change."""
+    from tests.bench.live_latency import rounds_in_browser, summary
+
+    device_id, hostname, token = watched
+    latencies = asyncio.run(rounds_in_browser(port=fleet.port, device_id=device_id, hostname=hostname, token=token,
+                                              rounds=rounds))
+    print(f"  in a browser while {fleet_size} agents heartbeat ({rounds} rounds): {summary(latencies)}")
+
+
 def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_processes: int,
-           restart_during_backlog: bool) -> None:
+           restart_during_backlog: bool, restarts: int, watched: tuple[int, str, str] | None = None,
+           watch_rounds: int = 0) -> None:
     import psutil
 
     shared = Shared()
@@ -320,33 +363,11 @@ def _swarm(tokens: list[str], fleet: Fleet, seconds: float, ramp: float, client_
 
     if not restart_during_backlog:
         _wait_inventories_stored(len(tokens))
+    if watched is not None:
+        _watch_in_browser(fleet, watched, watch_rounds, len(tokens))
 
-    shared.failed_while_up.value = 0
-    shared.server_up.clear()
-    stopping_at = time.perf_counter()
-    fleet.stop()
-    stopped_after = time.perf_counter() - stopping_at
-    time.sleep(1)
-    with shared.connects.get_lock():
-        shared.connects.value = 0
-    restarted_at = time.perf_counter()
-    listening_after: list[float] = []
-
-    def listening() -> None:
-        listening_after.append(time.perf_counter() - restarted_at)
-        shared.server_up.set()
-    fleet.start(on_listening=listening)
-    shared.server_up.set()
-    answered_after = time.perf_counter() - restarted_at
-    progress: list[tuple[int, int]] = []
-    took = _wait_connected(shared, len(tokens), 180, since=restarted_at, progress=progress)
-    listened = listening_after[0] if listening_after else answered_after
-    print(f"  reconnect storm after a restart: {shared.connects.value}/{len(tokens)} back {took:.1f} s after "
-          f"run_fleet was started (it took {stopped_after:.1f} s to stop, 1 s before the start; its port "
-          f"listened after {listened:.1f} s, "
-          f"its health page answered after {answered_after:.1f} s); "
-          f"{shared.failed_while_up.value} failed connects once the port listened; back after "
-          f"{', '.join(f'{at} s: {count}' for at, count in progress) or '-'}")
+    for _ in range(restarts):
+        _restart(fleet, shared, len(tokens))
     shared.stop.set()
     acks: list[float] = []
     errors: dict[str, int] = {}
@@ -370,6 +391,9 @@ def _agent_footprint(fleet: Fleet, seconds: float) -> None:
     from portal.tenancy.models import Site
 
     token = create_enrollment_token(actor=system_actor(), site=Site.objects.first(), name="footprint").plaintext
+    # The agent's bytecode compiled, as `pip install` leaves it on an endpoint (a checkout's agent may run
+    # from source, compiled in memory at every start: ~1.7 MB more).
+    compileall.compile_dir(str(REPO / "agent" / "fleetwatch_agent"), quiet=1)
     with tempfile.TemporaryDirectory() as state:
         config = Path(state) / "agent.toml"
         config.write_text(f'state_dir = "{state}/s"\nlog_level = "WARNING"\n')
@@ -403,6 +427,11 @@ def main() -> None:
     parser.add_argument("--restart-during-backlog", action="store_true",
                         help="restart right after the steady-state window, while first inventories are still "
                              "being written (their agents send them again), instead of once all are stored")
+    parser.add_argument("--restarts", type=int, default=1,
+                        help="how many times to restart the server and measure the reconnect storm (0: none)")
+    parser.add_argument("--watch-rounds", type=int, default=20,
+                        help="rounds of a browser watching one device's row go online and offline while the fleet "
+                             "heartbeats, once its inventories are stored (0: skip)")
     parser.add_argument("--footprint-seconds", type=float, default=60,
                         help="how long to watch the real agent (0: skip)")
     args = parser.parse_args()
@@ -412,6 +441,12 @@ def main() -> None:
     from tests.live import free_port
 
     enrollment_token = _seed_site(args.interval)
+    watched = None
+    if args.watch_rounds > 0:
+        from portal.tenancy.models import Site
+        from tests.bench.live_latency import watched_device
+
+        watched = watched_device(Site.objects.first())
     connection.close()
     print(f"agent swarm: {args.agents} agents, {args.interval} s heartbeats, {connection.vendor}, "
           f"channel layer {'redis' if os.environ.get('REDIS_URL') else 'in-process'}, "
@@ -420,7 +455,8 @@ def main() -> None:
     fleet.start()
     try:
         tokens = _enroll_all(f"http://127.0.0.1:{fleet.port}", enrollment_token, args.agents)
-        _swarm(tokens, fleet, args.seconds, args.ramp, args.client_processes, args.restart_during_backlog)
+        _swarm(tokens, fleet, args.seconds, args.ramp, args.client_processes, args.restart_during_backlog,
+               args.restarts, watched, args.watch_rounds)
         if args.footprint_seconds > 0:
             fleet.interval = 30
             fleet.stop()

@@ -8,6 +8,10 @@ import asyncio
 import pytest
 from django.utils import timezone
 
+from portal.access import system_actor
+from portal.actions.models import Action, ActionStatus
+from portal.actions.requests import queue_action
+from portal.actions.specs import reboot_spec
 from portal.inventory import telemetry
 from portal.inventory.models import Device, DeviceInventory, DeviceStatus
 from portal.inventory.telemetry import AgentHello, mark_agents_connected
@@ -69,9 +73,9 @@ def test_concurrent_hellos_are_written_together(tenant_a, monkeypatch):
     batches: list[int] = []
     greet_all = hello_writer.greet_all
 
-    def counted(hellos):
+    def counted(hellos, **options):
         batches.append(len(hellos))
-        return greet_all(hellos)
+        return greet_all(hellos, **options)
     monkeypatch.setattr(hello_writer, "greet_all", counted)
 
     async def say_hellos():
@@ -88,7 +92,7 @@ def test_concurrent_hellos_are_written_together(tenant_a, monkeypatch):
 
 
 def test_a_failed_batch_fails_each_hello_in_it(tenant_a, monkeypatch):
-    def broken(hellos):
+    def broken(hellos, **options):
         raise RuntimeError("database went away")
     monkeypatch.setattr(hello_writer, "greet_all", broken)
 
@@ -97,3 +101,31 @@ def test_a_failed_batch_fails_each_hello_in_it(tenant_a, monkeypatch):
                                                                      connection_id="c")), 10)
     with pytest.raises(RuntimeError, match="went away"):
         asyncio.run(say_hello())
+
+
+def test_a_greeting_carries_the_actions_waiting_for_a_socket_that_takes_them(tenant_a, monkeypatch):
+    """One trip for the hello and the first deliveries; a socket that takes no actions is sent none, and a
+    delivery that fails leaves the hellos written (each socket then asks for its actions itself)."""
+    takes, declines = tenant_a.device, DeviceFactory(site=tenant_a.site)
+    actor = system_actor("hello test")
+    waiting = {device.pk: queue_action(actor=actor, device=device, spec=reboot_spec(actor=actor))
+               for device in (takes, declines)}
+
+    async def say_hellos(writer):
+        return await asyncio.wait_for(asyncio.gather(
+            writer.greet(AgentHello(device_id=takes.pk, connection_id="t"), takes_actions=True),
+            writer.greet(AgentHello(device_id=declines.pk, connection_id="d"))), 20)
+
+    taking, declining = asyncio.run(say_hellos(HelloWriter()))
+    assert [frame["envelope"]["action_id"] for frame in taking.deliveries] == [waiting[takes.pk].pk]
+    assert declining.deliveries is None
+    statuses = dict(Action.objects.values_list("device_id", "status"))
+    assert statuses == {takes.pk: ActionStatus.SENT, declines.pk: ActionStatus.QUEUED}
+
+    def broken(requests):
+        raise RuntimeError("database went away")
+    monkeypatch.setattr(hello_writer, "deliver_many", broken)
+    Device.objects.filter(pk=takes.pk).update(status=DeviceStatus.OFFLINE)
+    taking, _ = asyncio.run(say_hellos(HelloWriter()))
+    assert taking is not None and taking.deliveries is None
+    assert Device.objects.get(pk=takes.pk).status == DeviceStatus.ONLINE

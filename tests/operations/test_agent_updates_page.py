@@ -11,7 +11,7 @@ from portal.audit.models import AuditEvent
 from portal.dynamic_groups.services import create_dynamic_group
 from portal.operations.agent_release import build_release
 from portal.operations.models import AgentRollout
-from portal.operations.rollouts import forget_cached, update_offer_for
+from portal.operations.rollouts import forget_cached, no_offer_known, update_offer_for
 from tests.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +36,17 @@ def test_rings_start_widen_and_stop_from_the_page(built_release, admin_user, adm
     rollout = AgentRollout.objects.get(active=True)
     assert (rollout.version, rollout.percent, rollout.dynamic_group) == (built_release.version, 0, group)
     forget_cached()
+    assert not no_offer_known(agent_version="0.0.9")  # nothing read yet: the welcome asks the database
     offer = update_offer_for(device_id=tenant_a.device.pk, agent_version="0.0.9")
     assert offer["sha256"] == built_release.sha256 and offer["wheel"] == built_release.wheel.name
+    assert not no_offer_known(agent_version="0.0.9")  # a ring is on: who is in it is the database's answer
+    assert no_offer_known(agent_version=built_release.version)  # already on the ring's version
     assert update_offer_for(device_id=tenant_a.device.pk, agent_version=built_release.version) is None
     page.post(reverse("agent-updates"), {"stop": "1"})
     forget_cached()
     assert not AgentRollout.objects.filter(active=True).exists()
     assert update_offer_for(device_id=tenant_a.device.pk, agent_version="0.0.9") is None
+    assert no_offer_known(agent_version="0.0.9")  # no ring: welcomes need no database trip
     assert "nobody" in page.post(reverse("agent-updates"), {"percent": 0}).content.decode()
     assert set(AuditEvent.objects.filter(action__startswith="agentrollout.").values_list("action", flat=True)) == {
         "agentrollout.created", "agentrollout.stopped"}
