@@ -19,6 +19,7 @@ from portal.routing import websocket_urlpatterns  # noqa: E402
 from realtime.agent_http_handler import AgentHttpHandler, is_agent_http  # noqa: E402
 from realtime.auth import ActorMiddleware  # noqa: E402
 from realtime.autobahn_logging import format_config_only_when_debugging  # noqa: E402
+from realtime.prompt_exit import exit_promptly_after_shutdown  # noqa: E402
 
 format_config_only_when_debugging()
 
@@ -34,6 +35,7 @@ gc.set_threshold(50_000, 3, 1_500)
 watch_garbage_collection()
 
 remove_files_of_ended_processes()  # the metric files of web processes and workers that have ended
+exit_promptly_after_shutdown()
 
 router = ProtocolTypeRouter({
     "http": django_http,

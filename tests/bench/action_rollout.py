@@ -17,7 +17,7 @@ import os
 import time
 
 from tests.bench.agent_swarm import Fleet, _cpu_seconds, _enroll_all, _seed_site
-from tests.bench.environment import set_up_django
+from tests.bench.environment import machine_speed, set_up_django
 
 TASKS = 5
 
@@ -140,6 +140,7 @@ def main() -> None:
 
     enrollment_token = _seed_site(300)
     connection.close()
+    print(machine_speed())
     print(f"action roll-out: {args.devices} devices, {TASKS}-task profile, {connection.vendor}, "
           f"{'Redis' if os.environ.get('REDIS_URL') else 'embedded'} layer, {args.web_processes} web processes")
     fleet = Fleet(free_port(), 300, args.web_processes)

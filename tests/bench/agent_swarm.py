@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.bench.environment import set_up_django
+from tests.bench.environment import machine_speed, set_up_django
 
 REPO = Path(__file__).resolve().parents[2]
 ENROLL_CONCURRENCY = 16
@@ -448,6 +448,7 @@ def main() -> None:
 
         watched = watched_device(Site.objects.first())
     connection.close()
+    print(machine_speed())
     print(f"agent swarm: {args.agents} agents, {args.interval} s heartbeats, {connection.vendor}, "
           f"channel layer {'redis' if os.environ.get('REDIS_URL') else 'in-process'}, "
           f"{args.web_processes} web processes")
