@@ -140,3 +140,15 @@ def test_a_token_name_with_a_nul_character_is_refused(tenant_a):
     with pytest.raises(ValidationError, match="NUL"):
         create_enrollment_token(actor=system_actor(), site=tenant_a.site, name="roll\x00out")
     assert not EnrollmentToken.objects.filter(site=tenant_a.site).exists()
+
+
+def test_an_enrollment_reads_its_placement_with_the_token(issued, tenant_a, django_assert_max_num_queries):
+    """A roll-out enrolls thousands at once: the device's company, site and group come with the token's row,
+    not from five look-ups of their own (three key checks, two for the placement check)."""
+    with django_assert_max_num_queries(8) as captured:  # the token, savepoint, 4 inserts, its use, release
+        enrolled = enroll_agent(enrollment_token=issued.plaintext, facts={"hostname": "counted", "os_type": "linux"})
+    statements = [query["sql"].split()[0].upper() for query in captured.captured_queries]
+    assert statements.count("SELECT") == 1, captured.captured_queries  # the token, with its site and group
+    device = Device.objects.get(pk=enrolled.device.pk)
+    assert (device.company_id, device.site_id, device.group_id) == (tenant_a.company.pk, tenant_a.site.pk,
+                                                                    tenant_a.group.pk)
