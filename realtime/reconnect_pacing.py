@@ -27,7 +27,7 @@ def reconnect_spread() -> float:
     if time.monotonic() - counted_at > REFRESH_SECONDS:
         agents = connectable_agent_count()
         _counted = (time.monotonic(), agents)
-    return round(agents / max(1, settings.FLEETWATCH_RECONNECTS_PER_SECOND), 1)
+    return _spread_for(agents)
 
 
 def counted_spread() -> float | None:
@@ -35,6 +35,10 @@ def counted_spread() -> float | None:
     counted_at, agents = _counted
     if time.monotonic() - counted_at > REFRESH_SECONDS:
         return None
+    return _spread_for(agents)
+
+
+def _spread_for(agents: int) -> float:
     return round(agents / max(1, settings.FLEETWATCH_RECONNECTS_PER_SECOND), 1)
 
 
