@@ -5,6 +5,7 @@ the checksums compared on both ends. No Content-Security-Policy violation on the
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 
@@ -90,7 +91,7 @@ def test_files_upload_and_download_with_checksums(live_daphne, agent, remote_tec
     expect(page.locator("#remote-status")).to_contain_text("Connected", timeout=20_000)
     page.get_by_label("Folder", exact=True).fill(str(area))
     page.get_by_role("button", name="Open", exact=True).click()
-    expect(page.get_by_role("rowheader", name="server.log")).to_be_visible()
+    expect(page.get_by_role("rowheader", name="server.log")).to_be_visible(timeout=15_000)
     page.get_by_label(re.compile("Upload into this folder")).set_input_files(str(to_upload))
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("#files-message")).to_contain_text("checked by the agent", timeout=20_000)
@@ -107,3 +108,64 @@ def test_files_upload_and_download_with_checksums(live_daphne, agent, remote_tec
     transfers = {t.operation: t for t in FileTransfer.objects.all()}
     assert transfers["upload"].sha256 == hashlib.sha256(to_upload.read_bytes()).hexdigest()
     assert transfers["download"].sha256 == hashlib.sha256(original).hexdigest()
+
+
+def _pump_until(page, condition, *, what: str, seconds: float = 15) -> None:
+    """Wait inside Playwright (a plain sleep would not let the socket route's callbacks run)."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("late_until", ["typed", "opened"])
+def test_a_late_first_listing_keeps_the_folder_typed_or_opened(late_until, live_daphne, agent, remote_technician,
+                                                               page, tmp_path):
+    """The page lists a folder as soon as the session opens. When that answer comes back late — after the
+    technician typed another folder, or after that folder was opened and shown — it neither overwrites what was
+    typed nor replaces the folder shown. The socket is routed through the test so the first answer (its reply
+    and its end) is held, as when the agent lists a large folder slowly."""
+    area = tmp_path / "endpoint-files"
+    area.mkdir()
+    (area / "report.txt").write_text("quarterly figures")
+    held: list = []
+    released: list = []
+
+    def route(browser_side):
+        server_side = browser_side.connect_to_server()
+
+        def release():
+            released.append(True)
+            while held:
+                browser_side.send(held.pop(0))
+
+        def to_browser(message):
+            frame = json.loads(message) if isinstance(message, str) else {}
+            if frame.get("id") == 1 and not released:
+                held.append(message)
+                return
+            browser_side.send(message)
+            if frame.get("event") == "done" and frame.get("id") == 2:
+                release()
+
+        server_side.on_message(to_browser)
+        route.release = release
+
+    page.route_web_socket(re.compile(r"/ws/remote/"), route)
+    sign_in(page, live_daphne, remote_technician)
+    page.goto(f"{live_daphne.url}/devices/{agent.device.pk}/")
+    page.get_by_role("button", name="Browse files").click()
+    expect(page.locator("#remote-status")).to_contain_text("Connected", timeout=20_000)
+    _pump_until(page, lambda: len(held) == 2, what="the first listing held back")
+    folder_box = page.get_by_label("Folder", exact=True)
+    folder_box.fill(str(area))
+    if late_until == "typed":
+        route.release()
+        expect(page.get_by_role("rowheader", name="bin/", exact=True)).to_be_visible()
+        expect(folder_box).to_have_value(str(area))
+    page.get_by_role("button", name="Open", exact=True).click()
+    _pump_until(page, lambda: released, what="the first listing let through")
+    page.wait_for_timeout(500)  # a late answer has reached the page's handler by now
+    expect(page.get_by_role("rowheader", name="report.txt")).to_be_visible()
+    expect(folder_box).to_have_value(str(area))

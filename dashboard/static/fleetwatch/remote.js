@@ -165,14 +165,19 @@
       return b;
     }
 
+    // Only the last folder asked for is shown, and a folder being typed is never overwritten: the first
+    // listing (asked for on connect) can come back after the technician has typed or opened another folder.
+    let lastListing = 0, typing = false;
+    pathInput.addEventListener("input", () => { typing = true; });
     function open(path, keepMessage) {
       if (!keepMessage) tell("");
-      ask("list", {path}, {
+      const id = ask("list", {path}, {
         reply(message) {
+          if (id !== lastListing) return;
           if (!message.ok) { tell(message.error); return; }
           const listing = message.result;
           folder = listing.path; parent = listing.parent;
-          pathInput.value = folder;
+          if (!typing) pathInput.value = folder;
           tbody.replaceChildren();
           if (!listing.entries.length) {
             const row = tbody.insertRow();
@@ -199,6 +204,8 @@
           if (listing.truncated) tell("Only the first 5,000 entries are shown.");
         },
       });
+      lastListing = id;
+      typing = false;
     }
 
     function simple(op, fields, doneText) {
