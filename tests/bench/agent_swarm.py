@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import compileall
+import contextlib
 import json
 import multiprocessing
 import os
@@ -205,7 +206,10 @@ async def _agent(token: str, number: int, url: str, shared: Shared, acks: list[f
                             break
                     if shared.measuring.is_set():
                         acks.append((time.perf_counter() - sent) * 1000)
-                    await asyncio.sleep(interval)
+                    # The real agent reads its socket all the time, so a server that goes away is noticed at
+                    # once, not at the next heartbeat; the next send then fails and the backoff begins.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(socket.wait_closed(), timeout=interval)
         except Exception as error:  # retried like the real agent; refused connects are counted
             if in_session:
                 _add(shared.connected, -1)
