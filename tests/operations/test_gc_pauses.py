@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 
 from portal.operations import gc_pauses
 from portal.operations.metrics import GC_PAUSE_SECONDS
@@ -26,4 +27,20 @@ def test_each_collection_is_timed_by_generation(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="portal.operations.gc_pauses"):
         gc.collect()
     assert _collections_counted(2) == before + 1
-    assert "a garbage collection of generation 2 stopped this process for" in caplog.text
+    line = re.search(r"generation 2 stopped this process for (\d+) ms, (\d+) ms of it on a core", caplog.text)
+    assert line is not None, caplog.text
+    assert int(line[2]) <= int(line[1])  # the collection's own work is part of the pause, never more
+
+
+def test_a_pause_while_the_process_waits_for_a_core_says_so(monkeypatch, caplog):
+    """A collection that took long on the wall clock but little on the thread's CPU clock (the process was
+    waiting for a core) is logged with both, so a reader tells the collector's cost from a busy machine."""
+    monkeypatch.setattr(gc_pauses, "LONG_PAUSE_SECONDS", 0.1)
+    wall = iter([10.0, 10.25])
+    cpu = iter([3.0, 3.01])
+    monkeypatch.setattr(gc_pauses, "_wall_clock", lambda: next(wall))
+    monkeypatch.setattr(gc_pauses, "_cpu_clock", lambda: next(cpu))
+    with caplog.at_level(logging.WARNING, logger="portal.operations.gc_pauses"):
+        gc_pauses._on_collection("start", {"generation": 1})
+        gc_pauses._on_collection("stop", {"generation": 1, "collected": 12})
+    assert "generation 1 stopped this process for 250 ms, 10 ms of it on a core (12 objects collected)" in caplog.text
