@@ -13,6 +13,7 @@ from django.utils import timezone
 from portal.access import system_actor
 from portal.inventory.enrollment import create_enrollment_token, enroll_agent, revoke_enrollment_token
 from portal.inventory.models import AgentCredential, Device, EnrollmentToken, MetricSample
+from portal.tenancy.models import Group, Site
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +153,15 @@ def test_an_enrollment_reads_its_placement_with_the_token(issued, tenant_a, djan
     device = Device.objects.get(pk=enrolled.device.pk)
     assert (device.company_id, device.site_id, device.group_id) == (tenant_a.company.pk, tenant_a.site.pk,
                                                                     tenant_a.group.pk)
+
+
+def test_a_token_whose_group_moved_to_another_site_places_no_device(issued, tenant_a):
+    """The placement check still runs on what the token's one read brings (the group's own site): a group
+    moved to another site after the token was issued cannot receive devices in the token's site."""
+    other_site = Site.objects.create(company=tenant_a.company, name="Elsewhere")
+    Group.objects.filter(pk=tenant_a.group.pk).update(site=other_site)
+    before = Device.objects.count()
+    response = _enroll(issued.plaintext)
+    assert response.status_code == 400 and "another site" in response.json()["message"]
+    assert Device.objects.count() == before
+    assert EnrollmentToken.objects.get(pk=issued.token.pk).use_count == 0
