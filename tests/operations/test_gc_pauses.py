@@ -6,6 +6,8 @@ import gc
 import logging
 import re
 
+import pytest
+
 from portal.operations import gc_pauses
 from portal.operations.metrics import GC_PAUSE_SECONDS
 
@@ -16,6 +18,15 @@ def _collections_counted(generation: int) -> float:
             if sample.name.endswith("_count") and sample.labels.get("generation") == str(generation):
                 return sample.value
     return 0.0
+
+
+@pytest.fixture(autouse=True)
+def _callbacks_as_they_were():
+    """A callback this module registers is taken off again: left on, a collection during the interpreter's
+    teardown would log to a closed stream."""
+    before = list(gc.callbacks)
+    yield
+    gc.callbacks[:] = before
 
 
 def test_each_collection_is_timed_by_generation(monkeypatch, caplog):
@@ -44,3 +55,4 @@ def test_a_pause_while_the_process_waits_for_a_core_says_so(monkeypatch, caplog)
         gc_pauses._on_collection("start", {"generation": 1})
         gc_pauses._on_collection("stop", {"generation": 1, "collected": 12})
     assert "generation 1 stopped this process for 250 ms, 10 ms of it on a core (12 objects collected)" in caplog.text
+
