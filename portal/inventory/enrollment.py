@@ -123,6 +123,8 @@ def enroll_agent(*, enrollment_token: str, facts: dict[str, Any]) -> Enrollment:
                     agent_version=clean["agent_version"], status=DeviceStatus.UNKNOWN,
                     heartbeat_interval=settings.FLEETWATCH_HEARTBEAT_SECONDS)
     device.full_clean(exclude=["company", "site", "group"])
+    for stand_in in ("site", "group"):  # the keys stay; a caller reading device.site gets the real row
+        Device._meta.get_field(stand_in).delete_cached_value(device)
     with transaction.atomic():
         device.save()
         agent_token = _new_agent_token(device=device)

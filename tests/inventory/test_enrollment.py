@@ -153,6 +153,8 @@ def test_an_enrollment_reads_its_placement_with_the_token(issued, tenant_a, djan
     device = Device.objects.get(pk=enrolled.device.pk)
     assert (device.company_id, device.site_id, device.group_id) == (tenant_a.company.pk, tenant_a.site.pk,
                                                                     tenant_a.group.pk)
+    # The returned device's site and group are the rows themselves, not the placement check's stand-ins.
+    assert (enrolled.device.site.name, enrolled.device.group.name) == (tenant_a.site.name, tenant_a.group.name)
 
 
 def test_a_token_whose_group_moved_to_another_site_places_no_device(issued, tenant_a):
