@@ -55,4 +55,3 @@ def test_a_pause_while_the_process_waits_for_a_core_says_so(monkeypatch, caplog)
         gc_pauses._on_collection("start", {"generation": 1})
         gc_pauses._on_collection("stop", {"generation": 1, "collected": 12})
     assert "generation 1 stopped this process for 250 ms, 10 ms of it on a core (12 objects collected)" in caplog.text
-
