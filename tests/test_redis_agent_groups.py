@@ -146,3 +146,47 @@ def test_a_process_whose_inbox_is_full_drops_the_message_instead_of_growing(pref
 
     assert [message["n"] for message in asyncio.run(scenario())] == [0, 1]
     assert caplog.text.count("is full; a message for its agent group was dropped") == 2
+
+
+def test_many_agents_told_at_once_cost_one_publish_and_one_entry_per_process_in_order(prefix):
+    """A roll-out tells a thousand agents at once: one publish for all of them, and each process hands the
+    same message to all its sockets as one entry (its receive loop takes entries one Redis round trip each)."""
+    async def scenario() -> None:
+        web, worker = _layer(prefix), _layer(prefix)
+        channels = [await web.new_channel() for _ in range(3)]
+        for number, channel in enumerate(channels):
+            await web.group_add(f"agent.{20 + number}", channel)
+        watcher = redis.asyncio.Redis.from_url(REDIS_URL)
+        published = watcher.pubsub()
+        await published.subscribe(web.local_groups_channel)
+        await published.get_message(timeout=1)  # the subscription's confirmation
+        deliver, cancel = {"type": "agent.deliver"}, {"type": "agent.cancel", "action_id": 4}
+        await worker.group_send_to_many([("agent.20", deliver), ("agent.21", deliver), ("agent.22", deliver),
+                                         ("agent.99", deliver), ("agent.20", cancel)])
+        assert await published.get_message(timeout=2) is not None
+        assert await published.get_message(timeout=0.3) is None  # one publish carried all five
+        inbox = web.prefix + web.non_local_name(channels[0])
+        for _ in range(100):
+            if await watcher.zcard(inbox) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert await watcher.zcard(inbox) == 2  # the three delivers in one entry, then the cancel
+        assert [await asyncio.wait_for(web.receive(channels[0]), 5) for _ in range(2)] == [deliver, cancel]
+        for channel in channels[1:]:
+            assert await asyncio.wait_for(web.receive(channel), 5) == deliver
+            assert await _nothing_arrives(web, channel)
+        await published.aclose()
+        await watcher.aclose()
+        await _close(web, worker)
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_naming_an_invalid_group_is_refused_before_anything_is_sent(prefix):
+    async def scenario() -> None:
+        worker = _layer(prefix)
+        with pytest.raises(AssertionError, match="Group name not valid"):
+            await worker.group_send_to_many([("agent.1", {"type": "agent.deliver"}), ("company.1", {"type": "x"})])
+        await _close(worker)
+
+    asyncio.run(scenario())

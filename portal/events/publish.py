@@ -104,14 +104,32 @@ def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
                 # A realtime outage must never undo or fail a committed write; listeners refresh on reconnect.
                 logger.exception("could not publish %s to %s", message.get("event", message["type"]), group)
 
+    # The Redis layer takes many agent groups' messages in one publish (a roll-out tells a thousand at once).
+    send_many = getattr(layer, "group_send_to_many", None)
+    together = [(group, message) for group, message in messages if send_many and layer.is_process_local(group)]
+    one_by_one = [(group, message) for group, message in messages
+                  if not (send_many and layer.is_process_local(group))]
+
+    async def send_together() -> None:
+        try:
+            await send_many(together)
+        except Exception:
+            logger.exception("could not publish %s messages to agents", len(together))
+
     async def send_all() -> None:
         in_flight = asyncio.Semaphore(SENDS_IN_FLIGHT)
-        await asyncio.gather(*(send(group, message, in_flight) for group, message in messages))
+        await asyncio.gather(*([send_together()] if together else []),
+                             *(send(group, message, in_flight) for group, message in one_by_one))
 
     try:
         if not _sent_through_server_loop(send_all):
             async_to_sync(send_all)()
-    except Exception:
+    except Exception as error:
+        if _server_has_stopped():  # a writer thread committing its last batch on the way out: no loop is left
+            logger.warning("%s live events were not sent: the server is stopping (%s: %s); the writes are "
+                           "committed, and open pages re-read them when they reconnect", len(messages),
+                           type(error).__name__, error)
+            return
         logger.exception("could not publish %s events", len(messages))
 
 
@@ -137,6 +155,11 @@ def _sent_through_server_loop(send_all: Callable[[], Awaitable[None]]) -> bool:
     except TimeoutError:  # the sends go on; the writer does not wait for a loop that is that far behind
         logger.warning("publishing waited over %s s for the server's event loop", SEND_WAIT_SECONDS)
     return True
+
+
+def _server_has_stopped() -> bool:
+    """Whether this is a web process whose event loop has ended (it is shutting down)."""
+    return _server_loop is not None and not _server_loop.is_running()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

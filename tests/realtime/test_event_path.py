@@ -9,16 +9,18 @@ import asyncio
 import os
 import secrets
 import threading
+from typing import Any
 
 import pytest
+import redis.asyncio
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from portal.events import publish as publishing
-from portal.events.groups import company_group
+from portal.events.groups import agent_group, company_group
 from portal.events.models import RealtimeEvent
-from portal.events.publish import publish, uses_event_table
+from portal.events.publish import batched_publishing, notify_agent, publish, uses_event_table
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -97,3 +99,71 @@ def test_a_writer_thread_publishes_through_the_server_loop(settings, tenant_a, m
         asyncio.run_coroutine_threadsafe(layer.flush(), server_loop).result(10)
     finally:
         server_loop.call_soon_threadsafe(server_loop.stop)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_agents_told_together_share_one_publish(settings, tenant_a):
+    """A roll-out tells a thousand agents at once: their messages go out in one publish, beside the
+    dashboards' events, which still go to their company's group."""
+    _use_redis_layer(settings)
+    layer = get_channel_layer()
+
+    async def listen_and_watch() -> tuple[list[str], str, Any]:
+        agents = [await _listen(layer, agent_group(device_id)) for device_id in (101, 102, 103)]
+        dashboard = await _listen(layer, company_group(tenant_a.company.pk))
+        watcher = redis.asyncio.Redis.from_url(REDIS_URL).pubsub()
+        await watcher.subscribe(layer.local_groups_channel)
+        await watcher.get_message(timeout=1)
+        return agents, dashboard, watcher
+
+    async def collect(agents: list[str], dashboard: str, watcher) -> tuple[list[list[dict]], list[dict], int]:
+        told = [await _heard(layer, channel) for channel in agents]
+        heard = await _heard(layer, dashboard)
+        publishes = 0
+        while await watcher.get_message(timeout=0.2) is not None:
+            publishes += 1
+        await watcher.aclose()
+        await layer.flush()
+        return told, heard, publishes
+
+    async def scenario() -> tuple[list[list[dict]], list[dict], int]:
+        agents, dashboard, watcher = await listen_and_watch()
+        await asyncio.to_thread(tell)
+        return await collect(agents, dashboard, watcher)
+
+    def tell() -> None:
+        with transaction.atomic(), batched_publishing():
+            for device_id in (101, 102, 103):
+                notify_agent(device_id)
+            publish("actionbatch.updated", company_id=tenant_a.company.pk, id=1)
+
+    told, heard, publishes = asyncio.run(scenario())
+    assert told == [[{"type": "agent.deliver"}]] * 3
+    assert [message["event"] for message in heard] == ["actionbatch.updated"]
+    assert publishes == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("server_stopped", [True, False])
+def test_an_event_that_cannot_go_out_is_logged_once_and_the_write_stands(settings, tenant_a, monkeypatch, caplog,
+                                                                         server_stopped):
+    """A web process's writer thread commits its last batch while the process stops: its event loop is gone,
+    and a new one cannot be made at the interpreter's exit. That is one line, not a traceback; elsewhere a
+    failure to publish keeps its traceback."""
+    _use_redis_layer(settings)
+    stopped_loop = asyncio.new_event_loop()
+    monkeypatch.setattr(publishing, "_server_loop", stopped_loop if server_stopped else None)
+
+    def exiting(*args, **kwargs):
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(publishing, "async_to_sync", exiting)
+    with transaction.atomic():
+        publish("device.updated", company_id=tenant_a.company.pk, id=tenant_a.device.pk)
+    stopped_loop.close()
+    [logged] = [record for record in caplog.records if record.name == publishing.__name__]
+    if server_stopped:
+        assert logged.levelname == "WARNING" and logged.exc_info is None
+        assert "1 live events were not sent: the server is stopping" in logged.getMessage()
+    else:
+        assert logged.levelname == "ERROR" and logged.exc_info is not None
