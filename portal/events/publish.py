@@ -28,6 +28,7 @@ SENDS_IN_FLIGHT = 50  # channel-layer sends at once when a batch goes out
 SEND_WAIT_SECONDS = 10.0
 _batch = threading.local()
 _server_loop: asyncio.AbstractEventLoop | None = None
+_stopping_told = False
 
 
 def uses_event_table() -> bool:
@@ -126,9 +127,11 @@ def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
             async_to_sync(send_all)()
     except Exception as error:
         if _server_has_stopped():  # a writer thread committing its last batch on the way out: no loop is left
-            logger.warning("%s live events were not sent: the server is stopping (%s: %s); the writes are "
-                           "committed, and open pages re-read them when they reconnect", len(messages),
-                           type(error).__name__, error)
+            global _stopping_told
+            logger.log(logging.DEBUG if _stopping_told else logging.WARNING,
+                       "%s live events were not sent: the server is stopping (%s: %s); the writes are committed, "
+                       "and open pages re-read them when they reconnect", len(messages), type(error).__name__, error)
+            _stopping_told = True  # once per process: the writers' last batches would each say the same
             return
         logger.exception("could not publish %s events", len(messages))
 

@@ -546,7 +546,9 @@ def _write_inventory(device: Device, data: dict[str, Any], content_hash: str, at
         "disks": _json_list(data, "disks"), "interfaces": _json_list(data, "interfaces"),
         "users": _json_list(data, "users"),
     }
-    DeviceInventory.objects.update_or_create(device=device, defaults=fields)
+    # By id: an inventory made with its device object points at it and the device back at it (a one-to-one
+    # caches both sides), a cycle only the garbage collector frees, with every row this write planned.
+    DeviceInventory.objects.update_or_create(device_id=device.pk, defaults=fields)
     changes: list[InventoryChange] = []
     for kind_changes, write in plans:
         write()

@@ -1,5 +1,6 @@
 """Heartbeats in batches, inventory with its change history, connection state and the silence sweep."""
 
+import gc
 from datetime import timedelta
 
 import pytest
@@ -117,6 +118,22 @@ def test_first_inventory_is_a_baseline_then_changes_are_history(tenant_a, publis
     assert DeviceService.objects.get(device=device, name="ssh.service").status == "stopped"
     assert not PendingPatch.objects.filter(device=device).exists()
     assert [m["event"] for m in published].count("device.inventory_changed") == 2
+
+
+def test_storing_an_inventory_leaves_no_cycle_for_the_garbage_collector(tenant_a):
+    """A fleet's first connect stores thousands of inventories while the web process answers heartbeats; what a
+    store leaves in reference cycles piles up until a collection stops the process (100-175 ms each, seen
+    every few seconds at 15,000 agents)."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        assert apply_inventory(device_id=tenant_a.device.pk, content_hash="9" * 64, data=INVENTORY)
+        gc.collect()
+        cycles = [type(found).__name__ for found in gc.garbage if isinstance(found, Device | DeviceInventory)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert cycles == []
 
 
 def test_garbage_inventory_is_stored_as_far_as_it_makes_sense(tenant_a):
