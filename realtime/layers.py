@@ -58,6 +58,7 @@ SUBSCRIBED_WITHIN_SECONDS = 5.0
 RESUBSCRIBE_AFTER_SECONDS = 1.0
 HANDOVER_BATCH = 500
 PUBLISH_BATCH = 500
+SCORE_STEP = 1e-5  # well above a double's resolution at today's epoch seconds (~2e-7)
 # What channels-redis's send does for a process's channel, in one round trip.
 SEND_SCRIPT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
@@ -113,6 +114,7 @@ class FleetRedisChannelLayer(PooledRedisChannelLayer):
         self.local_groups_channel = f"{self.prefix}:process-local-groups"
         self.subscriber_name = f"{self.prefix}-agent-groups"  # as CLIENT LIST shows it
         self._loops: dict[asyncio.AbstractEventLoop, _LoopGroups] = {}
+        self._last_score = 0.0
 
     @staticmethod
     def is_process_local(group: str) -> bool:
@@ -240,7 +242,7 @@ class FleetRedisChannelLayer(PooledRedisChannelLayer):
             async with self.connection(index).pipeline(transaction=False) as pipeline:
                 for channels, message in entries:
                     pipeline.eval(SEND_SCRIPT, 1, self.prefix + self.non_local_name(channels[0]),
-                                  int(now) - int(self.expiry), self.get_capacity(channels[0]), now,
+                                  int(now) - int(self.expiry), self.get_capacity(channels[0]), self._next_score(),
                                   self.serialize({**message, "__asgi_channel__": channels if len(channels) > 1
                                                   else channels[0]}), int(self.expiry))
                 results = await pipeline.execute(raise_on_error=False)
@@ -254,6 +256,13 @@ class FleetRedisChannelLayer(PooledRedisChannelLayer):
                 logger.warning("could not hand a message to %s (%s: %s)", named, type(added).__name__, added)
             elif not added:
                 logger.warning("channel %s is full; a message for its agent group was dropped", named)
+
+    def _next_score(self) -> float:
+        """The inbox is a sorted set taken lowest score first, and entries of equal score come out in the order
+        of their bytes (which start with a random prefix): each hand-over gets a score above the last one's,
+        so the messages of a batch, and of the batches after it, come out in the order they were handed over."""
+        self._last_score = max(time.time(), self._last_score + SCORE_STEP)
+        return self._last_score
 
     async def flush(self) -> None:
         await self._stop_listening()

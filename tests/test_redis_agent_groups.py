@@ -160,18 +160,20 @@ def test_many_agents_told_at_once_cost_one_publish_and_one_entry_per_process_in_
         published = watcher.pubsub()
         await published.subscribe(web.local_groups_channel)
         await published.get_message(timeout=1)  # the subscription's confirmation
-        deliver, cancel = {"type": "agent.deliver"}, {"type": "agent.cancel", "action_id": 4}
+        deliver = {"type": "agent.deliver"}
+        cancels = [{"type": "agent.cancel", "action_id": action_id} for action_id in range(4, 10)]
         await worker.group_send_to_many([("agent.20", deliver), ("agent.21", deliver), ("agent.22", deliver),
-                                         ("agent.99", deliver), ("agent.20", cancel)])
+                                         ("agent.99", deliver), *(("agent.20", cancel) for cancel in cancels)])
         assert await published.get_message(timeout=2) is not None
-        assert await published.get_message(timeout=0.3) is None  # one publish carried all five
+        assert await published.get_message(timeout=0.3) is None  # one publish carried all ten
         inbox = web.prefix + web.non_local_name(channels[0])
         for _ in range(100):
-            if await watcher.zcard(inbox) == 2:
+            if await watcher.zcard(inbox) == 7:
                 break
             await asyncio.sleep(0.02)
-        assert await watcher.zcard(inbox) == 2  # the three delivers in one entry, then the cancel
-        assert [await asyncio.wait_for(web.receive(channels[0]), 5) for _ in range(2)] == [deliver, cancel]
+        assert await watcher.zcard(inbox) == 7  # the three delivers in one entry, then each cancel
+        # In the order they were sent: entries of one hand-over are not left to the sorted set's tie-break.
+        assert [await asyncio.wait_for(web.receive(channels[0]), 5) for _ in range(7)] == [deliver, *cancels]
         for channel in channels[1:]:
             assert await asyncio.wait_for(web.receive(channel), 5) == deliver
             assert await _nothing_arrives(web, channel)
