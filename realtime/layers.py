@@ -209,6 +209,8 @@ class FleetRedisChannelLayer(PooledRedisChannelLayer):
         try:
             envelope = self.deserialize(data)
             sends = [(envelope["g"], envelope["m"])] if "g" in envelope else envelope["b"]
+            if not all(isinstance(group, str) and isinstance(message, dict) for group, message in sends):
+                raise TypeError("a group name and a message (a dict) each")  # one bad entry must not fail the batch
             handovers = [(channel, message) for group, message in sends for channel in groups.members.get(group, ())]
         except Exception:
             logger.warning("a malformed message on the agent groups' channel was dropped")

@@ -97,6 +97,8 @@ def test_garbage_on_the_channel_is_dropped_and_a_lost_subscription_comes_back(pr
         admin = redis.asyncio.Redis.from_url(REDIS_URL)
         await admin.publish(web.local_groups_channel, b"\x00not msgpack")
         await admin.publish(web.local_groups_channel, web.serialize({"no": "group"}))
+        # A batch with an entry that is not a message is dropped whole, before it reaches any socket.
+        await admin.publish(web.local_groups_channel, web.serialize({"b": [["agent.8", "not a message"]]}))
         # Redis drops the subscriber's connection (a restart, a network cut): it subscribes again.
         killed = 0
         for client in await admin.client_list(_type="pubsub"):

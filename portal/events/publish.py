@@ -107,9 +107,10 @@ def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
 
     # The Redis layer takes many agent groups' messages in one publish (a roll-out tells a thousand at once).
     send_many = getattr(layer, "group_send_to_many", None)
-    together = [(group, message) for group, message in messages if send_many and layer.is_process_local(group)]
-    one_by_one = [(group, message) for group, message in messages
-                  if not (send_many and layer.is_process_local(group))]
+    together: list[tuple[str, dict[str, Any]]] = []
+    one_by_one: list[tuple[str, dict[str, Any]]] = []
+    for group, message in messages:
+        (together if send_many and layer.is_process_local(group) else one_by_one).append((group, message))
 
     async def send_together() -> None:
         try:
