@@ -304,3 +304,25 @@ def test_a_disabled_agent_refuses_and_a_lost_connection_ends_every_session(tmp_p
         assert not alive and not remote.sessions
 
     asyncio.run(scenario())
+
+
+def test_the_default_shell_is_the_accounts_login_shell_and_a_named_one_is_found_on_the_path():
+    # The end-to-end tests start plain sh (a login shell reads the machine's profile files); what the default
+    # starts is checked here without starting it.
+    import pwd
+    import shutil
+
+    from fleetwatch_agent.remote.terminal import ShellRefused, shell_command
+
+    entry = pwd.getpwuid(os.geteuid())
+    default = shell_command(run_as="", shell="")
+    expected = entry.pw_shell if entry.pw_shell and os.path.exists(entry.pw_shell) else shutil.which("bash")
+    assert default.argv == [expected, "-l"] and default.account is None
+    assert default.env["HOME"] == entry.pw_dir and default.env["USER"] == entry.pw_name
+    assert default.env["TERM"] == "xterm-256color" and "VIRTUAL_ENV" not in default.env
+    assert shell_command(run_as="", shell="sh").argv == [shutil.which("sh"), "-l"]  # noqa: S604 (a name, no shell=True)
+    with pytest.raises(ShellRefused, match="no no-such-shell"):
+        shell_command(run_as="", shell="no-such-shell")  # noqa: S604 (a shell's name)
+    refusal = "no account" if os.geteuid() == 0 else "without root"
+    with pytest.raises(ShellRefused, match=refusal):
+        shell_command(run_as="no-such-account-here", shell="")

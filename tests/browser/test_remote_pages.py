@@ -17,6 +17,7 @@ from portal.remote.models import FileTransfer, RemoteSession
 from tests.actions.agent_harness import AgentHandle
 from tests.browser.conftest import browser_user, sign_in
 from tests.live import wait_for
+from tests.remote.test_remote_end_to_end import TEST_SHELL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,6 +54,9 @@ def test_the_terminal_answers_resizes_and_is_recorded(live_daphne, agent, remote
             if "Content Security Policy" in message.text else None)
     sign_in(page, live_daphne, remote_technician)
     page.goto(f"{live_daphne.url}/devices/{agent.device.pk}/")
+    # Plain sh, not the account's login shell: that one reads the machine's profile files, which may run anything.
+    page.get_by_text("Shell options").click()
+    page.locator("#remote-shell").select_option(TEST_SHELL)
     page.get_by_role("button", name="Open shell").click()
     expect(page.locator("#remote-status")).to_contain_text("Connected", timeout=20_000)
     page.locator("#terminal").click()
@@ -72,6 +76,7 @@ def test_the_terminal_answers_resizes_and_is_recorded(live_daphne, agent, remote
     page.get_by_role("button", name="End session").click()
     expect(page.locator("#remote-status")).to_contain_text("Session ended", timeout=10_000)
     session = RemoteSession.objects.get()
+    assert session.shell == TEST_SHELL  # the option chosen on the page reached the session
     wait_for(lambda: RemoteSession.objects.get().ended_at, what="the session recorded as ended")
     page.goto(f"{live_daphne.url}/remote-sessions/{session.pk}/")
     expect(page.get_by_text("hi-42 été").first).to_be_visible()

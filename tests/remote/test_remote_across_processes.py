@@ -21,7 +21,7 @@ from portal.remote.models import RemoteSession
 from tests import factories
 from tests.actions.agent_harness import AgentHandle
 from tests.live import LiveServer, in_thread, wait_for
-from tests.remote.test_remote_end_to_end import Browser, _cookie
+from tests.remote.test_remote_end_to_end import TEST_SHELL, Browser, _cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,7 +45,8 @@ def test_a_terminal_works_when_the_browser_and_the_agent_are_on_different_proces
     try:
         wait_for(lambda: (connection.close() or Device.objects.get(pk=agent.device.pk).agent_channel),
                  what="the agent's channel")
-        session = services.open_session(actor=actor_for_user(technician), device_id=agent.device.pk, kind="shell")
+        session = services.open_session(actor=actor_for_user(technician), device_id=agent.device.pk, kind="shell",
+                                         shell=TEST_SHELL)
         headers = {"Cookie": _cookie(technician), "Origin": second_daphne.url}
 
         async def scenario():

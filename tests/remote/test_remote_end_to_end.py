@@ -113,8 +113,14 @@ class Browser:
         await self.socket.send(struct.pack(">BI", 1, 0) + text.encode())
 
 
+# The account's own shell is a login shell that reads the machine's profile files, which may run anything (pyenv's
+# init waits up to 60 s on the lock a shell killed during its rehash leaves behind); a test's shell is plain sh.
+TEST_SHELL = "sh"
+
+
 def _open(user, device, kind):
-    return services.open_session(actor=actor_for_user(user), device_id=device.pk, kind=kind)
+    return services.open_session(actor=actor_for_user(user), device_id=device.pk, kind=kind,
+                                 shell=TEST_SHELL if kind == "shell" else "")
 
 
 def test_a_shell_answers_resizes_and_is_recorded(live_daphne, agent, technician):
