@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from typing import Any
 
@@ -36,9 +37,11 @@ def _on_collection(phase: str, info: dict[str, Any]) -> None:
     GC_PAUSE_SECONDS.labels(generation=str(generation)).observe(took)
     if took >= LONG_PAUSE_SECONDS:
         on_core = min(took, _cpu_clock() - cpu_started)
+        # The thread matters: a collection runs on whichever thread allocated past the threshold, and one run
+        # by a thread of lower priority (the inventory writer's) holds the interpreter lock while it waits for a core.
         logger.warning("a garbage collection of generation %s stopped this process for %.0f ms, %.0f ms of it on a "
-                       "core (%s objects collected)", generation, took * 1000, on_core * 1000,
-                       info.get("collected", 0))
+                       "core (%s objects collected; run by thread %s)", generation, took * 1000, on_core * 1000,
+                       info.get("collected", 0), threading.current_thread().name)
 
 
 def watch_garbage_collection() -> None:

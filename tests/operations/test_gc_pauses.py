@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import threading
 
 import pytest
 
@@ -54,4 +55,15 @@ def test_a_pause_while_the_process_waits_for_a_core_says_so(monkeypatch, caplog)
     with caplog.at_level(logging.WARNING, logger="portal.operations.gc_pauses"):
         gc_pauses._on_collection("start", {"generation": 1})
         gc_pauses._on_collection("stop", {"generation": 1, "collected": 12})
-    assert "generation 1 stopped this process for 250 ms, 10 ms of it on a core (12 objects collected)" in caplog.text
+    assert ("generation 1 stopped this process for 250 ms, 10 ms of it on a core (12 objects collected; run by "
+            "thread MainThread)") in caplog.text
+
+
+def test_a_collection_names_the_thread_that_ran_it(monkeypatch, caplog):
+    monkeypatch.setattr(gc_pauses, "LONG_PAUSE_SECONDS", 0.0)
+    gc_pauses.watch_garbage_collection()
+    with caplog.at_level(logging.WARNING, logger="portal.operations.gc_pauses"):
+        worker = threading.Thread(target=gc.collect, args=(0,), name="fleetwatch-inventory_0")
+        worker.start()
+        worker.join()
+    assert re.search(r"generation 0 stopped .* run by thread fleetwatch-inventory_0\)", caplog.text), caplog.text
