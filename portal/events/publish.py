@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 RIGHTS_CHANGED = "actor.changed"
 SENDS_IN_FLIGHT = 50  # channel-layer sends at once when a batch goes out
 SEND_WAIT_SECONDS = 10.0
+LOOP_CHECK_SECONDS = 0.1  # how often a writer waiting on the server's loop checks that it still runs
 _batch = threading.local()
 _server_loop: asyncio.AbstractEventLoop | None = None
 _stopping_told = False
@@ -149,16 +151,29 @@ def send_through_this_loop() -> None:
         _server_loop = loop
 
 
+class ServerLoopStopped(RuntimeError):
+    """The server's event loop stopped before it ran the sends handed to it."""
+
+
 def _sent_through_server_loop(send_all: Callable[[], Awaitable[None]]) -> bool:
     loop = _server_loop
     if loop is None or not loop.is_running() or _running_loop() is not None:
         return False
     future = asyncio.run_coroutine_threadsafe(send_all(), loop)
-    try:
-        future.result(timeout=SEND_WAIT_SECONDS)
-    except TimeoutError:  # the sends go on; the writer does not wait for a loop that is that far behind
-        logger.warning("publishing waited over %s s for the server's event loop", SEND_WAIT_SECONDS)
-    return True
+    # Waited for in short slices: a loop that stops after the sends were handed to it never runs them, and a
+    # writer thread committing its last batch as the process stops held the process's exit for the whole wait.
+    deadline = time.monotonic() + SEND_WAIT_SECONDS
+    while True:
+        try:
+            future.result(timeout=min(LOOP_CHECK_SECONDS, max(0.0, deadline - time.monotonic())))
+            return True
+        except TimeoutError:
+            if not loop.is_running():
+                future.cancel()
+                raise ServerLoopStopped("the server's event loop stopped before it sent them") from None
+            if time.monotonic() >= deadline:  # the sends go on; the writer does not wait for a loop that far behind
+                logger.warning("publishing waited over %s s for the server's event loop", SEND_WAIT_SECONDS)
+                return True
 
 
 def _server_has_stopped() -> bool:

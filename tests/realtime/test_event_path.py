@@ -173,3 +173,44 @@ def test_an_event_that_cannot_go_out_is_logged_once_and_the_write_stands(setting
         assert "1 live events were not sent: the server is stopping" in logged.getMessage()
     else:
         assert logged.levelname == "ERROR" and logged.exc_info is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_does_not_wait_for_a_server_loop_that_stopped_before_sending(settings, tenant_a, monkeypatch,
+                                                                              caplog):
+    """A writer thread hands its batch's events to the server's loop just as the process stops: the loop ends
+    without running them. The writer used to wait out the whole send timeout, holding the process's exit
+    (10 s of every restart during a first-inventory backlog); it now sees the loop stopped and says so."""
+    _use_redis_layer(settings)
+    monkeypatch.setattr(publishing, "SEND_WAIT_SECONDS", 120.0)  # a writer still waiting fails the log check
+    monkeypatch.setattr(publishing, "_stopping_told", False)
+    caplog.set_level(logging.INFO, logger=publishing.__name__)
+    server_loop = asyncio.new_event_loop()
+    busy, handed_over = threading.Event(), threading.Event()
+
+    def stop_after_the_hand_over() -> None:
+        # Runs on the loop: the sends handed over meanwhile queue behind this callback and the stop.
+        busy.set()
+        handed_over.wait(30)
+        server_loop.stop()
+
+    monkeypatch.setattr(publishing, "_server_loop", server_loop)
+    original_send = publishing._sent_through_server_loop
+
+    def hand_over_then_let_the_loop_stop(send_all):
+        threading.Timer(0.2, handed_over.set).start()
+        return original_send(send_all)
+
+    monkeypatch.setattr(publishing, "_sent_through_server_loop", hand_over_then_let_the_loop_stop)
+    server_loop.call_soon(stop_after_the_hand_over)
+    running = threading.Thread(target=server_loop.run_forever, daemon=True)
+    running.start()
+    assert busy.wait(10)
+    with transaction.atomic():
+        publish("device.updated", company_id=tenant_a.company.pk, id=tenant_a.device.pk)
+    running.join(10)
+    server_loop.close()
+    messages = [record.getMessage() for record in caplog.records if record.name == publishing.__name__]
+    assert messages == ["1 live events were not sent: the server is stopping (ServerLoopStopped: the server's "
+                        "event loop stopped before it sent them); the writes are committed, and open pages re-read "
+                        "them when they reconnect"]
