@@ -12,6 +12,7 @@ django_http = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from portal.events.publish import send_through_this_loop  # noqa: E402
+from portal.operations.gc_pacing import pace_young_collections  # noqa: E402
 from portal.operations.gc_pauses import watch_garbage_collection  # noqa: E402
 from portal.operations.metrics import remove_files_of_ended_processes  # noqa: E402
 from portal.operations.services import ensure_beating  # noqa: E402
@@ -28,7 +29,8 @@ format_config_only_when_debugging()
 # The middle generation is collected every 3 young collections, not 50: its pause grows with what survived
 # since the last one (a connect storm's sockets), and at 50 it stopped a process of 7,500 agents for 0.9 s;
 # collecting it more often costs no more in all. The oldest is collected as rarely as before (~225 million
-# allocations apart, and only once long-lived objects grew by a quarter).
+# allocations apart, and only once long-lived objects grew by a quarter). The young generation is also
+# collected every second (portal/operations/gc_pacing.py): its count alone let it grow for minutes.
 gc.collect()
 gc.freeze()
 gc.set_threshold(50_000, 3, 1_500)
@@ -47,6 +49,7 @@ agent_http = AgentHttpHandler()
 async def application(scope, receive, send):
     """The router, after making sure this process beats (started on the loop of its first connection)."""
     ensure_beating()
+    pace_young_collections()
     send_through_this_loop()
     if is_agent_http(scope):  # enrollment and the heartbeat fallback: see realtime/agent_http_handler.py
         return await agent_http(scope, receive, send)
