@@ -9,9 +9,8 @@ gathered the survivors of ten seconds or more of a connect storm: 200,000-400,00
 
 Collecting the young generation every second keeps each collection to what that second left behind, and the
 middle one (every fourth of them, once three young ones are counted against Python's second threshold) to
-four seconds' survivors: in the
-same storm its collections took 60-190 ms on a core. The oldest generation is still collected by Python's own
-rule, which counts these collections as it counts its own.
+four seconds' survivors: in the same storm its collections took 60-190 ms on a core. The oldest generation is
+still collected by Python's own rule, which counts these collections as it counts its own.
 """
 
 from __future__ import annotations

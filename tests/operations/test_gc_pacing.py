@@ -86,3 +86,24 @@ def test_one_pacer_per_process_on_the_loop_that_serves_it(monkeypatch, python_th
 
     before, after = asyncio.run(serve())
     assert before >= 50_000 and after < 1_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_process_starts_pacing_with_its_first_request(monkeypatch):
+    from channels.testing import HttpCommunicator
+
+    from portal.asgi import application
+
+    monkeypatch.setattr(gc_pacing, "_pacer", None)
+
+    async def first_request() -> tuple[int, bool]:
+        communicator = HttpCommunicator(application, "GET", "/api/health/", headers=[(b"host", b"testserver")])
+        response = await communicator.get_response(timeout=10)
+        pacer = gc_pacing._pacer
+        paced_here = pacer is not None and not pacer.done() and pacer.get_loop() is asyncio.get_running_loop()
+        if pacer is not None:
+            pacer.cancel()
+        return response["status"], paced_here
+
+    status, paced_here = asyncio.run(first_request())
+    assert status == 200 and paced_here
