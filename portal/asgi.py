@@ -30,7 +30,7 @@ format_config_only_when_debugging()
 # since the last one (a connect storm's sockets), and at 50 it stopped a process of 7,500 agents for 0.9 s;
 # collecting it more often costs no more in all. The oldest is collected as rarely as before (~225 million
 # allocations apart, and only once long-lived objects grew by a quarter). The young generation is also
-# collected every second (portal/operations/gc_pacing.py): its count alone let it grow for minutes.
+# collected every second (portal/operations/gc_pacing.py): in a busy process its count lags what it holds.
 gc.collect()
 gc.freeze()
 gc.set_threshold(50_000, 3, 1_500)
