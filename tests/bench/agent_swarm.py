@@ -275,11 +275,12 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _wait_connected(shared: Shared, target: int, limit: float, *, since: float | None = None,
-                    progress: list[tuple[int, int]] | None = None) -> float:
-    """Seconds until ``target`` agents connected (or ``limit``), from ``since``; ``progress`` gets how many
-    had every 15 s."""
+                    progress: list[tuple[int, int]] | None = None,
+                    abandon: Callable[[], bool] = lambda: False) -> float:
+    """Seconds until ``target`` agents connected (or ``limit``, or ``abandon()``), from ``since``;
+    ``progress`` gets how many had every 15 s."""
     started = time.perf_counter() if since is None else since
-    while shared.connects.value < target and time.perf_counter() - started < limit:
+    while shared.connects.value < target and time.perf_counter() - started < limit and not abandon():
         time.sleep(0.25)
         if progress is not None and time.perf_counter() - started >= 15 * (len(progress) + 1):
             progress.append((15 * (len(progress) + 1), shared.connects.value))
@@ -318,20 +319,31 @@ def _restart(fleet: Fleet, shared: Shared, fleet_size: int) -> None:
     restarted_at = time.perf_counter()
     listening_after: list[float] = []
 
+    answered_after: list[float] = []
+
     def listening() -> None:
         listening_after.append(time.perf_counter() - restarted_at)
         shared.server_up.set()
-    fleet.start(on_listening=listening)
-    shared.server_up.set()
-    answered_after = time.perf_counter() - restarted_at
+
+    def start() -> None:
+        fleet.start(on_listening=listening)
+        answered_after.append(time.perf_counter() - restarted_at)
+        shared.server_up.set()
+
     progress: list[tuple[int, int]] = []
-    took = _wait_connected(shared, fleet_size, 180, since=restarted_at, progress=progress)
-    listened = listening_after[0] if listening_after else answered_after
+    # Counted from the start, not from when the health page first answers: during a storm it answers late,
+    # and counting after it would report that moment (and the count then) as the fleet's return.
+    with ThreadPoolExecutor(max_workers=1) as starter:
+        starting = starter.submit(start)
+        took = _wait_connected(shared, fleet_size, 180, since=restarted_at, progress=progress,
+                               abandon=lambda: starting.done() and starting.exception() is not None)
+        starting.result()  # raises when run_fleet did not start
+    listened = listening_after[0] if listening_after else answered_after[0]
     print(f"  reconnect storm after a restart: {shared.connects.value}/{fleet_size} back {took:.1f} s after "
           f"run_fleet was started, {took + stopped_after + 1:.1f} s after it was told to stop (it took "
           f"{stopped_after:.1f} s to stop, 1 s before the start; its port "
           f"listened after {listened:.1f} s, "
-          f"its health page answered after {answered_after:.1f} s); "
+          f"its health page answered after {answered_after[0]:.1f} s); "
           f"{shared.failed_while_up.value} failed connects once the port listened; back after "
           f"{', '.join(f'{at} s: {count}' for at, count in progress) or '-'}")
 
